@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Local PostgreSQL 15 from Debian's packages, in a project-local cluster: postgres.sh start|stop|status.
+# Installs the server when missing, creates the cluster once, the role and database once.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+PORT=${FLARE_PG_PORT:-5432}
+PG_BIN=/usr/lib/postgresql/15/bin
+DB_USER=${FLARE_PG_USER:-flare}
+DB_PASSWORD=${FLARE_PG_PASSWORD:-flare}
+DB_NAME=${FLARE_PG_DATABASE:-flare}
+
+# The server refuses to run as root, so as root it runs as the `postgres` user, which must be
+# able to reach its data directory. If it cannot reach .local/ (say, the clone sits under
+# /root), the cluster lives under /var/tmp instead, named after this checkout.
+cluster_home() {
+  if [ "$(id -u)" -ne 0 ]; then echo "$STATE/postgres"; return; fi
+  mkdir -p "$STATE/postgres"
+  if runuser -u postgres -- test -x "$STATE/postgres"; then echo "$STATE/postgres"; return; fi
+  echo "/var/tmp/flare-postgres-$(echo "$ROOT" | sha256sum | cut -c1-12)"
+}
+HOME_DIR=$(cluster_home)
+PGDATA=$HOME_DIR/data
+SOCKET_DIR=$HOME_DIR/socket
+LOG=$HOME_DIR/postgres.log
+
+as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+superuser_psql() { as_owner "$PG_BIN/psql" -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+
+install_server() {
+  [ -x "$PG_BIN/postgres" ] && return 0
+  [ "$(id -u)" -eq 0 ] || fail "PostgreSQL 15 is not installed; run as root or: sudo apt-get install postgresql-15"
+  say "installing PostgreSQL 15 from Debian's packages -> $LOGS/apt.log"
+  # Flare runs its own cluster; do not let the package create and start a system one on 5432.
+  mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      -o Dpkg::Options::=--force-confold postgresql-15; } >"$LOGS/apt.log" 2>&1 \
+    || fail "apt-get could not install postgresql-15; see $LOGS/apt.log"
+}
+
+init_cluster() {
+  [ -f "$PGDATA/PG_VERSION" ] && return 0
+  say "creating a PostgreSQL cluster in $PGDATA"
+  mkdir -p "$HOME_DIR" "$SOCKET_DIR"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$HOME_DIR"
+  as_owner "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 \
+    || fail "initdb failed; see $LOGS/initdb.log"
+}
+
+create_role_and_database() {
+  if [ -z "$(superuser_psql -c "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'")" ]; then
+    superuser_psql -c "CREATE ROLE \"$DB_USER\" LOGIN CREATEDB PASSWORD '$DB_PASSWORD'"
+  fi
+  if [ -z "$(superuser_psql -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" ]; then
+    superuser_psql -c "CREATE DATABASE \"$DB_NAME\" OWNER \"$DB_USER\""
+  fi
+}
+
+start() {
+  install_server
+  init_cluster
+  if as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    say "PostgreSQL already running on 127.0.0.1:$PORT ($PGDATA)"
+  else
+    port_open 127.0.0.1 "$PORT" && fail "port $PORT is taken by a process this script did not start"
+    say "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOG)"
+    as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$SOCKET_DIR -c max_connections=200" \
+        start >/dev/null || fail "PostgreSQL did not start; see $LOG"
+  fi
+  create_role_and_database
+  say "PostgreSQL is up: postgresql://$DB_USER@127.0.0.1:$PORT/$DB_NAME"
+}
+
+stop() {
+  if [ -x "$PG_BIN/pg_ctl" ] && [ -f "$PGDATA/PG_VERSION" ] \
+      && as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null && say "PostgreSQL stopped"
+  else
+    say "PostgreSQL is not running"
+  fi
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop ;;
+  status) as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status ;;
+  clean) stop; rm -rf "$HOME_DIR" ;;
+  *) echo "usage: $0 start|stop|status|clean" >&2; exit 2 ;;
+esac

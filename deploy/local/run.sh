@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make run`: infrastructure up, then the three services in the background of this terminal.
+# Ctrl-C stops the services gracefully; `make stop` also stops Kafka and PostgreSQL.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+SERVICES=(intake:8001 router:8002 notifier:8003)
+
+stop_services() {
+  trap - INT TERM EXIT
+  echo
+  for entry in "${SERVICES[@]}"; do stop_pid "${entry%%:*}" "$RUN/${entry%%:*}.pid" 30; done
+  say "services stopped; Kafka and PostgreSQL are still up (make stop stops them)"
+  exit 0
+}
+
+wait_ready() {
+  local name=$1 port=$2
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
+    is_running "$RUN/$name.pid" || { tail -20 "$LOGS/$name.log" >&2; fail "$name exited; see $LOGS/$name.log"; }
+    sleep 0.1
+  done
+  fail "$name was not ready within 60s; see $LOGS/$name.log"
+}
+
+"$ROOT/deploy/local/up.sh"
+for entry in "${SERVICES[@]}"; do
+  name=${entry%%:*} port=${entry##*:}
+  if is_running "$RUN/$name.pid"; then fail "$name is already running (pid $(cat "$RUN/$name.pid")); make stop first"; fi
+done
+trap stop_services INT TERM EXIT
+for entry in "${SERVICES[@]}"; do
+  name=${entry%%:*} port=${entry##*:}
+  FLARE_PORT=$port "$VENV/bin/python" -m "services.$name" serve >>"$LOGS/$name.log" 2>&1 &
+  echo $! >"$RUN/$name.pid"
+done
+for entry in "${SERVICES[@]}"; do wait_ready "${entry%%:*}" "${entry##*:}"; done
+
+cat <<INFO
+
+Flare is up.
+  intake    http://127.0.0.1:8001   (partner API; docs at http://127.0.0.1:8001/docs)
+  router    http://127.0.0.1:8002   (docs at http://127.0.0.1:8002/docs)
+  notifier  http://127.0.0.1:8003   (live alerts: ws://127.0.0.1:8003/v1/ws)
+  Kafka     127.0.0.1:${FLARE_KAFKA_PORT:-9092}      PostgreSQL 127.0.0.1:${FLARE_PG_PORT:-5432} (db flare, user flare)
+  logs      $LOGS/
+Press Ctrl-C to stop the services.
+INFO
+wait

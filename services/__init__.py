@@ -1,0 +1,1 @@
+"""Flare's services: intake, router and notifier."""

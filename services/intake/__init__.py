@@ -1,0 +1,1 @@
+"""intake: the partners' door. Validates, stores durably, answers 202, relays to Kafka."""

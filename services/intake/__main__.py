@@ -1,0 +1,9 @@
+"""Entry point: `python -m services.intake [serve|migrate]`."""
+
+from pathlib import Path
+
+from services.intake.app import create_app
+from services.intake.settings import IntakeSettings
+from shared.cli import run_service
+
+run_service("intake", IntakeSettings, create_app, Path(__file__).parent / "migrations")

@@ -1,0 +1,1 @@
+"""notifier: fans case events out to responders (live streams today)."""

@@ -1,0 +1,9 @@
+"""Entry point: `python -m services.notifier [serve|migrate]`."""
+
+from pathlib import Path
+
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+from shared.cli import run_service
+
+run_service("notifier", NotifierSettings, create_app, Path(__file__).parent / "migrations")

@@ -1,0 +1,1 @@
+"""router: turns received escalations into cases and owns them."""

@@ -1,0 +1,1 @@
+"""Flare's plumbing shared by the three services: settings, events, Kafka, database, HTTP."""

@@ -1,0 +1,75 @@
+"""Async SQLAlchemy engine and sessions, and Alembic migrations run per service schema."""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        # asyncpg: give up on a dead server instead of hanging a request.
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def database_reachable(engine: AsyncEngine, timeout_s: float = 3.0) -> None:
+    async def ping() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    await asyncio.wait_for(ping(), timeout_s)
+
+
+def upgrade(migrations_dir: Path, database_url: str) -> None:
+    """Apply one service's migrations up to head (`python -m services.<name> migrate`)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py: online, async, in the service's schema."""
+    schema = metadata.schema
+    assert schema, "each service keeps its tables in its own schema"
+    url = context.config.attributes["database_url"]
+
+    def migrate(connection: Connection) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(migrate)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -1,0 +1,153 @@
+"""HTTP plumbing: problem+json errors (RFC 9457), health and readiness, and serving with uvicorn."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import get_logger
+from shared.settings import FlareSettings
+
+log = get_logger(__name__)
+PROBLEM_JSON = "application/problem+json"
+# Seconds a client should wait before retrying when our database is unavailable.
+RETRY_AFTER_S = 5
+
+
+class Problem(Exception):
+    """A domain error with an HTTP meaning; raised by services, rendered in one place here."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        type_: str = "about:blank",
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.type = status, detail, type_
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    body = {
+        "type": problem.type,
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extensions,
+    }
+    return JSONResponse(
+        body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+def json_pointer(location: tuple[int | str, ...]) -> str:
+    """FastAPI's error location ("body", "reporter", "type") as a JSON pointer: /reporter/type."""
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in location[1:]]
+    return "/" + "/".join(parts)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Problem)
+        return problem_response(error)
+
+    async def on_validation(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        malformed = [item for item in error.errors() if item["type"] == "json_invalid"]
+        if malformed:
+            position = malformed[0]["loc"][-1]
+            return problem_response(
+                Problem(400, f"The body is not valid JSON (error at character {position}).")
+            )
+        errors = [
+            {"pointer": json_pointer(tuple(item["loc"])), "detail": item["msg"]}
+            for item in error.errors()
+        ]
+        return problem_response(
+            Problem(
+                422, "The request is invalid; each entry in errors names a field.", errors=errors
+            )
+        )
+
+    async def on_http(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        return problem_response(
+            Problem(error.status_code, str(error.detail), headers=error.headers)
+        )
+
+    async def on_database(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, DBAPIError | OSError | TimeoutError)
+        log.warning("database_unavailable", error=repr(error))
+        return problem_response(
+            Problem(
+                503,
+                "The database is unavailable; nothing was stored. Retry later.",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    for database_error in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(database_error, on_database)
+
+
+Check = Callable[[], Awaitable[None]]
+
+
+def health_router(
+    checks: Mapping[str, Check], required: set[str], is_shutting_down: Callable[[], bool]
+) -> APIRouter:
+    """/healthz: the process answers. /readyz: every required dependency answers too.
+
+    A check not in `required` is reported but does not make the service unready.
+    """
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        results = await asyncio.gather(
+            *(check() for check in checks.values()), return_exceptions=True
+        )
+        report = {
+            name: "ok" if result is None else f"unavailable: {result!r}"
+            for name, result in zip(checks, results, strict=True)
+        }
+        failed = [
+            name
+            for name, result in zip(checks, results, strict=True)
+            if result is not None and name in required
+        ]
+        ready = not failed and not is_shutting_down()
+        body = {"status": "ready" if ready else "not ready", "checks": report}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return router
+
+
+def serve(app: FastAPI, settings: FlareSettings) -> None:
+    """Run one service; uvicorn turns SIGTERM/SIGINT into a graceful lifespan shutdown."""
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        proxy_headers=True,
+    )

@@ -1,0 +1,329 @@
+"""Kafka plumbing: CloudEvents envelopes, the one producer wrapper, the consumer loop, the DLQ."""
+
+import asyncio
+import os
+import re
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+JSON_FORMAT = JSONFormat()
+Body = TypeVar("Body", bound=BaseModel)
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+class InvalidEvent(Exception):
+    """A message that can never be handled (bad envelope or body): it belongs in the DLQ."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One CloudEvent as it travels: attributes, the JSON body and the W3C trace context."""
+
+    id: UUID
+    event_type: str
+    source: str
+    time: datetime
+    data: dict[str, Any]
+    traceparent: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        event_type: str,
+        source: str,
+        body: BaseModel,
+        traceparent: str | None = None,
+        event_id: UUID | None = None,
+    ) -> "Envelope":
+        return cls(
+            id=event_id or uuid4(),
+            event_type=event_type,
+            source=source,
+            time=datetime.now(UTC),
+            data=body.model_dump(mode="json"),
+            traceparent=valid_traceparent(traceparent) or new_traceparent(),
+        )
+
+    def to_message(self, key: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        """Kafka binary content mode: ce_* headers, content-type, traceparent; value is JSON."""
+        event = CloudEvent(
+            attributes={
+                "id": str(self.id),
+                "type": self.event_type,
+                "source": self.source,
+                "time": self.time,
+                "datacontenttype": "application/json",
+            },
+            data=self.data,
+        )
+        message = to_binary(event, JSON_FORMAT)
+        headers = list(message.headers.items())
+        if self.traceparent:
+            headers.append(("traceparent", self.traceparent.encode()))
+        return key.encode(), message.value, headers
+
+    @classmethod
+    def from_record(cls, record: ConsumerRecord[bytes, bytes]) -> "Envelope":
+        headers = {name: value for name, value in record.headers or ()}
+        if headers.get("content-type") != b"application/json":
+            raise InvalidEvent("content-type header is missing or not application/json")
+        try:
+            event = from_binary(
+                KafkaMessage(headers=headers, key=record.key, value=record.value),
+                JSON_FORMAT,
+                CloudEvent,
+            )
+            event_id = UUID(event.get_id())
+        except (BaseCloudEventException, ValueError, UnicodeDecodeError) as error:
+            raise InvalidEvent(f"not a CloudEvent in binary mode: {error}") from error
+        data, time = event.get_data(), event.get_time()
+        if not isinstance(data, dict) or time is None:
+            raise InvalidEvent("CloudEvent has no time or its data is not a JSON object")
+        traceparent = headers.get("traceparent")
+        return cls(
+            id=event_id,
+            event_type=event.get_type(),
+            source=event.get_source(),
+            time=time,
+            data=data,
+            traceparent=traceparent.decode() if traceparent else None,
+        )
+
+    def body(self, model: type[Body]) -> Body:
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as error:
+            raise InvalidEvent(
+                f"{self.event_type} body does not match {model.__name__}: {error}"
+            ) from error
+
+
+def valid_traceparent(value: str | None) -> str | None:
+    """A caller's W3C traceparent if well-formed; a malformed one is dropped, not propagated."""
+    return value if value and TRACEPARENT.fullmatch(value) else None
+
+
+def new_traceparent() -> str:
+    """A fresh W3C traceparent, so every event can be followed even without a tracer."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    topic: str
+    key: str
+    envelope: Envelope
+
+
+class EventProducer:
+    """The one producer wrapper: idempotent, acks=all, started lazily so Kafka may be down."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def ensure_started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap_servers,
+                    client_id=self._client_id,
+                    enable_idempotence=True,
+                    acks="all",
+                    linger_ms=2,
+                    request_timeout_ms=10_000,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def send_all(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Send in order and wait until the broker has every one (acks=all)."""
+        producer = await self.ensure_started()
+        futures = []
+        for message in messages:
+            key, value, headers = message.envelope.to_message(message.key)
+            futures.append(
+                await producer.send(message.topic, value=value, key=key, headers=headers)
+            )
+        await asyncio.gather(*futures)
+
+    async def send_raw(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        producer = await self.ensure_started()
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+
+
+async def kafka_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> None:
+    """Raise unless a broker answers a metadata request within the timeout."""
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+    finally:
+        await client.close()
+
+
+def is_transient(error: BaseException) -> bool:
+    """Failures of our infrastructure, worth retrying: never a reason to dead-letter a message."""
+    if isinstance(error, DBAPIError):
+        return isinstance(error, OperationalError) or error.connection_invalidated
+    return isinstance(error, OSError | TimeoutError | KafkaError)
+
+
+Handler = Callable[[Envelope], Awaitable[None]]
+OnStarted = Callable[[AIOKafkaConsumer], Awaitable[None]]
+_consumed: "weakref.WeakKeyDictionary[CollectorRegistry, Counter]" = weakref.WeakKeyDictionary()
+
+
+def _consumed_counter(registry: CollectorRegistry) -> Counter:
+    if registry not in _consumed:
+        _consumed[registry] = Counter(
+            "flare_events_consumed_total",
+            "Consumed records by outcome.",
+            ["consumer", "outcome"],
+            registry=registry,
+        )
+    return _consumed[registry]
+
+
+class ConsumerLoop:
+    """One consumer, one loop: decode -> handle -> (commit). Poison goes to the DLQ.
+
+    With `commit`, a partition's offsets are committed only after every handled record's
+    database effect has committed; a transient failure seeks back and retries the record,
+    so order within a partition holds and nothing is skipped.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        make_consumer: Callable[[], AIOKafkaConsumer],
+        handle: Handler,
+        registry: CollectorRegistry,
+        dead_letters: EventProducer | None = None,
+        dlq_topic: str = "",
+        commit: bool = True,
+        on_started: OnStarted | None = None,
+        retry_delay_s: float = 1.0,
+    ) -> None:
+        self.name, self._make_consumer, self._handle = name, make_consumer, handle
+        self._dead_letters, self._dlq_topic, self._commit = dead_letters, dlq_topic, commit
+        self._on_started, self._retry_delay_s = on_started, retry_delay_s
+        self._outcomes = _consumed_counter(registry)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        consumer = self._make_consumer()
+        await consumer.start()
+        try:
+            if self._on_started is not None:
+                await self._on_started(consumer)
+            while not stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                for partition, records in batches.items():
+                    await self._handle_partition(consumer, partition, records, stopping)
+        finally:
+            await consumer.stop()
+
+    async def _handle_partition(
+        self,
+        consumer: AIOKafkaConsumer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        stopping: asyncio.Event,
+    ) -> None:
+        done = 0
+        for record in records:
+            if stopping.is_set() or not await self._handle_record(record):
+                break
+            done += 1
+        if done < len(records):
+            # Unfinished: the next poll starts again at the first record not handled.
+            consumer.seek(partition, records[done].offset)
+        if done and self._commit:
+            await consumer.commit({partition: records[done - 1].offset + 1})
+
+    async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """True when the record is finished with (handled or dead-lettered)."""
+        try:
+            await self._handle(Envelope.from_record(record))
+        except InvalidEvent as error:
+            return await self._dead_letter(record, str(error))
+        except Exception as error:
+            if is_transient(error):
+                log.warning(
+                    "event_retry",
+                    consumer=self.name,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=repr(error),
+                )
+                self._outcomes.labels(self.name, "retried").inc()
+                await asyncio.sleep(self._retry_delay_s)
+                return False
+            log.exception(
+                "event_failed", consumer=self.name, topic=record.topic, offset=record.offset
+            )
+            return await self._dead_letter(record, f"handler failed: {error!r}")
+        self._outcomes.labels(self.name, "handled").inc()
+        return True
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> bool:
+        log.warning(
+            "event_dead_lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        if self._dead_letters is None:
+            self._outcomes.labels(self.name, "skipped").inc()
+            return True
+        headers = [
+            *(record.headers or ()),
+            ("flare_dlq_reason", reason.encode()[:4000]),
+            ("flare_dlq_consumer", self.name.encode()),
+            ("flare_dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        try:
+            await self._dead_letters.send_raw(self._dlq_topic, record.key, record.value, headers)
+        except KafkaError as error:
+            log.warning("dead_letter_failed", consumer=self.name, error=repr(error))
+            await asyncio.sleep(self._retry_delay_s)
+            return False
+        self._outcomes.labels(self.name, "dead_lettered").inc()
+        return True

@@ -1,0 +1,74 @@
+"""Background work owned by an app's lifespan: started with it, stopped gracefully with it."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+Worker = Callable[[asyncio.Event], Awaitable[None]]
+Closer = Callable[[], Awaitable[None]]
+
+
+class Workers:
+    """Long-running loops that watch one `stopping` event and finish their current unit of work."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, name: str, worker: Worker) -> None:
+        self._tasks.append(asyncio.create_task(self._supervise(name, worker), name=name))
+
+    async def _supervise(self, name: str, worker: Worker) -> None:
+        # A crashed loop is restarted after a pause rather than leaving the service half alive.
+        while not self.stopping.is_set():
+            try:
+                await worker(self.stopping)
+            except Exception:
+                log.exception("worker_crashed", worker=name)
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), timeout=1.0)
+                except TimeoutError:
+                    continue
+
+    async def stop(self, timeout_s: float) -> None:
+        self.stopping.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in pending:
+            log.warning("worker_cancelled", worker=task.get_name())
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def lifespan(
+    workers: Workers,
+    jobs: Mapping[str, Worker],
+    closers: Sequence[Closer],
+    shutdown_timeout_s: float,
+) -> Lifespan:
+    """Start `jobs` with the app; on shutdown stop them (finishing their current work), then
+    close resources in order (producers before engines: a last publish may need the database)."""
+
+    @asynccontextmanager
+    async def run(_: FastAPI) -> AsyncIterator[None]:
+        for name, job in jobs.items():
+            workers.start(name, job)
+        log.info("service_started", workers=list(jobs))
+        try:
+            yield
+        finally:
+            await workers.stop(shutdown_timeout_s)
+            for close in closers:
+                await close()
+            log.info("service_stopped")
+
+    return run

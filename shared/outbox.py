@@ -1,0 +1,173 @@
+"""Transactional outbox: events are stored with the change that caused them, then relayed to Kafka.
+
+A service inserts outbox rows in the same transaction as its own change, so an event exists
+if and only if the change does. The relay publishes rows in id order and deletes them once
+Kafka has acknowledged them (at-least-once: a crash between the two republishes; consumers
+deduplicate by event id). Several replicas may relay at once: `FOR UPDATE SKIP LOCKED`
+gives each batch to one relay only.
+"""
+
+import asyncio
+import time
+
+from alembic import op
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    MetaData,
+    RowMapping,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.kafka import Envelope, EventProducer, OutgoingMessage, is_transient
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def outbox_columns() -> list[Column[object]]:
+    return [
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("event_type", Text, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("traceparent", Text),
+        Column("data", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table("outbox", metadata, *outbox_columns())
+
+
+def create_outbox_table(schema: str) -> None:
+    """For a service's first migration; later changes to the outbox get migrations of their own."""
+    op.create_table("outbox", *outbox_columns(), schema=schema)
+
+
+async def add_to_outbox(session: AsyncSession, outbox: Table, message: OutgoingMessage) -> None:
+    envelope = message.envelope
+    await session.execute(
+        insert(outbox).values(
+            topic=message.topic,
+            key=message.key,
+            event_id=envelope.id,
+            event_type=envelope.event_type,
+            source=envelope.source,
+            occurred_at=envelope.time,
+            traceparent=envelope.traceparent,
+            data=envelope.data,
+        )
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Table,
+        producer: EventProducer,
+        registry: CollectorRegistry,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self._sessions, self._outbox, self._producer = sessions, outbox, producer
+        self._batch_size, self._poll_interval_s = batch_size, poll_interval_s
+        self._wake = asyncio.Event()
+        self._published = Counter(
+            "flare_outbox_published_total", "Outbox events published.", registry=registry
+        )
+        self._failures = Counter(
+            "flare_outbox_publish_failures_total",
+            "Outbox batches that failed to publish (retried).",
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "flare_outbox_publish_seconds", "Time from commit to Kafka ack.", registry=registry
+        )
+
+    def wake(self) -> None:
+        """Called after a commit that added rows, so they leave now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        backoff_s = 0.5
+        while not stopping.is_set():
+            self._wake.clear()
+            try:
+                published = await self.publish_batch()
+                backoff_s = 0.5
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                self._failures.inc()
+                log.warning("outbox_publish_failed", error=repr(error), retry_in_s=backoff_s)
+                await _sleep_unless(stopping, backoff_s)
+                backoff_s = min(backoff_s * 2, 10.0)
+                continue
+            if published < self._batch_size:
+                await _sleep_unless(stopping, self._poll_interval_s, self._wake)
+
+    async def publish_batch(self) -> int:
+        async with self._sessions.begin() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(self._outbox)
+                        .order_by(self._outbox.c.id)
+                        .limit(self._batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            if not rows:
+                return 0
+            await self._producer.send_all([_message(row) for row in rows])
+            await session.execute(
+                delete(self._outbox).where(self._outbox.c.id.in_([row["id"] for row in rows]))
+            )
+        now = time.time()
+        for row in rows:
+            self._latency.observe(max(0.0, now - row["created_at"].timestamp()))
+        self._published.inc(len(rows))
+        return len(rows)
+
+
+def _message(row: RowMapping) -> OutgoingMessage:
+    envelope = Envelope(
+        id=row["event_id"],
+        event_type=row["event_type"],
+        source=row["source"],
+        time=row["occurred_at"],
+        data=row["data"],
+        traceparent=row["traceparent"],
+    )
+    return OutgoingMessage(topic=row["topic"], key=row["key"], envelope=envelope)
+
+
+async def _sleep_unless(
+    stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None
+) -> None:
+    waiters = [asyncio.ensure_future(stopping.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()

@@ -1,0 +1,27 @@
+"""Settings every service has, read from FLARE_* environment variables."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.events import Topics
+
+
+class FlareSettings(BaseSettings):
+    """Read once, in a service's entry point, and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="FLARE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int
+    database_url: str = "postgresql+asyncpg://flare:flare@127.0.0.1:5432/flare"
+    db_pool_size: int = Field(default=10, ge=1)
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Prefixes every topic and consumer group name, so test runs never meet `make run`.
+    topic_prefix: str = ""
+    log_level: str = "INFO"
+    # Seconds a SIGTERM waits for in-flight requests and messages before the process exits.
+    shutdown_timeout_s: float = Field(default=20.0, gt=0)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)

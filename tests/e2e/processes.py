@@ -1,0 +1,71 @@
+"""The services as real processes (`python -m services.<name>`) for end-to-end tests."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import FlareEnv
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    async def wait_ready(self, timeout_s: float = 60.0) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client, asyncio.timeout(timeout_s):
+            while True:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"{self.name} exited early:\n{self.log_tail()}")
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, as Kubernetes sends it; returns the exit code (killed if it hangs)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_service(name: str, env: FlareEnv, log_dir: Path) -> ServiceProcess:
+    port = free_port()
+    log = log_dir / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}", "serve"],
+        env={**os.environ, **env.service_env(), "FLARE_PORT": str(port)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return ServiceProcess(name, port, process, log)

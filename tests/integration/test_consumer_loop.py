@@ -1,0 +1,136 @@
+"""The shared consumer loop on a real broker: poison to the DLQ, retries in order, late commits."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from services.intake.schemas import EXAMPLE_ESCALATION
+from shared.events import Escalation
+from shared.kafka import ConsumerLoop, Envelope, EventProducer
+from tests.conftest import FlareEnv
+from tests.kafka_reader import read_topic
+
+KEY = b"one-partition"
+
+
+def valid_message(title: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    body = Escalation.model_validate({**EXAMPLE_ESCALATION, "title": title})
+    _, value, headers = Envelope.new("test.event", "/tests", body).to_message("k")
+    return value, headers
+
+
+async def produce(env: FlareEnv, *messages: tuple[bytes, list[tuple[str, bytes]]]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=env.kafka)
+    await producer.start()
+    try:
+        partition = 0
+        for value, headers in messages:
+            metadata = await producer.send_and_wait(
+                env.topics.escalations, value, key=KEY, headers=headers
+            )
+            partition = metadata.partition
+        return partition
+    finally:
+        await producer.stop()
+
+
+async def run_until(loop: ConsumerLoop, done: asyncio.Event, timeout_s: float = 20) -> None:
+    stopping = asyncio.Event()
+    task = asyncio.create_task(loop.run(stopping))
+    try:
+        async with asyncio.timeout(timeout_s):
+            await done.wait()
+    finally:
+        stopping.set()
+        await task
+
+
+async def committed(env: FlareEnv, group: str, partition: int) -> int | None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=env.kafka, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        offset: int | None = await consumer.committed(
+            TopicPartition(env.topics.escalations, partition)
+        )
+        return offset
+    finally:
+        await consumer.stop()
+
+
+def consumer_loop(
+    env: FlareEnv,
+    group: str,
+    handle: Callable[[Envelope], Awaitable[None]],
+    dead_letters: EventProducer,
+) -> ConsumerLoop:
+    def make_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            env.topics.escalations,
+            bootstrap_servers=env.kafka,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    return ConsumerLoop(
+        "test",
+        make_consumer,
+        handle,
+        CollectorRegistry(),
+        dead_letters=dead_letters,
+        dlq_topic=env.topics.dlq,
+        retry_delay_s=0.05,
+    )
+
+
+async def test_poison_goes_to_the_dlq_with_its_reason_and_the_loop_goes_on(
+    flare_env: FlareEnv,
+) -> None:
+    partition = await produce(flare_env, (b"\x00garbage", []), valid_message("after the poison"))
+    handled: list[str] = []
+    done = asyncio.Event()
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope.data["title"])
+        done.set()
+
+    dead_letters = EventProducer(flare_env.kafka, "dlq")
+    try:
+        await run_until(consumer_loop(flare_env, "g-poison", handle, dead_letters), done)
+    finally:
+        await dead_letters.stop()
+    assert handled == ["after the poison"]
+    dlq = await read_topic(flare_env.kafka, flare_env.topics.dlq, expected=1)
+    assert [record.value for record in dlq] == [b"\x00garbage"]
+    headers = dict(dlq[0].headers)
+    assert b"content-type" in headers["flare_dlq_reason"]
+    assert headers["flare_dlq_source"] == f"{flare_env.topics.escalations}/{partition}/0".encode()
+    assert await committed(flare_env, "g-poison", partition) == 2
+
+
+async def test_transient_failure_is_retried_in_order_and_committed_only_after(
+    flare_env: FlareEnv,
+) -> None:
+    partition = await produce(flare_env, valid_message("first"), valid_message("second"))
+    attempts: list[str] = []
+    done = asyncio.Event()
+
+    async def handle(envelope: Envelope) -> None:
+        attempts.append(envelope.data["title"])
+        if attempts == ["first"]:
+            raise ConnectionRefusedError("database restarting")
+        if envelope.data["title"] == "second":
+            done.set()
+
+    dead_letters = EventProducer(flare_env.kafka, "dlq")
+    try:
+        await run_until(consumer_loop(flare_env, "g-retry", handle, dead_letters), done)
+    finally:
+        await dead_letters.stop()
+    assert attempts == ["first", "first", "second"]
+    assert await committed(flare_env, "g-retry", partition) == 2
+    assert await read_topic(flare_env.kafka, flare_env.topics.dlq, expected=0, timeout_s=1) == []

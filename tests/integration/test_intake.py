@@ -1,0 +1,123 @@
+"""intake on real Postgres and Kafka: 202 means stored; the relay sends exactly what was stored."""
+
+import asyncio
+import json
+from uuid import UUID
+
+from prometheus_client import CollectorRegistry
+
+from services.intake.app import create_app
+from services.intake.models import outbox
+from services.intake.schemas import EXAMPLE_ESCALATION, EscalationIn
+from services.intake.service import accept_escalation
+from services.intake.settings import IntakeSettings
+from shared.db import make_engine, make_sessions
+from shared.kafka import EventProducer
+from shared.outbox import OutboxRelay
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch, running
+from tests.kafka_reader import read_topic
+
+UNREACHABLE = "127.0.0.1:1"
+
+
+def settings_for(env: FlareEnv, **overrides: object) -> IntakeSettings:
+    return env.settings(IntakeSettings, **overrides)
+
+
+def escalation(**changes: object) -> EscalationIn:
+    return EscalationIn.model_validate({**EXAMPLE_ESCALATION, **changes})
+
+
+async def test_accepted_escalation_is_stored_and_reaches_kafka_once(flare_env: FlareEnv) -> None:
+    async with running(create_app(settings_for(flare_env))) as client:
+        response = await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)
+        assert response.status_code == 202
+        receipt = response.json()
+        assert receipt["status"] == "accepted"
+        records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=1)
+    stored = await fetch(flare_env, "SELECT id, status, correlation_key FROM intake.escalations")
+    assert [(str(row["id"]), row["status"]) for row in stored] == [(receipt["id"], "accepted")]
+    assert len(records) == 1
+    headers = dict(records[0].headers)
+    assert headers["ce_type"] == b"flare.escalation.received"
+    assert records[0].key == b"dedup:video:123"
+    assert json.loads(records[0].value)["escalation_id"] == receipt["id"]
+    assert await fetch(flare_env, "SELECT 1 FROM intake.outbox") == []
+
+
+async def test_invalid_escalation_is_422_and_stores_nothing(flare_env: FlareEnv) -> None:
+    async with running(create_app(settings_for(flare_env))) as client:
+        response = await client.post(
+            "/v1/escalations", json={**EXAMPLE_ESCALATION, "category": "x"}
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/category"
+    assert await fetch(flare_env, "SELECT 1 FROM intake.escalations") == []
+    assert await fetch(flare_env, "SELECT 1 FROM intake.outbox") == []
+
+
+async def test_unreachable_database_is_503_with_retry_after_never_202(flare_env: FlareEnv) -> None:
+    broken = settings_for(
+        flare_env, database_url="postgresql+asyncpg://flare:flare@127.0.0.1:1/flare"
+    )
+    async with running(create_app(broken)) as client:
+        response = await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)
+        ready = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert ready.status_code == 503
+
+
+async def test_kafka_down_keeps_accepting_and_the_outbox_keeps_the_backlog(
+    flare_env: FlareEnv,
+) -> None:
+    async with running(
+        create_app(settings_for(flare_env, kafka_bootstrap_servers=UNREACHABLE))
+    ) as client:
+        statuses = [
+            (await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)).status_code
+            for _ in range(3)
+        ]
+        ready = (await client.get("/readyz")).json()
+    assert statuses == [202, 202, 202]
+    assert ready["status"] == "ready"
+    assert ready["checks"]["kafka"].startswith("unavailable")
+    assert len(await fetch(flare_env, "SELECT 1 FROM intake.outbox")) == 3
+    # Kafka is back: the backlog drains, in order, each event once.
+    async with running(create_app(settings_for(flare_env))):
+        records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=3)
+    stored = [row["id"] for row in await fetch(flare_env, "SELECT id FROM intake.escalations")]
+    published = [UUID(json.loads(record.value)["escalation_id"]) for record in records]
+    assert sorted(published) == sorted(stored)
+    assert len({record.partition for record in records}) == 1, "one correlation key, one partition"
+    assert [record.offset for record in records] == sorted(record.offset for record in records)
+
+
+async def test_two_relays_at_once_publish_every_row_exactly_once(flare_env: FlareEnv) -> None:
+    engine = make_engine(flare_env.database_url)
+    sessions = make_sessions(engine)
+    topics = flare_env.topics
+    for number in range(60):
+        await accept_escalation(sessions, topics, escalation(dedup_key=f"k{number % 7}"), None)
+    producers = [EventProducer(flare_env.kafka, f"relay-{n}") for n in range(2)]
+    relays = [
+        OutboxRelay(sessions, outbox, producer, CollectorRegistry(), batch_size=5)
+        for producer in producers
+    ]
+
+    async def drain(relay: OutboxRelay) -> None:
+        while await relay.publish_batch():
+            pass
+
+    try:
+        await asyncio.gather(*(drain(relay) for relay in relays))
+    finally:
+        for producer in producers:
+            await producer.stop()
+        await engine.dispose()
+    records = await read_topic(flare_env.kafka, topics.escalations, expected=60)
+    event_ids = [dict(record.headers)["ce_id"] for record in records]
+    assert len(event_ids) == 60
+    assert len(set(event_ids)) == 60
