@@ -9,19 +9,24 @@ DB_USER=${FLARE_PG_USER:-flare}
 DB_PASSWORD=${FLARE_PG_PASSWORD:-flare}
 DB_NAME=${FLARE_PG_DATABASE:-flare}
 
-# The server refuses to run as root, so as root it runs as the `postgres` user, which must be
-# able to reach its data directory. If it cannot reach .local/ (say, the clone sits under
-# /root), the cluster lives under /var/tmp instead, named after this checkout.
-cluster_home() {
-  if [ "$(id -u)" -ne 0 ]; then echo "$STATE/postgres"; return; fi
-  mkdir -p "$STATE/postgres"
-  if runuser -u postgres -- test -x "$STATE/postgres"; then echo "$STATE/postgres"; return; fi
-  echo "/var/tmp/flare-postgres-$(echo "$ROOT" | sha256sum | cut -c1-12)"
+# The server refuses to run as root, so as root it runs as the `postgres` user (made by the
+# package), which must be able to reach its data directory. If it cannot reach .local/ (say,
+# the clone sits under /root), the cluster lives under /var/tmp instead, named after this
+# checkout. Called once the package is installed, so the answer never changes between runs.
+resolve_paths() {
+  HOME_DIR=$STATE/postgres
+  if [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$HOME_DIR"
+    runuser -u postgres -- test -x "$HOME_DIR" \
+      || HOME_DIR=/var/tmp/flare-postgres-$(echo "$ROOT" | sha256sum | cut -c1-12)
+  fi
+  PGDATA=$HOME_DIR/data
+  SOCKET_DIR=$HOME_DIR/socket
+  LOG=$HOME_DIR/postgres.log
 }
-HOME_DIR=$(cluster_home)
-PGDATA=$HOME_DIR/data
-SOCKET_DIR=$HOME_DIR/socket
-LOG=$HOME_DIR/postgres.log
+
+# True when the server package is there and this checkout's cluster exists.
+have_cluster() { [ -x "$PG_BIN/pg_ctl" ] && id postgres >/dev/null 2>&1 && resolve_paths && [ -f "$PGDATA/PG_VERSION" ]; }
 
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 superuser_psql() { as_owner "$PG_BIN/psql" -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
@@ -30,12 +35,20 @@ install_server() {
   [ -x "$PG_BIN/postgres" ] && return 0
   [ "$(id -u)" -eq 0 ] || fail "PostgreSQL 15 is not installed; run as root or: sudo apt-get install postgresql-15"
   say "installing PostgreSQL 15 from Debian's packages -> $LOGS/apt.log"
-  # Flare runs its own cluster; do not let the package create and start a system one on 5432.
-  mkdir -p /etc/postgresql-common
-  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+  # Flare runs its own cluster: the package must neither create a system cluster on 5432
+  # nor start one (policy-rc.d exit 101 = "do not start services", only while we install).
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/flare.conf
+  local policy_added=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    policy_added=yes
+  fi
   { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
       -o Dpkg::Options::=--force-confold postgresql-15; } >"$LOGS/apt.log" 2>&1 \
-    || fail "apt-get could not install postgresql-15; see $LOGS/apt.log"
+    || { [ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d; fail "apt-get could not install postgresql-15; see $LOGS/apt.log"; }
+  [ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d
+  [ -x "$PG_BIN/postgres" ] || fail "postgresql-15 installed but $PG_BIN/postgres is missing; see $LOGS/apt.log"
 }
 
 init_cluster() {
@@ -59,6 +72,7 @@ create_role_and_database() {
 
 start() {
   install_server
+  resolve_paths
   init_cluster
   if as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     say "PostgreSQL already running on 127.0.0.1:$PORT ($PGDATA)"
@@ -74,8 +88,7 @@ start() {
 }
 
 stop() {
-  if [ -x "$PG_BIN/pg_ctl" ] && [ -f "$PGDATA/PG_VERSION" ] \
-      && as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  if have_cluster && as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null && say "PostgreSQL stopped"
   else
     say "PostgreSQL is not running"
@@ -85,7 +98,7 @@ stop() {
 case ${1:-} in
   start) start ;;
   stop) stop ;;
-  status) as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status ;;
-  clean) stop; rm -rf "$HOME_DIR" ;;
+  status) have_cluster && as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" status ;;
+  clean) stop; if have_cluster; then rm -rf "$HOME_DIR"; fi ;;
   *) echo "usage: $0 start|stop|status|clean" >&2; exit 2 ;;
 esac
