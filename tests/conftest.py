@@ -70,13 +70,17 @@ def _script(name: str, action: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(LOCAL / name), action], capture_output=True, text=True, check=False)
 
 
-def _ensure_up(name: str) -> bool:
+def _ensure_up(name: str, config: pytest.Config) -> bool:
     """Start one piece of infrastructure; True when this session started it."""
-    was_running = _script(name, "status").returncode == 0
-    started = _script(name, "start")
+    if _script(name, "status").returncode == 0:
+        return False
+    # The first start installs and downloads: show its progress instead of hiding it.
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        started = subprocess.run([str(LOCAL / name), "start"], check=False)
     if started.returncode != 0:
-        pytest.exit(f"{name} start failed:\n{started.stdout}{started.stderr}", returncode=3)
-    return not was_running
+        pytest.exit(f"deploy/local/{name} start failed (its message above names the log)", 3)
+    return True
 
 
 def _database_url(name: str) -> str:
@@ -93,8 +97,8 @@ async def _admin(*statements: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_database() -> Iterator[str]:
-    started = [name for name in ("postgres.sh", "kafka.sh") if _ensure_up(name)]
+def template_database(pytestconfig: pytest.Config) -> Iterator[str]:
+    started = [name for name in ("postgres.sh", "kafka.sh") if _ensure_up(name, pytestconfig)]
     template = f"flare_test_template_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(f'CREATE DATABASE "{template}"'))
     for service in SERVICES:
