@@ -21,6 +21,10 @@ class FlareSettings(BaseSettings):
     log_level: str = "INFO"
     # Seconds a SIGTERM waits for in-flight requests and messages before the process exits.
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
+    # Outbox relay: rows per Kafka batch, and how often it looks for rows committed by other
+    # replicas (a replica's own commits wake its relay at once).
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_interval_s: float = Field(default=1.0, gt=0)
 
     @property
     def topics(self) -> Topics:

@@ -1,0 +1,69 @@
+"""The frame every service's app is built in: database, metrics, health, problem+json, lifespan."""
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db import database_reachable, make_engine, make_sessions
+from shared.http import Check, health_router, install_problem_handlers
+from shared.kafka import EventProducer, kafka_reachable
+from shared.lifecycle import Closer, Worker, Workers, lifespan
+from shared.metrics import instrument
+from shared.outbox import OutboxRelay
+from shared.settings import FlareSettings
+
+
+class Plumbing:
+    """What every service has: one registry, one engine, one session factory, one set of workers."""
+
+    def __init__(self, settings: FlareSettings) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.engine: AsyncEngine = make_engine(settings.database_url, settings.db_pool_size)
+        self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
+        self.workers = Workers()
+
+    def relay(self, outbox: Table, producer: EventProducer) -> OutboxRelay:
+        return OutboxRelay(
+            self.sessions,
+            outbox,
+            producer,
+            self.registry,
+            self.settings.relay_batch_size,
+            self.settings.relay_poll_interval_s,
+        )
+
+    def app(
+        self,
+        *,
+        title: str,
+        description: str,
+        jobs: Mapping[str, Worker],
+        closers: Sequence[Closer] = (),
+        required: set[str],
+        extra_checks: Mapping[str, Check] | None = None,
+    ) -> FastAPI:
+        """The FastAPI app with the lifespan running `jobs`; `closers` run before the engine
+        is disposed. `/readyz` fails only on the checks named in `required`."""
+        settings = self.settings
+        app = FastAPI(
+            title=title,
+            version="1",
+            description=description,
+            lifespan=lifespan(
+                self.workers, jobs, [*closers, self.engine.dispose], settings.shutdown_timeout_s
+            ),
+        )
+        install_problem_handlers(app)
+        instrument(app, self.registry)
+        checks: dict[str, Check] = {
+            "postgres": partial(database_reachable, self.engine),
+            "kafka": partial(kafka_reachable, settings.kafka_bootstrap_servers),
+            **(extra_checks or {}),
+        }
+        app.include_router(health_router(checks, required, self.workers.stopping.is_set))
+        return app
