@@ -29,7 +29,17 @@ class Topics:
 
 class EventType(StrEnum):
     ESCALATION_RECEIVED = "flare.escalation.received"
+    # Every case event carries a CaseEvent body, keyed by case id on the cases topic.
     CASE_CREATED = "flare.case.created"
+    CASE_UPDATED = "flare.case.updated"  # a correlated report joined, or the case was re-scored
+    CASE_ACKNOWLEDGED = "flare.case.acknowledged"
+    CASE_RESOLVED = "flare.case.resolved"
+    CASE_REASSIGNED = "flare.case.reassigned"
+    CASE_NOTE_ADDED = "flare.case.note_added"
+    CASE_SURGE = "flare.case.surge"
+    CASE_SLA_WARNING = "flare.case.sla_warning"
+    CASE_SLA_BREACHED = "flare.case.sla_breached"
+    RISK_EMERGING = "flare.risk.emerging"  # a surge across one region and category
 
 
 class Category(StrEnum):
@@ -117,12 +127,50 @@ class EscalationReceived(WireModel):
     escalation: Escalation
 
 
-class CaseCreated(WireModel):
+class Severity(StrEnum):
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class CaseSnapshot(WireModel):
+    """A case as it stands after a change: enough to filter, route and render an alert."""
+
     case_id: UUID
-    escalation_id: UUID
-    correlation_key: str
-    created_at: datetime
-    status: str
+    status: CaseStatus
+    title: str
     category: Category
     product: Product
-    title: str
+    correlation_key: str
+    created_at: datetime
+    updated_at: datetime
+    # None only until the router scores and assigns the case.
+    severity: Severity | None = None
+    score: int | None = Field(default=None, ge=0, le=100)
+    team: str | None = None
+    watchers: list[str] = Field(default_factory=list)
+    assignee: str | None = None
+    report_count: int = Field(default=1, ge=1)
+    # Evidence marked sensitive never travels in alerts, only a link to the console.
+    sensitive: bool = False
+    ack_due_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    policy_version: str | None = None
+
+
+class CaseEvent(WireModel):
+    """The body of every flare.case.* event: the case after the change, and who changed it."""
+
+    case: CaseSnapshot
+    # The report behind the change (created, updated), so intake can show where it is.
+    escalation_id: UUID | None = None
+    # "router" for automatic changes, else the responder's token subject.
+    actor: str
+    detail: str | None = Field(default=None, max_length=2000)

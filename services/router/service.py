@@ -7,7 +7,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.models import Case, ProcessedEvent, outbox
-from shared.events import CaseCreated, EscalationReceived, EventType, Topics
+from shared.events import (
+    CaseEvent,
+    CaseSnapshot,
+    CaseStatus,
+    EscalationReceived,
+    EventType,
+    Topics,
+)
 from shared.kafka import Envelope, InvalidEvent, OutgoingMessage
 from shared.logging import get_logger
 from shared.outbox import add_to_outbox
@@ -51,15 +58,19 @@ async def open_case(
             created_at=datetime.now(UTC),
         )
         session.add(case)
-        created = CaseCreated(
-            case_id=case.id,
-            escalation_id=case.escalation_id,
-            correlation_key=case.correlation_key,
-            created_at=case.created_at,
-            status=case.status,
-            category=received.escalation.category,
-            product=received.escalation.product,
-            title=case.title,
+        created = CaseEvent(
+            case=CaseSnapshot(
+                case_id=case.id,
+                status=CaseStatus.OPEN,
+                title=case.title,
+                category=received.escalation.category,
+                product=received.escalation.product,
+                correlation_key=case.correlation_key,
+                created_at=case.created_at,
+                updated_at=case.created_at,
+            ),
+            escalation_id=received.escalation_id,
+            actor="router",
         )
         await add_to_outbox(
             session,

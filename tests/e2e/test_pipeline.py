@@ -43,11 +43,11 @@ async def test_escalation_reaches_the_websocket_as_one_case(
 
     assert alert["type"] == "flare.case.created"
     assert alert["data"]["escalation_id"] == escalation_id
-    assert alert["data"]["title"] == EXAMPLE_ESCALATION["title"]
+    assert alert["data"]["case"]["title"] == EXAMPLE_ESCALATION["title"]
     cases = await fetch(
         flare_env, "SELECT id FROM router.cases WHERE escalation_id = $1", UUID(escalation_id)
     )
-    assert [str(row["id"]) for row in cases] == [alert["data"]["case_id"]]
+    assert [str(row["id"]) for row in cases] == [alert["data"]["case"]["case_id"]]
 
 
 async def test_services_shut_down_gracefully_on_sigterm(flare: dict[str, ServiceProcess]) -> None:

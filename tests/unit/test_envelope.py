@@ -2,22 +2,28 @@
 
 import json
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 from aiokafka import ConsumerRecord
 
-from shared.events import CaseCreated, Category, Product
+from shared.events import CaseEvent, CaseSnapshot, CaseStatus, Category, Product
 from shared.kafka import Envelope, InvalidEvent
 
-BODY = CaseCreated(
-    case_id="6f1c1a52-0000-4000-8000-000000000001",
-    escalation_id="6f1c1a52-0000-4000-8000-000000000002",
-    correlation_key="dedup:k",
-    created_at=datetime(2026, 1, 1, tzinfo=UTC),
-    status="open",
-    category=Category.CRISIS,
-    product=Product.THREADS,
-    title="t",
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
+BODY = CaseEvent(
+    case=CaseSnapshot(
+        case_id=UUID("6f1c1a52-0000-4000-8000-000000000001"),
+        status=CaseStatus.OPEN,
+        title="t",
+        category=Category.CRISIS,
+        product=Product.THREADS,
+        correlation_key="dedup:k",
+        created_at=CREATED,
+        updated_at=CREATED,
+    ),
+    escalation_id=UUID("6f1c1a52-0000-4000-8000-000000000002"),
+    actor="router",
 )
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -52,7 +58,7 @@ def test_binary_mode_headers_and_json_value() -> None:
     assert named["ce_time"].endswith(b"Z")
     assert named["content-type"] == b"application/json"
     assert named["traceparent"] == TRACEPARENT.encode()
-    assert json.loads(value)["case_id"] == "6f1c1a52-0000-4000-8000-000000000001"
+    assert json.loads(value)["case"]["case_id"] == "6f1c1a52-0000-4000-8000-000000000001"
 
 
 def test_envelope_survives_the_round_trip() -> None:
@@ -60,7 +66,7 @@ def test_envelope_survives_the_round_trip() -> None:
     key, value, headers = sent.to_message("k")
     received = Envelope.from_record(record(value, headers, key))
     assert received == sent
-    assert received.body(CaseCreated) == BODY
+    assert received.body(CaseEvent) == BODY
 
 
 def test_malformed_traceparent_is_replaced_not_propagated() -> None:
@@ -125,7 +131,7 @@ def test_body_that_does_not_match_its_schema_is_invalid() -> None:
         event_type=envelope.event_type,
         source=envelope.source,
         time=envelope.time,
-        data={**envelope.data, "category": "nonsense"},
+        data={**envelope.data, "actor": None},
     )
-    with pytest.raises(InvalidEvent, match="does not match CaseCreated"):
-        broken.body(CaseCreated)
+    with pytest.raises(InvalidEvent, match="does not match CaseEvent"):
+        broken.body(CaseEvent)
