@@ -1,10 +1,10 @@
-"""Every service's entry point: `python -m services.<name> serve|migrate`."""
+"""Every service's command line: `python -m services.<name> serve | migrate | <admin commands>`."""
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import typer
 from fastapi import FastAPI
 
 from shared.db import upgrade
@@ -16,24 +16,43 @@ S = TypeVar("S", bound=FlareSettings)
 
 
 def run_service(
-    name: str, settings_type: type[S], create_app: Callable[[S], FastAPI], migrations: Path
+    name: str,
+    settings_type: type[S],
+    create_app: Callable[[S], FastAPI],
+    migrations: Path,
+    admin: typer.Typer | None = None,
 ) -> None:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m services.{name}",
-        description=f"Flare {name}. Settings come from FLARE_* variables.",
+    """Settings come from FLARE_* variables and are read once, here, per command."""
+    cli = typer.Typer(
+        name=f"python -m services.{name}",
+        no_args_is_help=False,
+        help=f"Flare {name}. Settings come from FLARE_* environment variables.",
+        add_completion=False,
     )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["serve", "migrate"],
-        default="serve",
-        help="serve HTTP (default) or apply this service's database migrations",
-    )
-    args = parser.parse_args()
-    settings = settings_type()
-    configure_logging(settings.log_level, name)
-    if args.command == "migrate":
-        upgrade(migrations, settings.database_url)
+
+    def settings() -> S:
+        loaded = settings_type()
+        configure_logging(loaded.log_level, name)
+        return loaded
+
+    @cli.command("serve")
+    def serve_command() -> None:
+        """Serve HTTP (the default) until SIGTERM or Ctrl-C."""
+        loaded = settings()
+        serve(create_app(loaded), loaded)
+
+    @cli.command("migrate")
+    def migrate_command() -> None:
+        """Apply this service's database migrations, then exit."""
+        upgrade(migrations, settings().database_url)
         get_logger(__name__).info("migrated", schema=name)
-    else:
-        serve(create_app(settings), settings)
+
+    if admin is not None:
+        cli.add_typer(admin)
+
+    @cli.callback(invoke_without_command=True)
+    def default(context: typer.Context) -> None:
+        if context.invoked_subcommand is None:
+            serve_command()
+
+    cli()

@@ -25,6 +25,9 @@ class FlareSettings(BaseSettings):
     # replicas (a replica's own commits wake its relay at once).
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0)
+    # Signs and verifies responder tokens (HS256). The default is for local runs only:
+    # every deployment sets its own through a Secret.
+    jwt_secret: str = Field(default="flare-local-development-secret-change-me", min_length=32)
 
     @property
     def topics(self) -> Topics:

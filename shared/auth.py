@@ -1,0 +1,83 @@
+"""Responder tokens: HS256 JWTs with `sub` and `role`, minted by the router, checked everywhere.
+
+Every service that serves responders verifies tokens with the same secret
+(`FLARE_JWT_SECRET`); the router's admin CLI mints them.
+"""
+
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from pydantic import BaseModel
+
+from shared.http import Problem
+
+ISSUER = "flare"
+ALGORITHM = "HS256"
+
+
+class Role(StrEnum):
+    RESPONDER = "responder"
+    LEAD = "lead"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Responder(BaseModel):
+    subject: str
+    role: Role
+
+
+def mint_token(secret: str, subject: str, role: Role, ttl: timedelta) -> str:
+    now = datetime.now(UTC)
+    claims = {"iss": ISSUER, "sub": subject, "role": role.value, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> Responder:
+    """The responder a token names, or Problem(401) when it is missing, forged or expired."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iss", "sub"]},
+        )
+        return Responder(subject=claims["sub"], role=Role(claims.get("role", "")))
+    except (jwt.InvalidTokenError, ValueError) as error:
+        raise _unauthorized(f"The responder token is not valid: {error}.") from error
+
+
+def bearer_token(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("Send a responder token: Authorization: Bearer <token>.")
+    return token.strip()
+
+
+def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Responder]]:
+    """A FastAPI dependency: the caller's responder, if their role is one of `roles` (any if none).
+
+    The secret is read from `request.app.state.jwt_secret`, set by the service's create_app.
+    """
+
+    async def dependency(request: Request) -> Responder:
+        token = bearer_token(request.headers.get("authorization"))
+        responder = verify_token(request.app.state.jwt_secret, token)
+        if roles and responder.role not in roles:
+            allowed = ", ".join(role.value for role in roles)
+            raise Problem(403, f"This needs one of the roles: {allowed}.")
+        return responder
+
+    return dependency
+
+
+AnyResponder = Annotated[Responder, Depends(require_role())]
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="flare"'})
