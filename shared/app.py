@@ -58,6 +58,7 @@ class Plumbing:
                 self.workers, jobs, [*closers, self.engine.dispose], settings.shutdown_timeout_s
             ),
         )
+        app.state.jwt_secret = settings.jwt_secret  # read by shared.auth.require_role
         install_problem_handlers(app)
         instrument(app, self.registry)
         checks: dict[str, Check] = {
