@@ -1,6 +1,6 @@
 """Settings every service has, read from FLARE_* environment variables."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.events import Topics
@@ -28,6 +28,15 @@ class FlareSettings(BaseSettings):
     # Signs and verifies responder tokens (HS256). The default is for local runs only:
     # every deployment sets its own through a Secret.
     jwt_secret: str = Field(default="flare-local-development-secret-change-me", min_length=32)
+
+    @field_validator("database_url")
+    @classmethod
+    def use_asyncpg(cls, url: str) -> str:
+        """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg."""
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url.removeprefix(plain)
+        return url
 
     @property
     def topics(self) -> Topics:

@@ -1,0 +1,25 @@
+"""Settings: what operators may write and what the services then use."""
+
+import pytest
+
+from shared.settings import FlareSettings
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://u:p@db:5432/flare", "postgresql+asyncpg://u:p@db:5432/flare"),
+        ("postgres://u:p@db/flare", "postgresql+asyncpg://u:p@db/flare"),
+        ("postgresql+asyncpg://u:p@db/flare", "postgresql+asyncpg://u:p@db/flare"),
+    ],
+)
+def test_plain_postgres_urls_are_used_with_asyncpg(given: str, used: str) -> None:
+    assert FlareSettings(port=1, database_url=given).database_url == used
+
+
+def test_settings_come_from_flare_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLARE_PORT", "9000")
+    monkeypatch.setenv("FLARE_TOPIC_PREFIX", "staging.")
+    settings = FlareSettings()
+    assert settings.port == 9000
+    assert settings.topics.cases == "staging.flare.cases.v1"
