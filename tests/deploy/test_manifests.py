@@ -1,0 +1,156 @@
+"""Deployment files checked offline: kustomize, Kubernetes schemas, checkov, hadolint, compose.
+
+The tools live in .venv-deploy (made by `make test`); kubectl (with kustomize) is on the machine.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / ".venv-deploy" / "bin"
+OVERLAYS = ["dev", "prod"]
+KUBERNETES_VERSION = "1.31.0"
+# Operator resources: their schemas come with the operators' CRDs, not with Kubernetes.
+OPERATOR_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster"}
+
+
+def tool(name: str) -> str:
+    path = TOOLS / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make test`, which installs the deploy tools")
+    return str(path)
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("kubectl is not installed (it renders the kustomize overlays)")
+    result = run(kubectl, "kustomize", f"deploy/k8s/overlays/{request.param}")
+    assert result.returncode == 0, result.stderr
+    path = tmp_path_factory.mktemp(request.param) / "manifests.yaml"
+    path.write_text(result.stdout)
+    return path
+
+
+def objects(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_rendered_objects_match_the_kubernetes_schemas(rendered: Path) -> None:
+    result = run(tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSION, str(rendered))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    without_schema = {
+        line.split("for kind ")[1].split()[0]
+        for line in lines
+        if "Couldn't find schema for kind" in line
+    }
+    assert without_schema <= OPERATOR_KINDS
+    passed = sum(" passed for resource " in line for line in lines)
+    assert passed == sum(doc["kind"] not in OPERATOR_KINDS for doc in objects(rendered))
+
+
+def test_checkov_passes_on_the_rendered_manifests(rendered: Path) -> None:
+    result = run(
+        tool("checkov"),
+        "--config-file",
+        "deploy/tools/checkov.yaml",
+        "--framework",
+        "kubernetes",
+        "-f",
+        str(rendered),
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_manifests_reference_secrets_but_hold_none(rendered: Path) -> None:
+    docs = objects(rendered)
+    assert "Secret" not in {doc["kind"] for doc in docs}
+    referenced = {
+        env["valueFrom"]["secretKeyRef"]["name"]
+        for doc in docs
+        if doc["kind"] in {"Deployment", "Job"}
+        for container in _pod(doc)["containers"]
+        for env in container.get("env", [])
+        if "valueFrom" in env
+    }
+    assert referenced == {"flare-postgres-app", "flare-jwt"}
+
+
+def test_every_pod_runs_non_root_read_only_without_capabilities(rendered: Path) -> None:
+    for doc in objects(rendered):
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        pod = _pod(doc)
+        assert pod["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            assert container["resources"]["limits"], doc["metadata"]["name"]
+
+
+def test_only_intake_is_open_to_any_source(rendered: Path) -> None:
+    policies = [doc for doc in objects(rendered) if doc["kind"] == "NetworkPolicy"]
+    deny_all = [p for p in policies if p["spec"]["podSelector"] == {}]
+    assert deny_all, "a default-deny ingress policy selects every pod"
+    open_to_all = [
+        p["spec"]["podSelector"]
+        for p in policies
+        for rule in p["spec"].get("ingress", [])
+        if "from" not in rule
+    ]
+    assert open_to_all == [{"matchLabels": {"app.kubernetes.io/name": "flare-intake"}}]
+
+
+def test_probes_use_healthz_for_liveness_and_readyz_for_readiness(rendered: Path) -> None:
+    for doc in objects(rendered):
+        if doc["kind"] == "Deployment":
+            container = _pod(doc)["containers"][0]
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_dockerfile_passes_hadolint_and_checkov() -> None:
+    hadolint = run(tool("hadolint"), "Dockerfile")
+    assert hadolint.returncode == 0, hadolint.stdout
+    checkov = run(
+        tool("checkov"),
+        "--config-file",
+        "deploy/tools/checkov.yaml",
+        "--framework",
+        "dockerfile",
+        "-f",
+        "Dockerfile",
+    )
+    assert checkov.returncode == 0, checkov.stdout[-4000:]
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    result = run(
+        tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_the_three_services_on_the_make_run_ports() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    ports = {name: compose["services"][name]["ports"] for name in ("intake", "router", "notifier")}
+    assert ports == {"intake": ["8001:8000"], "router": ["8002:8000"], "notifier": ["8003:8000"]}
+
+
+def _pod(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = doc["spec"]["template"]["spec"]
+    return spec
