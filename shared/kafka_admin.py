@@ -1,7 +1,8 @@
-"""Kafka administration for local runs and deploy jobs: wait for the broker, create the topics.
+"""Kafka administration for local runs, deploy jobs and operators.
 
 python -m shared.kafka_admin --bootstrap 127.0.0.1:9092 wait --timeout 90
-python -m shared.kafka_admin --bootstrap 127.0.0.1:9092 create-topics --prefix ""
+python -m shared.kafka_admin --bootstrap 127.0.0.1:9092 create-topics --replication-factor 3
+python -m shared.kafka_admin --bootstrap 127.0.0.1:9092 replay-dlq --consumer router --dry-run
 """
 
 import argparse
@@ -10,12 +11,14 @@ import logging
 import sys
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.events import Topics
-from shared.kafka import kafka_reachable
+from shared.kafka import EventProducer, kafka_reachable
 
 
 async def wait_for_broker(bootstrap_servers: str, timeout_s: float) -> None:
@@ -30,14 +33,16 @@ async def wait_for_broker(bootstrap_servers: str, timeout_s: float) -> None:
             await asyncio.sleep(0.5)
 
 
-async def create_topics(bootstrap_servers: str, topics: Topics) -> list[str]:
+async def create_topics(
+    bootstrap_servers: str, topics: Topics, replication_factor: int = 1
+) -> list[str]:
     """Create the missing topics with their partition counts; returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1)
+            NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
             for name, partitions in topics.partition_counts().items()
             if name not in existing
         ]
@@ -59,6 +64,76 @@ async def delete_topics(bootstrap_servers: str, topics: Topics) -> None:
         await admin.close()
 
 
+@dataclass(frozen=True)
+class Replayed:
+    source: str
+    consumer: str
+    reason: str
+
+
+async def replay_dead_letters(
+    bootstrap_servers: str, topics: Topics, consumer: str | None, dry_run: bool
+) -> list[Replayed]:
+    """Publish dead letters back to the topic they came from, once each.
+
+    Run it after fixing what made them fail. A consumer group remembers how far replays got,
+    so a second run only replays letters that arrived since; --dry-run lists without moving.
+    With --consumer, letters of other consumers are passed over (and stay in the DLQ).
+    """
+    reader = AIOKafkaConsumer(
+        topics.dlq,
+        bootstrap_servers=bootstrap_servers,
+        group_id=f"{topics.dlq}.replay",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = EventProducer(bootstrap_servers, client_id="flare-dlq-replay")
+    replayed: list[Replayed] = []
+    await reader.start()
+    try:
+        ends: dict[TopicPartition, int] | None = None
+        while ends is None or not await _caught_up(reader, ends):
+            batches = await reader.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    letter = _dead_letter(record)
+                    if consumer not in (None, letter.consumer):
+                        continue
+                    replayed.append(letter)
+                    if not dry_run:
+                        headers = [
+                            (k, v) for k, v in record.headers if not k.startswith("flare_dlq_")
+                        ]
+                        await producer.send_raw(
+                            letter.source.split("/")[0], record.key, record.value, headers
+                        )
+            if batches and not dry_run:
+                await reader.commit()
+            if ends is None and reader.assignment():
+                # What is in the DLQ now; letters arriving during the replay wait for the next.
+                ends = await reader.end_offsets(list(reader.assignment()))
+    finally:
+        await reader.stop()
+        await producer.stop()
+    return replayed
+
+
+async def _caught_up(reader: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    positions = [await reader.position(partition) for partition in ends]
+    return all(
+        position >= ends[partition] for position, partition in zip(positions, ends, strict=True)
+    )
+
+
+def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> Replayed:
+    headers = {name: value.decode(errors="replace") for name, value in record.headers}
+    return Replayed(
+        source=headers.get("flare_dlq_source", "?"),
+        consumer=headers.get("flare_dlq_consumer", "?"),
+        reason=headers.get("flare_dlq_reason", "?"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -69,15 +144,36 @@ def main() -> None:
     wait.add_argument("--timeout", type=float, default=60)
     create = commands.add_parser("create-topics", help="create Flare's topics if missing")
     create.add_argument("--prefix", default="")
+    create.add_argument(
+        "--replication-factor",
+        type=int,
+        default=1,
+        help="copies of each partition: 1 for one broker, 3 in production",
+    )
+    replay = commands.add_parser("replay-dlq", help="publish dead letters back to their topics")
+    replay.add_argument("--prefix", default="")
+    replay.add_argument("--consumer", help="only letters this consumer gave up on (e.g. router)")
+    replay.add_argument("--dry-run", action="store_true", help="list, do not publish")
     args = parser.parse_args()
     # aiokafka logs every refused connection while we wait; the outcome is all we report.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         if args.command == "wait":
             asyncio.run(wait_for_broker(args.bootstrap, args.timeout))
-        else:
-            created = asyncio.run(create_topics(args.bootstrap, Topics.with_prefix(args.prefix)))
+        elif args.command == "create-topics":
+            topics = Topics.with_prefix(args.prefix)
+            created = asyncio.run(create_topics(args.bootstrap, topics, args.replication_factor))
             print("created topics: " + (", ".join(created) or "none (all exist)"))
+        else:
+            letters = asyncio.run(
+                replay_dead_letters(
+                    args.bootstrap, Topics.with_prefix(args.prefix), args.consumer, args.dry_run
+                )
+            )
+            verb = "would replay" if args.dry_run else "replayed"
+            for letter in letters:
+                print(f"{verb} {letter.source} (consumer {letter.consumer}): {letter.reason}")
+            print(f"{verb} {len(letters)} dead letters")
     except (KafkaError, OSError, TimeoutError) as error:
         print(
             f"kafka_admin {args.command} failed against {args.bootstrap}: {error!r}",
