@@ -3,6 +3,7 @@
 import asyncio
 import os
 import re
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -205,18 +206,38 @@ def is_transient(error: BaseException) -> bool:
 
 Handler = Callable[[Envelope], Awaitable[None]]
 OnStarted = Callable[[AIOKafkaConsumer], Awaitable[None]]
-_consumed: "weakref.WeakKeyDictionary[CollectorRegistry, Counter]" = weakref.WeakKeyDictionary()
+LAG_EVERY_S = 1.0
 
 
-def _consumed_counter(registry: CollectorRegistry) -> Counter:
-    if registry not in _consumed:
-        _consumed[registry] = Counter(
-            "flare_events_consumed_total",
-            "Consumed records by outcome.",
-            ["consumer", "outcome"],
-            registry=registry,
+@dataclass(frozen=True)
+class ConsumerMetrics:
+    outcomes: Counter
+    lag: Gauge
+
+
+# One set per registry: several loops in one app share the metric families.
+_metrics: "weakref.WeakKeyDictionary[CollectorRegistry, ConsumerMetrics]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _consumer_metrics(registry: CollectorRegistry) -> ConsumerMetrics:
+    if registry not in _metrics:
+        _metrics[registry] = ConsumerMetrics(
+            outcomes=Counter(
+                "flare_events_consumed_total",
+                "Consumed records by outcome.",
+                ["consumer", "outcome"],
+                registry=registry,
+            ),
+            lag=Gauge(
+                "flare_consumer_lag",
+                "Records behind the end of the partition.",
+                ["consumer", "topic", "partition"],
+                registry=registry,
+            ),
         )
-    return _consumed[registry]
+    return _metrics[registry]
 
 
 class ConsumerLoop:
@@ -242,7 +263,8 @@ class ConsumerLoop:
         self.name, self._make_consumer, self._handle = name, make_consumer, handle
         self._dead_letters, self._dlq_topic, self._commit = dead_letters, dlq_topic, commit
         self._on_started, self._retry_delay_s = on_started, retry_delay_s
-        self._outcomes = _consumed_counter(registry)
+        metrics = _consumer_metrics(registry)
+        self._outcomes, self._lag = metrics.outcomes, metrics.lag
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = self._make_consumer()
@@ -250,12 +272,23 @@ class ConsumerLoop:
         try:
             if self._on_started is not None:
                 await self._on_started(consumer)
+            lag_measured = 0.0
             while not stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
                 for partition, records in batches.items():
                     await self._handle_partition(consumer, partition, records, stopping)
+                if time.monotonic() - lag_measured > LAG_EVERY_S:
+                    await self._measure_lag(consumer)
+                    lag_measured = time.monotonic()
         finally:
             await consumer.stop()
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            if end is not None:
+                behind = end - await consumer.position(partition)
+                self._lag.labels(self.name, partition.topic, str(partition.partition)).set(behind)
 
     async def _handle_partition(
         self,

@@ -9,9 +9,10 @@ gives each batch to one relay only.
 
 import asyncio
 import time
+from contextlib import suppress
 
 from alembic import op
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -28,12 +29,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.kafka import Envelope, EventProducer, OutgoingMessage, is_transient
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+# While Kafka is down the backlog still gets measured; while Postgres is down it cannot be.
+TRANSIENT_DATABASE_ERRORS = (DBAPIError, OSError, TimeoutError)
 
 
 def outbox_columns() -> list[Column[object]]:
@@ -100,6 +104,14 @@ class OutboxRelay:
         self._latency = Histogram(
             "flare_outbox_publish_seconds", "Time from commit to Kafka ack.", registry=registry
         )
+        self._backlog = Gauge(
+            "flare_outbox_backlog", "Outbox rows not yet published.", registry=registry
+        )
+        self._oldest = Gauge(
+            "flare_outbox_oldest_seconds",
+            "Age of the oldest unpublished outbox row (0 when empty).",
+            registry=registry,
+        )
 
     def wake(self) -> None:
         """Called after a commit that added rows, so they leave now rather than at the next poll."""
@@ -117,11 +129,26 @@ class OutboxRelay:
                     raise
                 self._failures.inc()
                 log.warning("outbox_publish_failed", error=repr(error), retry_in_s=backoff_s)
+                with suppress(*TRANSIENT_DATABASE_ERRORS):
+                    await self.measure_backlog()
                 await _sleep_unless(stopping, backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
                 continue
             if published < self._batch_size:
+                await self.measure_backlog()
                 await _sleep_unless(stopping, self._poll_interval_s, self._wake)
+
+    async def measure_backlog(self) -> None:
+        async with self._sessions() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(self._outbox.c.created_at)).select_from(
+                        self._outbox
+                    )
+                )
+            ).one()
+        self._backlog.set(count)
+        self._oldest.set(max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0)
 
     async def publish_batch(self) -> int:
         async with self._sessions.begin() as session:

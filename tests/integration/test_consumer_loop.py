@@ -134,3 +134,35 @@ async def test_transient_failure_is_retried_in_order_and_committed_only_after(
     assert attempts == ["first", "first", "second"]
     assert await committed(flare_env, "g-retry", partition) == 2
     assert await read_topic(flare_env.kafka, flare_env.topics.dlq, expected=0, timeout_s=1) == []
+
+
+async def test_lag_counts_the_records_a_stuck_partition_has_not_finished(
+    flare_env: FlareEnv,
+) -> None:
+    partition = await produce(flare_env, valid_message("stuck"), valid_message("waiting"))
+    registry = CollectorRegistry()
+    measured = asyncio.Event()
+    labels = {
+        "consumer": "test",
+        "topic": flare_env.topics.escalations,
+        "partition": str(partition),
+    }
+
+    async def handle(envelope: Envelope) -> None:
+        if registry.get_sample_value("flare_consumer_lag", labels) == 2:
+            measured.set()
+        raise ConnectionRefusedError("database down")
+
+    def make_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            flare_env.topics.escalations,
+            bootstrap_servers=flare_env.kafka,
+            group_id="g-lag",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    stuck = ConsumerLoop("test", make_consumer, handle, registry, retry_delay_s=0.05)
+    await run_until(stuck, measured)
+    assert registry.get_sample_value("flare_consumer_lag", labels) == 2
+    assert await committed(flare_env, "g-lag", partition) is None
