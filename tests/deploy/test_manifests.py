@@ -3,6 +3,8 @@
 The tools live in .venv-deploy (made by `make test`); kubectl (with kustomize) is on the machine.
 """
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -154,3 +156,17 @@ def test_compose_runs_the_three_services_on_the_make_run_ports() -> None:
 def _pod(doc: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = doc["spec"]["template"]["spec"]
     return spec
+
+
+def test_dashboard_queries_only_metrics_the_services_export() -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "flare-overview.json").read_text())
+    queried = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bflare_[a-z_]+", target["expr"])
+    }
+    files = [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py")]
+    source = "\n".join(path.read_text() for path in files)
+    exported = set(re.findall(r'"(flare_[a-z_]+)"', source))
+    assert queried <= exported, f"the dashboard queries unknown metrics: {queried - exported}"
