@@ -158,15 +158,35 @@ def _pod(doc: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def exported_metrics() -> set[str]:
+    files = [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py")]
+    return set(re.findall(r'"(flare_[a-z_]+)"', "\n".join(path.read_text() for path in files)))
+
+
+def metrics_in(expression: str) -> set[str]:
+    return {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for name in re.findall(r"\bflare_[a-z_]+", expression)
+    }
+
+
 def test_dashboard_queries_only_metrics_the_services_export() -> None:
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "flare-overview.json").read_text())
-    queried = {
-        re.sub(r"_(bucket|sum|count)$", "", name)
-        for panel in dashboard["panels"]
-        for target in panel["targets"]
-        for name in re.findall(r"\bflare_[a-z_]+", target["expr"])
-    }
-    files = [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py")]
-    source = "\n".join(path.read_text() for path in files)
-    exported = set(re.findall(r'"(flare_[a-z_]+)"', source))
-    assert queried <= exported, f"the dashboard queries unknown metrics: {queried - exported}"
+    queried = set().union(
+        *(
+            metrics_in(target["expr"])
+            for panel in dashboard["panels"]
+            for target in panel["targets"]
+        )
+    )
+    assert queried <= exported_metrics(), f"unknown metrics: {queried - exported_metrics()}"
+
+
+def test_alerts_use_exported_metrics_and_have_a_runbook_entry() -> None:
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "flare-alerts.yaml").read_text())
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    for rule in rules["groups"][0]["rules"]:
+        assert metrics_in(rule["expr"]) <= exported_metrics(), rule["alert"]
+        assert f"### {rule['alert']}" in runbook, (
+            f"docs/operations.md does not explain {rule['alert']}"
+        )
