@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import is_transient
 from shared.logging import get_logger
 from shared.settings import FlareSettings
 
@@ -86,22 +87,30 @@ def install_problem_handlers(app: FastAPI) -> None:
             Problem(error.status_code, str(error.detail), headers=error.headers)
         )
 
-    async def on_database(_: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, DBAPIError | OSError | TimeoutError)
-        log.warning("database_unavailable", error=repr(error))
+    async def on_dependency(_: Request, error: Exception) -> JSONResponse:
+        if not is_transient(error):
+            return await on_unexpected(_, error)
+        log.warning("dependency_unavailable", error=repr(error))
         return problem_response(
             Problem(
                 503,
-                "The database is unavailable; nothing was stored. Retry later.",
+                "A service Flare depends on (its database) is unavailable; the request was not "
+                "carried out. Retry later.",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         )
 
+    async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.error("request_failed", error=repr(error), exc_info=error)
+        return problem_response(Problem(500, "Flare failed to handle this request."))
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    for database_error in (DBAPIError, OSError, TimeoutError):
-        app.add_exception_handler(database_error, on_database)
+    # Outages are answered here; anything else is a bug: a 500 problem, and the server logs it.
+    for dependency_error in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(dependency_error, on_dependency)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 Check = Callable[[], Awaitable[None]]

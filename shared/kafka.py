@@ -20,8 +20,8 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 
+from shared.errors import is_transient
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -195,13 +195,6 @@ async def kafka_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> Non
         await asyncio.wait_for(client.bootstrap(), timeout_s)
     finally:
         await client.close()
-
-
-def is_transient(error: BaseException) -> bool:
-    """Failures of our infrastructure, worth retrying: never a reason to dead-letter a message."""
-    if isinstance(error, DBAPIError):
-        return isinstance(error, OperationalError) or error.connection_invalidated
-    return isinstance(error, OSError | TimeoutError | KafkaError)
 
 
 Handler = Callable[[Envelope], Awaitable[None]]

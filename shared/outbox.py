@@ -9,7 +9,6 @@ gives each batch to one relay only.
 
 import asyncio
 import time
-from contextlib import suppress
 
 from alembic import op
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -29,15 +28,13 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.kafka import Envelope, EventProducer, OutgoingMessage, is_transient
+from shared.errors import is_transient
+from shared.kafka import Envelope, EventProducer, OutgoingMessage
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-# While Kafka is down the backlog still gets measured; while Postgres is down it cannot be.
-TRANSIENT_DATABASE_ERRORS = (DBAPIError, OSError, TimeoutError)
 
 
 def outbox_columns() -> list[Column[object]]:
@@ -129,14 +126,21 @@ class OutboxRelay:
                     raise
                 self._failures.inc()
                 log.warning("outbox_publish_failed", error=repr(error), retry_in_s=backoff_s)
-                with suppress(*TRANSIENT_DATABASE_ERRORS):
-                    await self.measure_backlog()
+                await self._measure_backlog_if_possible()
                 await _sleep_unless(stopping, backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
                 continue
             if published < self._batch_size:
                 await self.measure_backlog()
                 await _sleep_unless(stopping, self._poll_interval_s, self._wake)
+
+    async def _measure_backlog_if_possible(self) -> None:
+        # While Kafka is down the backlog still gets measured; while Postgres is down it cannot.
+        try:
+            await self.measure_backlog()
+        except Exception as error:
+            if not is_transient(error):
+                raise
 
     async def measure_backlog(self) -> None:
         async with self._sessions() as session:

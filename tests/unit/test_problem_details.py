@@ -4,6 +4,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 
 from shared.http import Problem, install_problem_handlers, json_pointer
 
@@ -21,6 +22,14 @@ def make_app() -> FastAPI:
     async def create(item: Item) -> Item:
         return item
 
+    @app.get("/database-down")
+    async def database_down() -> None:
+        raise ConnectionRefusedError("connect call failed")
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
     @app.get("/conflict")
     async def conflict() -> None:
         raise Problem(409, "Case is resolved.", type_="https://flare.dev/problems/conflict")
@@ -29,7 +38,8 @@ def make_app() -> FastAPI:
 
 
 async def call(method: str, path: str, **kwargs: object) -> httpx.Response:
-    transport = httpx.ASGITransport(app=make_app())
+    # As a server would: an unhandled error still gets its response, then is logged.
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
 
@@ -65,6 +75,20 @@ async def test_domain_problem_keeps_its_status_type_and_detail() -> None:
         "status": 409,
         "detail": "Case is resolved.",
     }
+
+
+async def test_an_unreachable_database_is_503_with_retry_after() -> None:
+    response = await call("GET", "/database-down")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_bug_is_a_500_problem_not_an_outage() -> None:
+    response = await call("GET", "/bug")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "retry-after" not in response.headers
 
 
 async def test_unknown_route_is_a_problem_too() -> None:
