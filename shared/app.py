@@ -15,6 +15,7 @@ from shared.lifecycle import Closer, Worker, Workers, lifespan
 from shared.metrics import instrument
 from shared.outbox import OutboxRelay
 from shared.settings import FlareSettings
+from shared.tracing import trace_requests
 
 
 class Plumbing:
@@ -61,6 +62,7 @@ class Plumbing:
         app.state.jwt_secret = settings.jwt_secret  # read by shared.auth.require_role
         install_problem_handlers(app)
         instrument(app, self.registry)
+        trace_requests(app)
         checks: dict[str, Check] = {
             "postgres": partial(database_reachable, self.engine),
             "kafka": partial(kafka_reachable, settings.kafka_bootstrap_servers),

@@ -11,6 +11,7 @@ from shared.db import upgrade
 from shared.http import serve
 from shared.logging import configure_logging, get_logger
 from shared.settings import FlareSettings
+from shared.tracing import configure_tracing
 
 S = TypeVar("S", bound=FlareSettings)
 
@@ -33,6 +34,7 @@ def run_service(
     def settings() -> S:
         loaded = settings_type()
         configure_logging(loaded.log_level, name)
+        configure_tracing(name, loaded.otel_exporter, loaded.otel_endpoint)
         return loaded
 
     @cli.command("serve")

@@ -18,11 +18,13 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import is_transient
 from shared.logging import get_logger
+from shared.tracing import current_traceparent, span
 
 log = get_logger(__name__)
 JSON_FORMAT = JSONFormat()
@@ -60,7 +62,10 @@ class Envelope:
             source=source,
             time=datetime.now(UTC),
             data=body.model_dump(mode="json"),
-            traceparent=valid_traceparent(traceparent) or new_traceparent(),
+            # The current span (a request or a consumed event) is the new event's parent.
+            traceparent=current_traceparent()
+            or valid_traceparent(traceparent)
+            or new_traceparent(),
         )
 
     def to_message(self, key: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -304,7 +309,9 @@ class ConsumerLoop:
     async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """True when the record is finished with (handled or dead-lettered)."""
         try:
-            await self._handle(Envelope.from_record(record))
+            envelope = Envelope.from_record(record)
+            with span(f"consume {record.topic}", envelope.traceparent, SpanKind.CONSUMER):
+                await self._handle(envelope)
         except InvalidEvent as error:
             return await self._dead_letter(record, str(error))
         except Exception as error:

@@ -4,6 +4,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.events import Topics
+from shared.tracing import Exporter
 
 
 class FlareSettings(BaseSettings):
@@ -25,6 +26,10 @@ class FlareSettings(BaseSettings):
     # replicas (a replica's own commits wake its relay at once).
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0)
+    # OpenTelemetry traces: "none" (default), "console" or "otlp" (to otel_endpoint, or the
+    # OTEL_EXPORTER_OTLP_ENDPOINT the exporter reads itself).
+    otel_exporter: Exporter = Exporter.NONE
+    otel_endpoint: str | None = None
     # Signs and verifies responder tokens (HS256). The default is for local runs only:
     # every deployment sets its own through a Secret.
     jwt_secret: str = Field(default="flare-local-development-secret-change-me", min_length=32)

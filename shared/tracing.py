@@ -1,0 +1,94 @@
+"""Tracing: the W3C trace context of a partner's request follows the report through Kafka.
+
+Without an exporter (the default) nothing is recorded, but the `traceparent` still travels:
+events carry the caller's trace id, so logs and deliveries can be joined across services.
+With `FLARE_OTEL_EXPORTER=otlp` (or `console`) every HTTP request, consumed event and the
+work inside them become OpenTelemetry spans.
+"""
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+from fastapi import FastAPI, Request, Response
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.trace import NoOpTracer, SpanKind, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class Exporter(StrEnum):
+    NONE = "none"
+    CONSOLE = "console"
+    OTLP = "otlp"
+
+
+class _State:
+    tracer: Tracer = NoOpTracer()
+    provider: TracerProvider | None = None
+
+
+def configure_tracing(service: str, exporter: Exporter, endpoint: str | None = None) -> None:
+    """Called once per process by the entry point (tests may call it again)."""
+    if exporter is Exporter.NONE:
+        use_exporter(service, None)
+    elif exporter is Exporter.CONSOLE:
+        use_exporter(service, ConsoleSpanExporter())
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        use_exporter(service, OTLPSpanExporter(endpoint=endpoint), batch=True)
+
+
+def use_exporter(service: str, exporter: SpanExporter | None, batch: bool = False) -> None:
+    if _State.provider is not None:
+        _State.provider.shutdown()
+        _State.provider = None
+    if exporter is None:
+        _State.tracer = NoOpTracer()
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": f"flare-{service}"}))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    )
+    _State.provider, _State.tracer = provider, provider.get_tracer("flare")
+
+
+@contextmanager
+def span(
+    name: str, traceparent: str | None = None, kind: SpanKind = SpanKind.INTERNAL
+) -> Iterator[trace.Span]:
+    """A span continuing `traceparent` (from an HTTP header or a Kafka event) when given."""
+    parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+    with _State.tracer.start_as_current_span(name, context=parent, kind=kind) as current:
+        yield current
+
+
+def current_traceparent() -> str | None:
+    """The traceparent of the current span (or of the trace it continues), if any."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def trace_requests(app: FastAPI) -> None:
+    """A server span per request, continuing the caller's `traceparent` header."""
+
+    @app.middleware("http")
+    async def traced(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        name = f"{request.method} {request.url.path}"
+        with span(name, request.headers.get("traceparent"), SpanKind.SERVER) as current:
+            response = await call_next(request)
+            current.set_attribute("http.response.status_code", response.status_code)
+            return response
