@@ -1,5 +1,6 @@
 """The frame every service's app is built in: database, metrics, health, problem+json, lifespan."""
 
+import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
 
@@ -68,5 +69,7 @@ class Plumbing:
             "kafka": partial(kafka_reachable, settings.kafka_bootstrap_servers),
             **(extra_checks or {}),
         }
-        app.include_router(health_router(checks, required, self.workers.stopping.is_set))
+        # Set by the first SIGTERM (shared.http.serve); /readyz reports unready from then on.
+        app.state.draining = threading.Event()
+        app.include_router(health_router(checks, required, app.state.draining.is_set))
         return app

@@ -1,8 +1,10 @@
 """HTTP plumbing: problem+json errors (RFC 9457), health and readiness, and serving with uvicorn."""
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -150,9 +152,35 @@ def health_router(
     return router
 
 
+class DrainingServer(uvicorn.Server):
+    """On the first SIGTERM, report unready for `drain_s` while still serving, then shut down.
+
+    Kubernetes removes a terminating pod from its Service concurrently with sending SIGTERM;
+    answering for a few more seconds (with /readyz false) means no request arrives at a
+    closed socket. Then uvicorn stops accepting, finishes in-flight requests, and the
+    lifespan stops the workers (finish the current message, commit, close). A second signal
+    skips the drain.
+    """
+
+    def __init__(self, config: uvicorn.Config, draining: threading.Event, drain_s: float) -> None:
+        super().__init__(config)
+        self._draining, self._drain_s = draining, drain_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining.is_set() or self._drain_s <= 0:
+            self._draining.set()
+            super().handle_exit(sig, frame)
+            return
+        self._draining.set()
+        log.info("draining", seconds=self._drain_s)
+        timer = threading.Timer(self._drain_s, super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
 def serve(app: FastAPI, settings: FlareSettings) -> None:
-    """Run one service; uvicorn turns SIGTERM/SIGINT into a graceful lifespan shutdown."""
-    uvicorn.run(
+    """Run one service until SIGTERM or SIGINT, then drain and shut down gracefully."""
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -160,3 +188,4 @@ def serve(app: FastAPI, settings: FlareSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         proxy_headers=True,
     )
+    DrainingServer(config, app.state.draining, settings.shutdown_drain_s).run()

@@ -22,6 +22,9 @@ class FlareSettings(BaseSettings):
     log_level: str = "INFO"
     # Seconds a SIGTERM waits for in-flight requests and messages before the process exits.
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
+    # Seconds between SIGTERM and shutdown during which /readyz says "not ready" while requests
+    # are still served, so a load balancer stops sending first (5 on Kubernetes).
+    shutdown_drain_s: float = Field(default=0.0, ge=0)
     # Outbox relay: rows per Kafka batch, and how often it looks for rows committed by other
     # replicas (a replica's own commits wake its relay at once).
     relay_batch_size: int = Field(default=500, ge=1)

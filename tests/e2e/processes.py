@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +60,15 @@ def free_port() -> int:
         return port
 
 
-def start_service(name: str, env: FlareEnv, log_dir: Path) -> ServiceProcess:
+def start_service(
+    name: str, env: FlareEnv, log_dir: Path, settings: Mapping[str, str] | None = None
+) -> ServiceProcess:
+    """`settings` are extra FLARE_* variables for this process."""
     port = free_port()
     log = log_dir / f"{name}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", f"services.{name}", "serve"],
-        env={**os.environ, **env.service_env(), "FLARE_PORT": str(port)},
+        env={**os.environ, **env.service_env(), **(settings or {}), "FLARE_PORT": str(port)},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
