@@ -11,7 +11,10 @@ RUN /opt/flare/bin/pip install --no-cache-dir -c constraints.txt .
 FROM python:3.11-slim-bookworm
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin flare
 COPY --from=build /opt/flare /opt/flare
+# The default severity policy; deployments mount their own over it (a ConfigMap on Kubernetes).
+COPY policy/default.yaml /etc/flare/policy/policy.yaml
 ENV PATH=/opt/flare/bin:$PATH \
+    FLARE_POLICY_PATH=/etc/flare/policy/policy.yaml \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     FLARE_HOST=0.0.0.0 \

@@ -86,7 +86,7 @@ def test_manifests_reference_secrets_but_hold_none(rendered: Path) -> None:
         for env in container.get("env", [])
         if "valueFrom" in env
     }
-    assert referenced == {"flare-postgres-app", "flare-jwt"}
+    assert referenced == {"flare-postgres-app", "flare-jwt", "flare-smtp"}
 
 
 def test_every_pod_runs_non_root_read_only_without_capabilities(rendered: Path) -> None:
@@ -190,3 +190,22 @@ def test_alerts_use_exported_metrics_and_have_a_runbook_entry() -> None:
         assert f"### {rule['alert']}" in runbook, (
             f"docs/operations.md does not explain {rule['alert']}"
         )
+
+
+def test_the_deployed_default_policy_is_the_one_the_repository_tests() -> None:
+    deployed = ROOT / "deploy" / "k8s" / "base" / "policy.yaml"
+    assert deployed.read_text() == (ROOT / "policy" / "default.yaml").read_text(), (
+        "copy policy/default.yaml to deploy/k8s/base/policy.yaml"
+    )
+
+
+def test_the_router_reads_the_policy_from_its_config_map(rendered: Path) -> None:
+    router = next(
+        doc
+        for doc in objects(rendered)
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "flare-router"
+    )
+    pod = _pod(router)
+    env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
+    assert env["FLARE_POLICY_PATH"] == "/etc/flare/policy/policy.yaml"
+    assert {"name": "policy", "configMap": {"name": "flare-policy"}} in pod["volumes"]
