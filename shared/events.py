@@ -1,11 +1,24 @@
 """The wire: topic names, CloudEvent types and the JSON bodies of every event, in one place."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+)
 
 
 @dataclass(frozen=True)
@@ -86,27 +99,150 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# ISO 3166-1 alpha-2, the officially assigned codes, plus XK (Kosovo: user-assigned, but used
+# by the EU, CLDR and every platform's region data).
+COUNTRY_CODES = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR
+    BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ
+    EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW
+    GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY
+    KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV
+    MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY
+    QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG
+    TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA
+    ZM ZW
+    """.split()  # noqa: SIM905 - a block of codes reads better than 250 lines of strings
+)
+# BCP 47 (RFC 5646) well-formed language tags: language[-script][-region](-variant)*
+# (-extension)*[-privateuse], or a private-use tag alone. Grandfathered irregular tags are refused.
+BCP47 = re.compile(
+    r"(?:(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z]{4})?"
+    r"(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*"
+    r"(?:-[0-9A-WY-Za-wy-z](?:-[A-Za-z0-9]{2,8})+)*(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?"
+    r"|[Xx](?:-[A-Za-z0-9]{1,8})+)"
+)
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL's JSONB refuses NUL and UTF-8 refuses lone surrogates: reject them here."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValueError("must not contain unpaired surrogates")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL; kept as sent, so the wire carries exactly what the partner wrote."""
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 strings with an offset (or datetimes built in Python): no epoch numbers."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and RFC3339.fullmatch(value):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with a time zone, e.g. 2026-05-01T12:00:00Z")
+
+
+def _country(value: str) -> str:
+    if value not in COUNTRY_CODES:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code in upper case, e.g. DE")
+    return value
+
+
+def _language(value: str) -> str:
+    if not BCP47.fullmatch(value):
+        raise ValueError("must be a BCP 47 language tag, e.g. en, pt-BR, zh-Hant-TW")
+    return value
+
+
+STORABLE = AfterValidator(_storable)
+Name = Annotated[str, Field(min_length=1, max_length=200), STORABLE, AfterValidator(_not_blank)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200), STORABLE]
+Url = Annotated[
+    str,
+    Field(max_length=2048, json_schema_extra={"format": "uri"}),
+    AfterValidator(_http_url),
+]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+Region = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
+Language = Annotated[str, Field(min_length=1, max_length=35), AfterValidator(_language)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+LabelValue = Annotated[str, Field(max_length=500), STORABLE]
+MAX_LABELS = 50
+MAX_EVIDENCE = 50
+
+
 class Reporter(WireModel):
     type: ReporterType
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class Subject(WireModel):
-    url: str | None = Field(default=None, max_length=2048)
-    content_id: str | None = Field(default=None, max_length=200)
-    account_id: str | None = Field(default=None, max_length=200)
+    url: Url | None = None
+    content_id: Identifier | None = None
+    account_id: Identifier | None = None
+
+
+class Signals(WireModel):
+    """What the partner knows about the harm; the router's severity policy weighs these."""
+
+    imminent_harm: StrictBool = False
+    minors_involved: StrictBool = False
+    public_figure: StrictBool = False
+    # Estimated number of people who have seen the content.
+    reach: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    # When a legal obligation (a court order, a statutory notice) must be met.
+    legal_deadline: Timestamp | None = None
+
+
+class EvidenceKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    TEXT = "text"
+    DOCUMENT = "document"
+    LINK = "link"
+    OTHER = "other"
+
+
+class Evidence(WireModel):
+    url: Url
+    kind: EvidenceKind = EvidenceKind.LINK
+    # Graphic media, minors, personal data: never copied into alerts, only linked behind auth.
+    sensitive: StrictBool = False
 
 
 class Escalation(WireModel):
     """What a partner reports: the body of `POST /v1/escalations` and of the received event."""
 
     category: Category
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=20_000)
+    title: Name
+    description: Annotated[str, Field(max_length=20_000), STORABLE] = ""
     product: Product
     reporter: Reporter
+    region: Region | None = None
+    language: Language | None = None
     subject: Subject | None = None
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=200)
+    signals: Signals | None = None
+    evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
+    dedup_key: Identifier | None = None
+    occurred_at: Timestamp | None = None
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
 
     def correlation_key(self, escalation_id: UUID) -> str:
         """Reports sharing this key land on one partition and may join one case."""
@@ -163,6 +299,14 @@ class CaseSnapshot(WireModel):
     ack_due_at: datetime | None = None
     resolve_due_at: datetime | None = None
     policy_version: str | None = None
+    # Added by the router's severity and correlation work (all optional):
+    region: str | None = None
+    surge: bool = False  # a surge on the correlation key raised the case one band
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    velocity_per_hour: float | None = Field(default=None, ge=0)  # reports per hour on the key
+    previous_case_id: UUID | None = None  # the resolved case this one follows on the same key
+    resolution_code: str | None = None
 
 
 class CaseEvent(WireModel):
@@ -174,3 +318,20 @@ class CaseEvent(WireModel):
     # "router" for automatic changes, else the responder's token subject.
     actor: str
     detail: str | None = Field(default=None, max_length=2000)
+    # flare.case.sla_warning / sla_breached: which target ("acknowledge" or "resolve"), due when.
+    sla_target: str | None = None
+    due_at: datetime | None = None
+
+
+class EmergingRisk(WireModel):
+    """The body of flare.risk.emerging: a surge of reports across one region and category.
+
+    Published on the cases topic, keyed `risk:<region>:<category>`; sent once per window.
+    """
+
+    region: str
+    category: Category
+    report_count: int = Field(ge=1)
+    window_start: datetime
+    window_minutes: int = Field(ge=1)
+    detected_at: datetime

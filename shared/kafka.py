@@ -5,7 +5,8 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -170,19 +171,32 @@ class EventProducer:
     async def send_all(self, messages: Sequence[OutgoingMessage]) -> None:
         """Send in order and wait until the broker has every one (acks=all)."""
         producer = await self.ensure_started()
-        futures = []
-        for message in messages:
-            key, value, headers = message.envelope.to_message(message.key)
-            futures.append(
-                await producer.send(message.topic, value=value, key=key, headers=headers)
-            )
-        await asyncio.gather(*futures)
+        async with self._new_session_after_failure():
+            futures = []
+            for message in messages:
+                key, value, headers = message.envelope.to_message(message.key)
+                futures.append(
+                    await producer.send(message.topic, value=value, key=key, headers=headers)
+                )
+            await asyncio.gather(*futures)
 
     async def send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
         producer = await self.ensure_started()
-        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        async with self._new_session_after_failure():
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    @asynccontextmanager
+    async def _new_session_after_failure(self) -> AsyncIterator[None]:
+        """aiokafka keeps an idempotent session's sequence numbers after failed batches, and
+        once the broker is back it refuses every later batch (OutOfOrderSequenceNumber): a
+        relay would never drain. So a failed send ends the session; the next send starts one."""
+        try:
+            yield
+        except KafkaError:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         async with self._lock:
@@ -200,6 +214,27 @@ async def kafka_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> Non
         await asyncio.wait_for(client.bootstrap(), timeout_s)
     finally:
         await client.close()
+
+
+def group_consumer(
+    bootstrap_servers: str, topic: str, group: str, client_id: str
+) -> Callable[[], AIOKafkaConsumer]:
+    """A consumer in a shared group, committing by hand (ConsumerLoop commits after the effect).
+
+    A new group starts at the beginning of the retained topic, so nothing is missed.
+    """
+
+    def make() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    return make
 
 
 Handler = Callable[[Envelope], Awaitable[None]]

@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PORT=${FLARE_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${FLARE_KAFKA_CONTROLLER_PORT:-9093}
 HOME_DIR=$STATE/kafka
-LIBS=$HOME_DIR/libs
+# A disposable broker (tests on other ports) may reuse jars already fetched elsewhere.
+LIBS=${FLARE_KAFKA_LIBS:-$HOME_DIR/libs}
 DATA=$HOME_DIR/data
 CONFIG=$HOME_DIR/server.properties
 LOG=$LOGS/kafka.log

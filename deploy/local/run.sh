@@ -23,7 +23,21 @@ wait_ready() {
   fail "$name was not ready within 60s; see $LOGS/$name.log"
 }
 
+# A demo partner key and a responder token, so the README's examples work as they are.
+demo_credentials() {
+  local key_file=$STATE/demo-partner.key admin_log=$LOGS/admin.log
+  if [ ! -s "$key_file" ]; then
+    { "$VENV/bin/python" -m services.intake partner create demo --reporter-type trusted_flagger 2>>"$admin_log" \
+        || "$VENV/bin/python" -m services.intake partner rotate-key demo 2>>"$admin_log"; } \
+      | sed -n 's/^api_key: //p' >"$key_file"
+    [ -s "$key_file" ] || fail "could not create the demo partner; see $admin_log"
+  fi
+  "$VENV/bin/python" -m services.router token mint demo-lead --role lead 2>>"$admin_log" \
+    >"$STATE/demo-responder.token" || fail "could not mint a responder token; see $admin_log"
+}
+
 "$ROOT/deploy/local/up.sh"
+demo_credentials
 for entry in "${SERVICES[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   if is_running "$RUN/$name.pid"; then fail "$name is already running (pid $(cat "$RUN/$name.pid")); make stop first"; fi
@@ -43,7 +57,11 @@ Flare is up.
   router    http://127.0.0.1:8002   (docs at http://127.0.0.1:8002/docs)
   notifier  http://127.0.0.1:8003   (live alerts: ws://127.0.0.1:8003/v1/ws)
   Kafka     127.0.0.1:${FLARE_KAFKA_PORT:-9092}      PostgreSQL 127.0.0.1:${FLARE_PG_PORT:-5432} (db flare, user flare)
+  console   http://127.0.0.1:8003/   (sign in with the responder token below)
   logs      $LOGS/
+
+  demo partner key:  $STATE/demo-partner.key
+  responder token:   $STATE/demo-responder.token  (lead role, 12 h: console, cases API, streams)
 Press Ctrl-C to stop the services.
 INFO
 wait

@@ -1,9 +1,10 @@
-"""Entry point: `python -m services.intake [serve|migrate]`."""
+"""Entry point: `python -m services.intake [serve|migrate|partner ...]`."""
 
 from pathlib import Path
 
 from services.intake.app import create_app
+from services.intake.cli import admin
 from services.intake.settings import IntakeSettings
 from shared.cli import run_service
 
-run_service("intake", IntakeSettings, create_app, Path(__file__).parent / "migrations")
+run_service("intake", IntakeSettings, create_app, Path(__file__).parent / "migrations", admin)

@@ -1,17 +1,34 @@
-"""intake's HTTP routes: parse, call the service, shape the response."""
+"""intake's native partner routes: parse, authenticate, call the service, shape the response."""
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.schemas import EscalationAccepted, EscalationIn
-from services.intake.service import accept_escalation
+from services.intake.partners import Partner, authenticate
+from services.intake.ratelimit import RateLimiter, retry_after_header
+from services.intake.schemas import EscalationAccepted, EscalationIn, EscalationStatus
+from services.intake.service import Idempotency, accept_escalation, escalation_status
 from services.intake.settings import IntakeSettings
+from shared.http import Problem
 from shared.outbox import OutboxRelay
 
-router = APIRouter(prefix="/v1", tags=["escalations"])
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed JSON.", **PROBLEM},
+    401: {"description": "No valid partner API key (Authorization: Bearer).", **PROBLEM},
+    413: {"description": "The body is larger than 1 MiB.", **PROBLEM},
+    415: {"description": "The body is not application/json.", **PROBLEM},
+    422: {"description": "Invalid escalation: `errors` names each field.", **PROBLEM},
+    429: {"description": "Over this partner's rate limit; see Retry-After.", **PROBLEM},
+    503: {"description": "Database unavailable; nothing stored. Retry-After.", **PROBLEM},
+}
+# Idempotency keys are opaque to us; printable ASCII keeps them safe to store and log.
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
+bearer = HTTPBearer(auto_error=False, description="A partner API key from `partner create`.")
 
 
 @dataclass(frozen=True)
@@ -21,6 +38,7 @@ class Intake:
     settings: IntakeSettings
     sessions: async_sessionmaker[AsyncSession]
     relay: OutboxRelay
+    limiter: RateLimiter
 
 
 def intake(request: Request) -> Intake:
@@ -28,22 +46,116 @@ def intake(request: Request) -> Intake:
     return wired
 
 
-@router.post(
+Wired = Annotated[Intake, Depends(intake)]
+
+
+class Unauthorized(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            401,
+            "A valid partner API key is required: Authorization: Bearer <key>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def partner_by_key(request: Request, wired: Intake, api_key: str) -> Partner:
+    partner = await authenticate(wired.sessions, api_key)
+    if partner is None:
+        raise Unauthorized()
+    request.state.partner = partner.name  # for the outcome metrics
+    return partner
+
+
+async def current_partner(
+    request: Request,
+    wired: Wired,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Partner:
+    if credentials is None:
+        raise Unauthorized()
+    return await partner_by_key(request, wired, credentials.credentials)
+
+
+def take_quota(wired: Intake, partner: Partner) -> None:
+    """Refused before anything touches the database, so a flood costs the others little."""
+    wait_s = wired.limiter.take(partner.id, partner.rate_limit_per_minute)
+    if wait_s:
+        raise Problem(
+            429,
+            f"Rate limit of {partner.rate_limit_per_minute} requests per minute exceeded.",
+            headers={"Retry-After": retry_after_header(wait_s)},
+        )
+
+
+async def partner_within_quota(
+    wired: Wired, partner: Annotated[Partner, Depends(current_partner)]
+) -> Partner:
+    take_quota(wired, partner)
+    return partner
+
+
+def require_json(
+    content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem(415, "The body must be JSON, sent with Content-Type: application/json.")
+
+
+CurrentPartner = Annotated[Partner, Depends(current_partner)]
+QuotaPartner = Annotated[Partner, Depends(partner_within_quota)]
+JsonBody = Depends(require_json)
+
+
+partner_router = APIRouter(prefix="/v1", tags=["escalations"])
+
+
+@partner_router.post(
     "/escalations",
     status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[JsonBody],
     responses={
         202: {"description": "Stored durably; it will reach the router."},
-        422: {"description": "Invalid escalation (problem+json naming each field)."},
-        503: {"description": "Database unavailable; nothing stored. Retry-After."},
+        409: {"description": "Idempotency-Key already used with another body.", **PROBLEM},
+        **ERRORS,
     },
 )
 async def post_escalation(
     escalation: EscalationIn,
-    wired: Annotated[Intake, Depends(intake)],
+    wired: Wired,
+    partner: QuotaPartner,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY,
+            description="Repeat a request safely: the same key and body answer the first receipt.",
+        ),
+    ] = None,
     traceparent: Annotated[str | None, Header()] = None,
 ) -> EscalationAccepted:
+    """Report an escalation. `202` means it is stored and will reach the router exactly once."""
+    idempotency = (
+        Idempotency(idempotency_key, wired.settings.idempotency_ttl)
+        if idempotency_key is not None
+        else None
+    )
     accepted = await accept_escalation(
-        wired.sessions, wired.settings.topics, escalation, traceparent
+        wired.sessions, wired.settings.topics, partner, escalation, traceparent, idempotency
     )
     wired.relay.wake()
     return accepted
+
+
+@partner_router.get(
+    "/escalations/{escalation_id}",
+    responses={
+        404: {"description": "No such escalation from this partner.", **PROBLEM},
+        **{code: ERRORS[code] for code in (401, 422, 503)},
+    },
+)
+async def get_escalation(
+    escalation_id: UUID, wired: Wired, partner: CurrentPartner
+) -> EscalationStatus:
+    """One of your reports and where it is: `accepted`, then `routed` with its case."""
+    return await escalation_status(wired.sessions, partner, escalation_id)

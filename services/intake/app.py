@@ -1,9 +1,13 @@
-"""intake's app: the outbox relay and the partner routes, in the shared frame."""
+"""intake's app: outbox relay, status consumer and partner routes, in the shared frame."""
 
 from fastapi import FastAPI
 
-from services.intake import api
+from services.intake import api, integrations_api
+from services.intake.consumer import status_consumer
+from services.intake.limits import BodyLimit
+from services.intake.metrics import count_outcomes
 from services.intake.models import outbox
+from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
 from shared.app import Plumbing
 from shared.kafka import EventProducer
@@ -13,15 +17,26 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     plumbing = Plumbing(settings)
     producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-intake")
     relay = plumbing.relay(outbox, producer)
+    statuses = status_consumer(settings, plumbing.sessions, plumbing.registry)
     app = plumbing.app(
         title="Flare intake",
-        description="The partners' door: report escalations to Flare.",
+        description=(
+            "The partners' door: report escalations to Flare. Every call takes "
+            "`Authorization: Bearer <partner API key>` (PagerDuty's `/v2/enqueue` takes the key "
+            "as `routing_key`). Errors are `application/problem+json` (RFC 9457)."
+        ),
         # Kafka may be down at start: the relay keeps trying while intake accepts reports.
-        jobs={"outbox_relay": relay.run},
+        jobs={"outbox_relay": relay.run, "status_consumer": statuses.run},
         closers=[producer.stop],
         # Kafka is reported but not required: while it is down intake still stores and accepts.
         required={"postgres"},
     )
-    app.state.intake = api.Intake(settings=settings, sessions=plumbing.sessions, relay=relay)
-    app.include_router(api.router)
+    app.state.intake = api.Intake(
+        settings=settings, sessions=plumbing.sessions, relay=relay, limiter=RateLimiter()
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outside the body limit, so its 413s are counted too.
+    count_outcomes(app, plumbing.registry)
+    app.include_router(api.partner_router)
+    app.include_router(integrations_api.integration_router)
     return app

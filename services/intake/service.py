@@ -1,60 +1,274 @@
-"""intake's use cases."""
+"""intake's escalation use cases: accept (idempotently), read back, learn where a report went."""
 
-from datetime import UTC, datetime
-from uuid import uuid4
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from uuid import UUID, uuid4
 
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.models import EscalationRecord, outbox
-from services.intake.schemas import EscalationAccepted, EscalationIn
-from shared.events import Escalation, EscalationReceived, EventType, Topics
+from services.intake.models import EscalationRecord, IdempotencyKey, outbox
+from services.intake.partners import Partner
+from services.intake.schemas import EscalationAccepted, EscalationStatus
+from shared.events import CaseEvent, Escalation, EscalationReceived, EventType, Topics
+from shared.http import Problem
 from shared.kafka import Envelope, OutgoingMessage
 from shared.logging import get_logger
 from shared.outbox import add_to_outbox
 
 log = get_logger(__name__)
 SOURCE = "/flare/intake"
+SourceStatus = Literal["acknowledged", "resolved"]
+
+
+class IdempotencyKeyReused(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "This Idempotency-Key was already used with a different body. Use a new key for a "
+            "new report, or send the first body again to get its receipt.",
+        )
+
+
+class EscalationNotFound(Problem):
+    def __init__(self) -> None:
+        # Another partner's report is "not found" too: its existence is not this partner's business.
+        super().__init__(404, "No escalation with this id was reported by you.")
+
+
+class ReporterMismatch(Problem):
+    def __init__(self, partner: Partner) -> None:
+        super().__init__(
+            422,
+            "The request is invalid; each entry in errors names a field.",
+            errors=[
+                {
+                    "pointer": "/reporter/type",
+                    "detail": f"must be {partner.reporter_type.value}, this partner's type",
+                }
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    ttl: timedelta
+
+
+def request_hash(escalation: Escalation) -> str:
+    """The body's meaning, not its bytes: key order and whitespace do not make it 'different'."""
+    canonical = json.dumps(escalation.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def accept_escalation(
     sessions: async_sessionmaker[AsyncSession],
     topics: Topics,
-    escalation: EscalationIn,
+    partner: Partner,
+    escalation: Escalation,
     traceparent: str | None,
+    idempotency: Idempotency | None = None,
 ) -> EscalationAccepted:
-    """Store the escalation and its `received` event in one transaction: both or neither."""
-    escalation_id, received_at = uuid4(), datetime.now(UTC)
-    correlation_key = escalation.correlation_key(escalation_id)
-    event = EscalationReceived(
-        escalation_id=escalation_id,
-        received_at=received_at,
-        correlation_key=correlation_key,
-        escalation=Escalation.model_validate(escalation.model_dump()),
-    )
+    """Store the escalation and its `received` event in one transaction: both or neither.
+
+    With an Idempotency-Key, a repeat of the same body answers the first receipt and stores
+    nothing; the same key with another body is refused.
+    """
+    if escalation.reporter.type != partner.reporter_type:
+        raise ReporterMismatch(partner)
+    receipt = EscalationAccepted(id=uuid4(), status="accepted", received_at=datetime.now(UTC))
     async with sessions.begin() as session:
-        session.add(
-            EscalationRecord(
-                id=escalation_id,
-                received_at=received_at,
-                status="accepted",
-                category=escalation.category.value,
-                correlation_key=correlation_key,
-                body=escalation.model_dump(mode="json"),
+        if idempotency is not None:
+            first = await _claim_idempotency_key(
+                session, partner, idempotency, request_hash(escalation), receipt.id
             )
-        )
-        await add_to_outbox(
-            session,
-            outbox,
-            OutgoingMessage(
-                topic=topics.escalations,
-                key=correlation_key,
-                envelope=Envelope.new(EventType.ESCALATION_RECEIVED, SOURCE, event, traceparent),
-            ),
-        )
+            if first is not None:
+                log.info("escalation_replayed", escalation_id=str(first.id), partner=partner.name)
+                return first
+        correlation_key = await _store(session, topics, partner, escalation, receipt, traceparent)
     log.info(
         "escalation_accepted",
-        escalation_id=str(escalation_id),
+        escalation_id=str(receipt.id),
+        partner=partner.name,
         category=escalation.category.value,
         correlation_key=correlation_key,
     )
-    return EscalationAccepted(id=escalation_id, status="accepted", received_at=received_at)
+    return receipt
+
+
+async def _store(
+    session: AsyncSession,
+    topics: Topics,
+    partner: Partner,
+    escalation: Escalation,
+    receipt: EscalationAccepted,
+    traceparent: str | None,
+) -> str:
+    """The escalation row and its outbox event; returns the correlation key (the Kafka key)."""
+    correlation_key = escalation.correlation_key(receipt.id)
+    session.add(
+        EscalationRecord(
+            id=receipt.id,
+            partner_id=partner.id,
+            received_at=receipt.received_at,
+            status="accepted",
+            category=escalation.category.value,
+            correlation_key=correlation_key,
+            dedup_key=escalation.dedup_key,
+            body=escalation.model_dump(mode="json"),
+        )
+    )
+    event = EscalationReceived(
+        escalation_id=receipt.id,
+        received_at=receipt.received_at,
+        correlation_key=correlation_key,
+        escalation=escalation,
+    )
+    envelope = Envelope.new(EventType.ESCALATION_RECEIVED, SOURCE, event, traceparent)
+    await add_to_outbox(
+        session, outbox, OutgoingMessage(topics.escalations, correlation_key, envelope)
+    )
+    return correlation_key
+
+
+async def _claim_idempotency_key(
+    session: AsyncSession,
+    partner: Partner,
+    idempotency: Idempotency,
+    body_hash: str,
+    escalation_id: UUID,
+) -> EscalationAccepted | None:
+    """None when this request owns the key (new, or the old use expired); else the first receipt.
+
+    A concurrent request with the same key waits on the row lock until the first commits,
+    then sees its row: racing repeats store one escalation.
+    """
+    now = datetime.now(UTC)
+    claimed = await session.scalar(
+        insert(IdempotencyKey)
+        .values(
+            partner_id=partner.id,
+            key=idempotency.key,
+            request_hash=body_hash,
+            escalation_id=escalation_id,
+            created_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[IdempotencyKey.partner_id, IdempotencyKey.key],
+            set_={"request_hash": body_hash, "escalation_id": escalation_id, "created_at": now},
+            where=IdempotencyKey.created_at < now - idempotency.ttl,
+        )
+        .returning(IdempotencyKey.escalation_id)
+    )
+    if claimed is not None:
+        return None
+    first = (
+        await session.execute(
+            select(IdempotencyKey.request_hash, EscalationRecord.id, EscalationRecord.received_at)
+            .join(EscalationRecord, EscalationRecord.id == IdempotencyKey.escalation_id)
+            .where(IdempotencyKey.partner_id == partner.id, IdempotencyKey.key == idempotency.key)
+        )
+    ).one()
+    if first.request_hash != body_hash:
+        raise IdempotencyKeyReused()
+    return EscalationAccepted(id=first.id, status="accepted", received_at=first.received_at)
+
+
+async def escalation_status(
+    sessions: async_sessionmaker[AsyncSession], partner: Partner, escalation_id: UUID
+) -> EscalationStatus:
+    async with sessions() as session:
+        record = await session.get(EscalationRecord, escalation_id)
+    if record is None or record.partner_id != partner.id:
+        raise EscalationNotFound()
+    return EscalationStatus.model_validate(
+        {
+            "id": record.id,
+            "status": record.status,
+            "received_at": record.received_at,
+            "routed_at": record.routed_at,
+            "case_id": record.case_id,
+            "severity": record.severity,
+            "score": record.score,
+            "team": record.team,
+            "watchers": record.watchers or [],
+            "source_status": record.source_status,
+            "escalation": record.body,
+        }
+    )
+
+
+async def record_case_event(sessions: async_sessionmaker[AsyncSession], event: CaseEvent) -> int:
+    """The report named by the event is routed; every report on the case follows its changes.
+
+    Events of one case share a partition, so they arrive in order and the last one wins.
+    """
+    case = event.case
+    named = [EscalationRecord.case_id == case.case_id]
+    if event.escalation_id is not None:
+        named.append(EscalationRecord.id == event.escalation_id)
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(EscalationRecord)
+            .where(or_(*named))
+            .values(
+                status="routed",
+                case_id=case.case_id,
+                severity=case.severity.value if case.severity else None,
+                score=case.score,
+                team=case.team,
+                watchers=case.watchers,
+                # When it was first routed; later changes keep that time.
+                routed_at=func.coalesce(EscalationRecord.routed_at, case.updated_at),
+            )
+        )
+    return int(getattr(result, "rowcount", 0))
+
+
+async def has_open_escalation(
+    sessions: async_sessionmaker[AsyncSession], partner: Partner, dedup_key: str
+) -> bool:
+    """Whether the sending tool already told us about this alert and has not resolved it."""
+    async with sessions() as session:
+        found = await session.scalar(
+            select(EscalationRecord.id)
+            .where(
+                EscalationRecord.partner_id == partner.id,
+                EscalationRecord.dedup_key == dedup_key,
+                EscalationRecord.source_status.is_distinct_from("resolved"),
+            )
+            .limit(1)
+        )
+    return found is not None
+
+
+async def mark_by_source(
+    sessions: async_sessionmaker[AsyncSession],
+    partner: Partner,
+    dedup_key: str,
+    source_status: SourceStatus,
+) -> int:
+    """Record that the sending tool acknowledged or resolved the alert behind these reports."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(EscalationRecord)
+            .where(
+                EscalationRecord.partner_id == partner.id,
+                EscalationRecord.dedup_key == dedup_key,
+            )
+            .values(source_status=source_status)
+        )
+    changed = int(getattr(result, "rowcount", 0))
+    log.info(
+        "escalation_source_status",
+        partner=partner.name,
+        dedup_key=dedup_key,
+        source_status=source_status,
+        escalations=changed,
+    )
+    return changed

@@ -1,9 +1,12 @@
-"""Entry point: `python -m services.notifier [serve|migrate]`."""
+"""Entry point: `python -m services.notifier [serve|migrate|escalation ...]`."""
 
 from pathlib import Path
 
 from services.notifier.app import create_app
+from services.notifier.cli import admin
 from services.notifier.settings import NotifierSettings
 from shared.cli import run_service
 
-run_service("notifier", NotifierSettings, create_app, Path(__file__).parent / "migrations")
+run_service(
+    "notifier", NotifierSettings, create_app, Path(__file__).parent / "migrations", admin=admin
+)

@@ -1,42 +1,142 @@
-"""notifier's HTTP routes: the live WebSocket stream of case events."""
+"""notifier's HTTP routes: live streams, subscriptions, the delivery log and the console."""
 
-import asyncio
-from contextlib import suppress
+from typing import Annotated, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
+from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
 
-from services.notifier.hub import TOO_SLOW, StreamHub
+from services.notifier import live, schemas, service
+from services.notifier.console import CONSOLE_HTML
+from services.notifier.filters import EventFilter
+from services.notifier.hub import StreamHub
+from shared.auth import AnyResponder, Responder, Role, bearer_token, require_role, verify_token
+from shared.events import Severity
+from shared.http import Problem
 
-router = APIRouter(prefix="/v1", tags=["streams"])
-# RFC 6455 "Try Again Later": the client fell behind and should reconnect.
-CLOSE_TOO_SLOW = 1013
+streams = APIRouter(prefix="/v1", tags=["streams"])
+router = APIRouter(prefix="/v1", tags=["deliveries"])
+console = APIRouter(include_in_schema=False)
+CONSOLE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+Manager = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
+Teams = Annotated[
+    list[str] | None, Query(alias="team", description="Only these teams (or watchers).")
+]
+MinSeverity = Annotated[Severity | None, Query(description="SEV2 passes SEV1 and SEV2.")]
+Token = Annotated[str | None, Query(description="The responder token, for browsers.")]
 
 
-async def _until_disconnect(websocket: WebSocket) -> None:
-    with suppress(WebSocketDisconnect):
-        while True:
-            await websocket.receive_text()
+def stream_responder(connection: HTTPConnection, token: str | None) -> Responder:
+    """WebSocket and EventSource cannot set headers in browsers: a `token` parameter will do."""
+    raw = token or bearer_token(connection.headers.get("authorization"))
+    return verify_token(connection.app.state.jwt_secret, raw)
 
 
-@router.websocket("/ws")
-async def case_events(websocket: WebSocket) -> None:
-    """Every case event, as JSON `{id, type, time, data}`, from the moment of connection."""
+@streams.websocket("/ws")
+async def websocket_stream(
+    websocket: WebSocket, token: Token = None, teams: Teams = None, min_severity: MinSeverity = None
+) -> None:
+    """Case events as JSON `{id, type, time, data}`, from the moment of connection."""
+    try:
+        stream_responder(websocket, token)
+    except Problem as problem:
+        await websocket.close(code=WS_1008_POLICY_VIOLATION, reason=problem.detail[:120])
+        return
     hub: StreamHub = websocket.app.state.hub
     await websocket.accept()
-    subscriber = hub.subscribe()
-    disconnected = asyncio.create_task(_until_disconnect(websocket))
-    try:
-        while True:
-            next_message = asyncio.create_task(subscriber.queue.get())
-            await asyncio.wait({next_message, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-            if disconnected.done():
-                next_message.cancel()
-                return
-            message = next_message.result()
-            if message is TOO_SLOW:
-                await websocket.close(code=CLOSE_TOO_SLOW, reason="client too slow; reconnect")
-                return
-            await websocket.send_text(message)
-    finally:
-        hub.unsubscribe(subscriber)
-        disconnected.cancel()
+    subscriber, _ = hub.subscribe(EventFilter.of(teams=teams or (), min_severity=min_severity))
+    await live.pump_websocket(websocket, hub, subscriber)
+
+
+@streams.get("/stream", response_class=StreamingResponse)
+async def event_stream(
+    request: Request,
+    token: Token = None,
+    teams: Teams = None,
+    min_severity: MinSeverity = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Case events as Server-Sent Events; reconnect with `Last-Event-ID` to get what you missed."""
+    stream_responder(request, token)
+    hub: StreamHub = request.app.state.hub
+    subscriber, missed = hub.subscribe(
+        EventFilter.of(teams=teams or (), min_severity=min_severity), last_event_id
+    )
+    body = live.sse_events(hub, subscriber, missed, request.app.state.settings.stream_heartbeat_s)
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+@router.get("/cases/{case_id}")
+async def get_case(request: Request, case_id: UUID, _: AnyResponder) -> schemas.CaseView:
+    """The newest snapshot of a case this notifier has seen (what alert links open)."""
+    return await service.get_case(request.app.state.sessions, case_id)
+
+
+@console.get("/", response_class=HTMLResponse)
+@console.get("/cases/{case_id}", response_class=HTMLResponse)
+async def console_page() -> HTMLResponse:
+    """The responder console; it holds no data and asks for a token to read the API."""
+    return HTMLResponse(
+        CONSOLE_HTML,
+        headers={
+            "content-security-policy": CONSOLE_POLICY,
+            "x-content-type-options": "nosniff",
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.post("/subscriptions", status_code=201)
+async def create_subscription(
+    request: Request, body: schemas.SubscriptionCreate, responder: Manager
+) -> schemas.SubscriptionCreated:
+    """A webhook, chat or email destination. A webhook's signing secret is returned once."""
+    state = request.app.state
+    return await service.create_subscription(
+        state.sessions, body, responder.subject, state.senders.check_target
+    )
+
+
+@router.get("/subscriptions")
+async def list_subscriptions(request: Request, _: Manager) -> list[schemas.Subscription]:
+    return await service.list_subscriptions(request.app.state.sessions)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204)
+async def delete_subscription(request: Request, subscription_id: UUID, _: Manager) -> None:
+    await service.delete_subscription(request.app.state.sessions, subscription_id)
+
+
+@router.get("/deliveries")
+async def list_deliveries(
+    request: Request,
+    _: AnyResponder,
+    case_id: UUID | None = None,
+    channel: schemas.Channel | None = None,
+    status: schemas.DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> schemas.DeliveryList:
+    """Every delivery, newest first, with each attempt's status code and latency."""
+    items = await service.list_deliveries(
+        request.app.state.sessions, case_id, channel, status, limit
+    )
+    return schemas.DeliveryList(items=items)
+
+
+@router.post("/deliveries/{delivery_id}/redeliver", status_code=202)
+async def redeliver(
+    request: Request, delivery_id: UUID, responder: Manager
+) -> dict[str, Literal["pending"]]:
+    """Queue a dead (or delivered) delivery again, with a fresh set of attempts."""
+    await service.redeliver(request.app.state.sessions, delivery_id, responder.subject)
+    request.app.state.wake_deliveries()
+    return {"status": "pending"}

@@ -1,25 +1,47 @@
-"""notifier's app: the case stream reader and the live stream routes, in the shared frame."""
+"""notifier's app: live streams, the delivery consumer, senders and timers, in the shared frame."""
 
 from fastapi import FastAPI
 
 from services.notifier import api
-from services.notifier.consumer import CaseStream
+from services.notifier.consumer import CaseStream, delivery_consumer
+from services.notifier.delivery_worker import DeliveryWorker
 from services.notifier.hub import StreamHub
+from services.notifier.senders import Senders
 from services.notifier.settings import NotifierSettings
+from services.notifier.timers import TimerWorker
 from shared.app import Plumbing
+from shared.kafka import EventProducer
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
     plumbing = Plumbing(settings)
-    hub = StreamHub(settings.stream_queue_size, plumbing.registry)
-    stream = CaseStream(settings, hub, plumbing.registry)
+    registry = plumbing.registry
+    hub = StreamHub(settings.stream_queue_size, settings.stream_replay_size, registry)
+    stream = CaseStream(settings, hub, registry)
+    senders = Senders(settings)
+    worker = DeliveryWorker(plumbing.sessions, senders, settings, registry)
+    timers = TimerWorker(plumbing.sessions, settings, registry, worker.wake)
+    dead_letters = EventProducer(settings.kafka_bootstrap_servers, "flare-notifier-dlq")
+    consumer = delivery_consumer(settings, plumbing.sessions, dead_letters, worker.wake, registry)
     app = plumbing.app(
         title="Flare notifier",
-        description="Live streams of case events for responders.",
-        jobs={"case_stream": stream.loop.run},
+        description="Live streams, signed webhooks, chat and email, escalation until acknowledged.",
+        jobs={
+            "case_stream": stream.loop.run,
+            "delivery_consumer": consumer.run,
+            "delivery_worker": worker.run,
+            "escalation_timers": timers.run,
+        },
+        closers=[dead_letters.stop, senders.close],
         required={"postgres", "kafka", "stream"},
         extra_checks={"stream": stream.ready},
     )
+    app.state.settings = settings
     app.state.hub = hub
+    app.state.sessions = plumbing.sessions
+    app.state.senders = senders
+    app.state.wake_deliveries = worker.wake
+    app.include_router(api.streams)
     app.include_router(api.router)
+    app.include_router(api.console)
     return app

@@ -1,19 +1,25 @@
-"""notifier's live-stream reader: every replica reads all of the cases topic from its end.
+"""notifier's Kafka loops: the live-stream reader (every replica) and the delivery consumer.
 
-No consumer group: each replica must see every event for its own clients (see DESIGN "Scaling
-out"), so nothing is committed. Poison is logged and skipped here; dead-lettering belongs to
-the shared-group delivery consumer, which would otherwise see it once per replica.
+The live-stream reader has no consumer group: each replica must see every event for its own
+clients (see DESIGN "Scaling out"), so nothing is committed. Poison is logged and skipped
+there; dead-lettering belongs to the shared-group delivery consumer, which would otherwise see
+it once per replica. The delivery consumer queues deliveries and moves escalation timers,
+then commits; each event is handled by one replica of the group.
 """
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifier.hub import StreamHub
+from services.notifier.hub import StreamEvent, StreamHub
+from services.notifier.service import CASE_EVENT_PREFIX, record_case_event
 from services.notifier.settings import NotifierSettings
-from shared.kafka import ConsumerLoop, Envelope
+from shared.events import CaseEvent
+from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 
 ASSIGNMENT_TIMEOUT_S = 10.0
 
@@ -60,17 +66,48 @@ class CaseStream:
         self.positioned.set()
 
     async def _handle(self, envelope: Envelope) -> None:
-        self._hub.publish(
-            json.dumps(
-                {
-                    "id": str(envelope.id),
-                    "type": envelope.event_type,
-                    "time": envelope.time.isoformat(),
-                    "data": envelope.data,
-                }
-            )
+        is_case_event = envelope.event_type.startswith(CASE_EVENT_PREFIX)
+        text = json.dumps(
+            {
+                "id": str(envelope.id),
+                "type": envelope.event_type,
+                "time": envelope.time.isoformat(),
+                "data": envelope.data,
+            }
         )
+        case = envelope.body(CaseEvent).case if is_case_event else None
+        self._hub.publish(StreamEvent(str(envelope.id), envelope.event_type, case, text))
 
     async def ready(self) -> None:
         if not self.positioned.is_set():
             raise RuntimeError("the case stream is not positioned yet")
+
+
+def delivery_consumer(
+    settings: NotifierSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    dead_letters: EventProducer,
+    wake_deliveries: Callable[[], None],
+    registry: CollectorRegistry,
+) -> ConsumerLoop:
+    async def handle(envelope: Envelope) -> None:
+        if await record_case_event(sessions, settings, envelope):
+            wake_deliveries()
+
+    # A new group reads the retained topic; events older than delivery_max_event_age_s raise
+    # nothing, so a first deployment does not page for old cases.
+    make_consumer = group_consumer(
+        settings.kafka_bootstrap_servers,
+        settings.topics.cases,
+        settings.consumer_group,
+        "flare-notifier-deliveries",
+    )
+
+    return ConsumerLoop(
+        "notifier_deliveries",
+        make_consumer,
+        handle,
+        registry,
+        dead_letters=dead_letters,
+        dlq_topic=settings.topics.dlq,
+    )

@@ -1,22 +1,45 @@
-"""Live-stream fan-out inside one notifier replica: every connected client gets every event."""
+"""Live-stream fan-out inside one notifier replica: each client gets the events its filter wants.
+
+The hub also keeps the last few events, so an SSE client that reconnects with `Last-Event-ID`
+gets what it missed (if the id is still in the buffer).
+"""
 
 import asyncio
+from collections import deque
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.notifier.filters import EventFilter
+from shared.events import CaseSnapshot
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    id: str
+    event_type: str
+    case: CaseSnapshot | None  # None for events that are not about one case
+    text: str  # the JSON a client receives
+
 
 # Put on a client's queue in place of events when it fell too far behind: close, do not block.
 TOO_SLOW = None
 
 
+@dataclass(eq=False)
 class Subscriber:
-    def __init__(self, queue_size: int) -> None:
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+    queue_size: int
+    filter: EventFilter = field(default_factory=EventFilter)
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue(maxsize=self.queue_size)
 
 
 class StreamHub:
-    def __init__(self, queue_size: int, registry: CollectorRegistry) -> None:
+    def __init__(self, queue_size: int, replay_size: int, registry: CollectorRegistry) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
+        self._recent: deque[StreamEvent] = deque(maxlen=replay_size)
         self._clients = Gauge(
             "flare_stream_clients", "Open live-stream connections.", registry=registry
         )
@@ -29,21 +52,40 @@ class StreamHub:
             registry=registry,
         )
 
-    def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(self._queue_size)
+    def subscribe(
+        self, event_filter: EventFilter | None = None, last_event_id: str | None = None
+    ) -> tuple[Subscriber, list[StreamEvent] | None]:
+        """A new client, and the buffered events after `last_event_id` that its filter wants
+        (None when that id is no longer buffered: the client missed an unknown number)."""
+        subscriber = Subscriber(self._queue_size, event_filter or EventFilter())
+        # No await between reading the buffer and joining: no event can fall in between.
+        missed = self._since(last_event_id, subscriber.filter) if last_event_id else []
         self._subscribers.add(subscriber)
         self._clients.set(len(self._subscribers))
-        return subscriber
+        return subscriber, missed
+
+    def _since(self, last_event_id: str, event_filter: EventFilter) -> list[StreamEvent] | None:
+        recent = list(self._recent)
+        for index, event in enumerate(recent):
+            if event.id == last_event_id:
+                after = recent[index + 1 :]
+                return [
+                    event for event in after if event_filter.matches(event.event_type, event.case)
+                ]
+        return None
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
         self._clients.set(len(self._subscribers))
 
-    def publish(self, message: str) -> None:
+    def publish(self, event: StreamEvent) -> None:
         """Never waits: a client whose queue is full is cut off instead of slowing the others."""
+        self._recent.append(event)
         for subscriber in list(self._subscribers):
+            if not subscriber.filter.matches(event.event_type, event.case):
+                continue
             try:
-                subscriber.queue.put_nowait(message)
+                subscriber.queue.put_nowait(event)
                 self._sent.inc()
             except asyncio.QueueFull:
                 self._drop(subscriber)

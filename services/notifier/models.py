@@ -1,5 +1,121 @@
-"""notifier's tables, in the `notifier` schema (deliveries and escalation timers will live here)."""
+"""notifier's tables (schema `notifier`): subscriptions, deliveries, case views, escalation."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(schema="notifier")
+
+
+def _now() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("channel", Text, nullable=False),  # webhook | chat | email
+    Column("target", Text, nullable=False),  # a URL, or an email address
+    Column("secret", Text),  # Standard Webhooks signing secret (webhook channel only)
+    Column("description", Text, nullable=False, server_default=""),
+    Column("teams", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("categories", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("event_types", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("min_severity", Text),
+    Column("created_by", Text, nullable=False),
+    _now(),
+    Column("deleted_at", DateTime(timezone=True)),
+)
+
+# One row per (event, destination): the unique key is what makes a redelivered event or a
+# restart send nothing twice. `destination` is "subscription:<id>" or a page's target.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("destination", Text, nullable=False),
+    Column("subscription_id", Uuid, ForeignKey("notifier.subscriptions.id")),
+    Column("case_id", Uuid, index=True),
+    Column("kind", Text, nullable=False),  # subscription | page
+    Column("channel", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("body", JSONB, nullable=False),  # rendered once, so every retry sends the same bytes
+    Column("status", Text, nullable=False),  # pending | retrying | delivered | dead | cancelled
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    _now(),
+    UniqueConstraint("event_id", "destination", name="deliveries_once_per_destination"),
+    Index(
+        "deliveries_due", "next_attempt_at", postgresql_where="status IN ('pending', 'retrying')"
+    ),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("delivery_id", Uuid, ForeignKey("notifier.deliveries.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("outcome", Text, nullable=False),  # delivered | failed
+)
+
+# The latest snapshot of every case seen on the topic: what the console shows behind a link.
+case_views = Table(
+    "case_views",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("snapshot", JSONB, nullable=False),
+    Column("last_event_type", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+escalation_policies = Table(
+    "escalation_policies",
+    metadata,
+    Column("team", Text, primary_key=True),
+    Column("policy", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One timer per case: the next escalation step and when it fires. `state` leaves `pending`
+# for good on acknowledge or resolve (stopped) or after the last step (done).
+escalation_timers = Table(
+    "escalation_timers",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("team", Text, nullable=False),
+    Column("severity", Text),
+    Column("assignee", Text),
+    Column("title", Text),  # None when the case is sensitive: pages then carry no title
+    Column("next_step", Integer, nullable=False),
+    Column("fire_at", DateTime(timezone=True), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Index("escalation_timers_due", "fire_at", postgresql_where="state = 'pending'"),
+)

@@ -1,23 +1,47 @@
-"""router's app: the escalation consumer and the outbox relay, in the shared frame."""
+"""router's app: the escalation consumer, SLA check, policy reload and outbox relay, and the API."""
 
 from fastapi import FastAPI
 
+from services.router.api import build_router
 from services.router.consumer import escalation_consumer
 from services.router.models import outbox
+from services.router.policy_store import PolicyStore
 from services.router.settings import RouterSettings
+from services.router.sla_check import sla_worker
 from shared.app import Plumbing
 from shared.kafka import EventProducer
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
+    """The policy file must be valid at start; later bad edits are refused and logged."""
+    policies = PolicyStore(settings.policy_path)
     plumbing = Plumbing(settings)
     producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-router")
     relay = plumbing.relay(outbox, producer)
-    consumer = escalation_consumer(settings, plumbing.sessions, relay, producer, plumbing.registry)
-    return plumbing.app(
+    consumer = escalation_consumer(
+        settings, plumbing.sessions, policies, relay, producer, plumbing.registry
+    )
+    sla = sla_worker(
+        plumbing.sessions,
+        settings.topics,
+        lambda: policies.current,
+        settings.sla_check_interval_s,
+        relay.wake,
+    )
+    app = plumbing.app(
         title="Flare router",
         description="Cases: severity, assignment and the responders' actions.",
-        jobs={"escalation_consumer": consumer.run, "outbox_relay": relay.run},
+        jobs={
+            "escalation_consumer": consumer.run,
+            "outbox_relay": relay.run,
+            "sla_check": sla,
+            "policy_reload": lambda stopping: policies.watch(
+                stopping, settings.policy_reload_interval_s
+            ),
+        },
         closers=[producer.stop],
         required={"postgres", "kafka"},
     )
+    app.state.policies = policies
+    app.include_router(build_router(plumbing.sessions, settings.topics, relay.wake))
+    return app

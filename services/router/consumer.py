@@ -1,36 +1,35 @@
-"""router's Kafka loop: received escalations -> open_case -> commit offset."""
+"""router's Kafka loop: received escalations -> handle_escalation -> commit offset."""
 
-from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.router.service import open_case
+from services.router.policy_store import PolicyStore
+from services.router.service import handle_escalation
 from services.router.settings import RouterSettings
-from shared.kafka import ConsumerLoop, Envelope, EventProducer
+from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 from shared.outbox import OutboxRelay
 
 
 def escalation_consumer(
     settings: RouterSettings,
     sessions: async_sessionmaker[AsyncSession],
+    policies: PolicyStore,
     relay: OutboxRelay,
     dead_letters: EventProducer,
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
     async def handle(envelope: Envelope) -> None:
-        if await open_case(sessions, settings.topics, envelope) is not None:
+        # The policy in force when the event is handled; a reload applies from the next one.
+        case_id = await handle_escalation(sessions, settings.topics, policies.current, envelope)
+        if case_id is not None:
             relay.wake()
 
-    def make_consumer() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            settings.topics.escalations,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.consumer_group,
-            client_id="flare-router",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-
+    make_consumer = group_consumer(
+        settings.kafka_bootstrap_servers,
+        settings.topics.escalations,
+        settings.consumer_group,
+        "flare-router",
+    )
     return ConsumerLoop(
         "router",
         make_consumer,

@@ -1,38 +1,71 @@
-"""router's use cases."""
+"""router's main use case: a received escalation becomes a scored, assigned case (or joins one)."""
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
+from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.router.models import Case, ProcessedEvent, outbox
-from shared.events import (
-    CaseEvent,
-    CaseSnapshot,
-    CaseStatus,
-    EscalationReceived,
-    EventType,
-    Topics,
+from services.router.assignment import Routing, route_escalation
+from services.router.case_events import record_change
+from services.router.correlation import LatestCase, joins_case, velocity_per_hour
+from services.router.decisions import set_decision, tighten_deadlines
+from services.router.facts import EscalationFacts
+from services.router.models import Case, CaseReport, ProcessedEvent
+from services.router.policy import Policy
+from services.router.scoring import (
+    Decision,
+    ScoringContext,
+    build_context,
+    decision_from_explanation,
+    raise_one_band,
+    score_escalation,
 )
-from shared.kafka import Envelope, InvalidEvent, OutgoingMessage
+from services.router.sla import sla_deadlines
+from services.router.surges import check_key_surge, check_region_surge
+from services.router.teams import pick_assignee
+from shared.events import CaseStatus, EscalationReceived, EventType, Topics
+from shared.kafka import Envelope, InvalidEvent
 from shared.logging import get_logger
-from shared.outbox import add_to_outbox
 
 log = get_logger(__name__)
-SOURCE = "/flare/router"
 
 
-async def open_case(
-    sessions: async_sessionmaker[AsyncSession], topics: Topics, envelope: Envelope
-) -> UUID | None:
-    """Open a case for a received escalation, exactly once per event id.
+@dataclass(frozen=True)
+class Report:
+    """One received escalation as the router sees it."""
 
-    Returns the new case id, or None when this event was handled before (a redelivery).
-    """
+    envelope: Envelope
+    received: EscalationReceived
+    facts: EscalationFacts
+
+    @property
+    def at(self) -> datetime:
+        return self.received.received_at
+
+
+def read_report(envelope: Envelope) -> Report:
     if envelope.event_type != EventType.ESCALATION_RECEIVED:
         raise InvalidEvent(f"router cannot handle events of type {envelope.event_type!r}")
     received = envelope.body(EscalationReceived)
+    try:
+        facts = EscalationFacts.model_validate(envelope.data["escalation"])
+    except ValidationError as error:
+        raise InvalidEvent(f"escalation facts are not valid: {error}") from error
+    return Report(envelope, received, facts)
+
+
+async def handle_escalation(
+    sessions: async_sessionmaker[AsyncSession], topics: Topics, policy: Policy, envelope: Envelope
+) -> UUID | None:
+    """Open a case for a report or join it to its key's open case, exactly once per event id.
+
+    Returns the case id, or None when this event was handled before (a redelivery).
+    """
+    report = read_report(envelope)
     async with sessions.begin() as session:
         first_time = await session.scalar(
             insert(ProcessedEvent)
@@ -44,44 +77,189 @@ async def open_case(
             log.info(
                 "event_already_handled",
                 event_id=str(envelope.id),
-                escalation_id=str(received.escalation_id),
+                escalation_id=str(report.received.escalation_id),
             )
             return None
-        case = Case(
-            id=uuid4(),
-            escalation_id=received.escalation_id,
-            correlation_key=received.correlation_key,
-            status="open",
-            category=received.escalation.category.value,
-            product=received.escalation.product.value,
-            title=received.escalation.title,
-            created_at=datetime.now(UTC),
-        )
-        session.add(case)
-        created = CaseEvent(
-            case=CaseSnapshot(
-                case_id=case.id,
-                status=CaseStatus.OPEN,
-                title=case.title,
-                category=received.escalation.category,
-                product=received.escalation.product,
-                correlation_key=case.correlation_key,
-                created_at=case.created_at,
-                updated_at=case.created_at,
-            ),
-            escalation_id=received.escalation_id,
-            actor="router",
-        )
-        await add_to_outbox(
-            session,
-            outbox,
-            OutgoingMessage(
-                topic=topics.cases,
-                key=str(case.id),
-                envelope=Envelope.new(
-                    EventType.CASE_CREATED, SOURCE, created, envelope.traceparent
-                ),
-            ),
-        )
-    log.info("case_created", case_id=str(case.id), escalation_id=str(received.escalation_id))
+        case = await _correlate_and_decide(session, topics, policy, report)
+        await check_key_surge(session, topics, policy, case, report.at)
+        await check_region_surge(session, topics, policy, report.facts, report.at)
     return case.id
+
+
+async def _correlate_and_decide(
+    session: AsyncSession, topics: Topics, policy: Policy, report: Report
+) -> Case:
+    key = report.received.correlation_key
+    latest = await session.scalar(
+        select(Case)
+        .where(Case.correlation_key == key)
+        .order_by(Case.created_at.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    since = report.at - timedelta(minutes=policy.velocity_window_minutes)
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(CaseReport)
+        .where(CaseReport.correlation_key == key, CaseReport.received_at > since)
+    )
+    velocity = velocity_per_hour((recent or 0) + 1, policy.velocity_window_minutes)
+    context = build_context(report.facts, policy, report.at, velocity)
+    decision = score_escalation(report.facts, context, policy)
+    routing = route_escalation(report.facts, context, policy)
+    state = _latest_state(latest)
+    window = timedelta(hours=policy.correlation_window_hours)
+    if latest is not None and joins_case(state, report.at, window):
+        latest.velocity_per_hour = velocity
+        await _join_case(session, topics, policy, latest, report, decision, routing)
+        case = latest
+    else:
+        case = _new_case(report, latest, velocity)
+        await _open_case(session, topics, policy, case, report, decision, routing)
+    _add_report(session, case, report, decision, context)
+    return case
+
+
+def _latest_state(case: Case | None) -> LatestCase | None:
+    if case is None:
+        return None
+    return LatestCase(case.id, CaseStatus(case.status), case.last_seen_at or case.created_at)
+
+
+async def _open_case(
+    session: AsyncSession,
+    topics: Topics,
+    policy: Policy,
+    case: Case,
+    report: Report,
+    decision: Decision,
+    routing: Routing,
+) -> None:
+    at = report.at
+    case.team, case.watchers = routing.team, list(routing.watchers)
+    case.assignee = await pick_assignee(session, routing.team, at)
+    set_decision(case, decision, decision, routing)
+    deadlines = sla_deadlines(decision.severity, at, case.legal_deadline, policy)
+    case.ack_due_at, case.resolve_due_at = deadlines.acknowledge_due, deadlines.resolve_due
+    session.add(case)
+    await session.flush()
+    await record_change(
+        session,
+        topics,
+        case,
+        EventType.CASE_CREATED,
+        actor="router",
+        at=at,
+        detail=_decided(case, report),
+        escalation_id=report.received.escalation_id,
+        traceparent=report.envelope.traceparent,
+    )
+    log.info(
+        "case_created",
+        case_id=str(case.id),
+        escalation_id=str(case.escalation_id),
+        severity=case.severity,
+        team=case.team,
+        assignee=case.assignee,
+    )
+
+
+def _new_case(report: Report, previous: Case | None, velocity: float) -> Case:
+    facts, at = report.facts, report.at
+    return Case(
+        id=uuid4(),
+        escalation_id=report.received.escalation_id,
+        correlation_key=report.received.correlation_key,
+        status=CaseStatus.OPEN.value,
+        category=facts.category.value,
+        product=facts.product.value,
+        title=facts.title,
+        created_at=at,
+        region=facts.region,
+        report_count=1,
+        velocity_per_hour=velocity,
+        surge=False,
+        first_seen_at=at,
+        last_seen_at=at,
+        sensitive=facts.sensitive,
+        legal_deadline=facts.signals.legal_deadline,
+        previous_case_id=previous.id if previous is not None else None,
+    )
+
+
+async def _join_case(
+    session: AsyncSession,
+    topics: Topics,
+    policy: Policy,
+    case: Case,
+    report: Report,
+    decision: Decision,
+    routing: Routing,
+) -> None:
+    at, deadline = report.at, report.facts.signals.legal_deadline
+    case.report_count += 1
+    case.last_seen_at = max(case.last_seen_at or at, at)
+    case.sensitive = case.sensitive or report.facts.sensitive
+    case.watchers = list(dict.fromkeys([*case.watchers, *routing.watchers]))
+    if deadline is not None:
+        case.legal_deadline = min(case.legal_deadline or deadline, deadline)
+    # Cases opened before scoring existed have no stored decision: the new one sets it.
+    stored = (case.explanation or {}).get("base")
+    if stored is None or decision.score > decision_from_explanation(stored).score:
+        effective = raise_one_band(decision, policy) if case.surge else decision
+        set_decision(case, decision, effective, routing)
+    tighten_deadlines(case, policy)
+    await record_change(
+        session,
+        topics,
+        case,
+        EventType.CASE_UPDATED,
+        actor="router",
+        at=at,
+        detail=_decided(case, report),
+        escalation_id=report.received.escalation_id,
+        traceparent=report.envelope.traceparent,
+    )
+    log.info(
+        "report_joined_case",
+        case_id=str(case.id),
+        escalation_id=str(report.received.escalation_id),
+        report_count=case.report_count,
+    )
+
+
+def _add_report(
+    session: AsyncSession, case: Case, report: Report, decision: Decision, context: ScoringContext
+) -> None:
+    session.add(
+        CaseReport(
+            escalation_id=report.received.escalation_id,
+            case_id=case.id,
+            correlation_key=report.received.correlation_key,
+            received_at=report.at,
+            category=report.facts.category.value,
+            region=report.facts.region,
+            score=decision.score,
+            severity=decision.severity.value,
+            explanation={
+                **decision.explanation(),
+                "context": {
+                    "velocity_per_hour": context.velocity_per_hour,
+                    "active_windows": sorted(context.active_windows),
+                    "keyword_hits": sorted(context.keyword_hits),
+                },
+            },
+        )
+    )
+
+
+def _decided(case: Case, report: Report) -> dict[str, object]:
+    return {
+        "escalation_id": str(report.received.escalation_id),
+        "report_count": case.report_count,
+        "score": case.score,
+        "severity": case.severity,
+        "team": case.team,
+        "assignee": case.assignee,
+        "policy_version": case.policy_version,
+    }

@@ -2,9 +2,14 @@
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -12,6 +17,8 @@ import pytest
 import websockets
 
 from services.intake.schemas import EXAMPLE_ESCALATION
+from shared.auth import Role, mint_token
+from shared.settings import FlareSettings
 from tests.conftest import SERVICES, FlareEnv
 from tests.e2e.processes import ServiceProcess, start_service
 from tests.integration.conftest import fetch
@@ -28,18 +35,60 @@ def flare(flare_env: FlareEnv, tmp_path: Path) -> Iterator[dict[str, ServiceProc
         service.terminate()
 
 
+def partner_key(env: FlareEnv) -> str:
+    """A partner created the way an operator does it: the admin CLI prints the key once."""
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.intake",
+            "partner",
+            "create",
+            "e2e-flagger",
+            "--reporter-type",
+            "trusted_flagger",
+        ],
+        env={**os.environ, **env.service_env()},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [line] = [line for line in created.stdout.splitlines() if line.startswith("api_key: ")]
+    return line.removeprefix("api_key: ")
+
+
+def responder_headers() -> dict[str, str]:
+    """A responder's token, signed with the secret the services run with (the default)."""
+    secret = FlareSettings.model_fields["jwt_secret"].default
+    token = mint_token(secret, "e2e-responder", Role.RESPONDER, timedelta(minutes=5))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def routed_status(client: httpx.AsyncClient, escalation_id: str) -> Any:
+    async with asyncio.timeout(ALERT_DEADLINE_S):
+        while True:
+            shown = (await client.get(f"/v1/escalations/{escalation_id}")).json()
+            if shown["status"] == "routed":
+                return shown
+            await asyncio.sleep(0.2)
+
+
 async def test_escalation_reaches_the_websocket_as_one_case(
     flare_env: FlareEnv, flare: dict[str, ServiceProcess]
 ) -> None:
     for service in flare.values():
         await service.wait_ready()
+    headers = {"Authorization": f"Bearer {partner_key(flare_env)}"}
     notifier_ws = flare["notifier"].url.replace("http://", "ws://") + "/v1/ws"
-    async with websockets.connect(notifier_ws) as alerts:
-        async with httpx.AsyncClient(base_url=flare["intake"].url) as client:
-            response = await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)
+    async with (
+        websockets.connect(notifier_ws, additional_headers=responder_headers()) as alerts,
+        httpx.AsyncClient(base_url=flare["intake"].url, headers=headers) as client,
+    ):
+        response = await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)
         assert response.status_code == 202, response.text
         escalation_id = response.json()["id"]
         alert = json.loads(await asyncio.wait_for(alerts.recv(), ALERT_DEADLINE_S))
+        status = await routed_status(client, escalation_id)
 
     assert alert["type"] == "flare.case.created"
     assert alert["data"]["escalation_id"] == escalation_id
@@ -48,6 +97,7 @@ async def test_escalation_reaches_the_websocket_as_one_case(
         flare_env, "SELECT id FROM router.cases WHERE escalation_id = $1", UUID(escalation_id)
     )
     assert [str(row["id"]) for row in cases] == [alert["data"]["case"]["case_id"]]
+    assert status["case_id"] == alert["data"]["case"]["case_id"], "intake read back the case"
 
 
 async def test_services_shut_down_gracefully_on_sigterm(flare: dict[str, ServiceProcess]) -> None:

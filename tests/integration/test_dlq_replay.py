@@ -11,12 +11,17 @@ async def dead_letter(env: FlareEnv, value: bytes, consumer: str) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=env.kafka)
     await producer.start()
     try:
-        await producer.send_and_wait(env.topics.dlq, value, key=b"k", headers=[
-            ("ce_id", b"original-header"),
-            ("flare_dlq_reason", b"handler failed: KeyError('x')"),
-            ("flare_dlq_consumer", consumer.encode()),
-            ("flare_dlq_source", f"{env.topics.escalations}/4/17".encode()),
-        ])
+        await producer.send_and_wait(
+            env.topics.dlq,
+            value,
+            key=b"k",
+            headers=[
+                ("ce_id", b"original-header"),
+                ("flare_dlq_reason", b"handler failed: KeyError('x')"),
+                ("flare_dlq_consumer", consumer.encode()),
+                ("flare_dlq_source", f"{env.topics.escalations}/4/17".encode()),
+            ],
+        )
     finally:
         await producer.stop()
 
@@ -27,7 +32,8 @@ async def test_replay_republishes_to_the_source_topic_once(flare_env: FlareEnv) 
 
     listed = await replay_dead_letters(flare_env.kafka, flare_env.topics, "router", dry_run=True)
     assert [(letter.consumer, letter.reason) for letter in listed] == [
-        ("router", "handler failed: KeyError('x')")]
+        ("router", "handler failed: KeyError('x')")
+    ]
     assert await read_topic(flare_env.kafka, flare_env.topics.escalations, 0, timeout_s=1) == []
 
     replayed = await replay_dead_letters(flare_env.kafka, flare_env.topics, "router", dry_run=False)

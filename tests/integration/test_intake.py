@@ -6,23 +6,19 @@ from uuid import UUID
 
 from prometheus_client import CollectorRegistry
 
-from services.intake.app import create_app
 from services.intake.models import outbox
-from services.intake.schemas import EXAMPLE_ESCALATION, EscalationIn
+from services.intake.schemas import EXAMPLE_ESCALATION, FULL_EXAMPLE_ESCALATION, EscalationIn
 from services.intake.service import accept_escalation
-from services.intake.settings import IntakeSettings
 from shared.db import make_engine, make_sessions
+from shared.events import Escalation, EscalationReceived
 from shared.kafka import EventProducer
 from shared.outbox import OutboxRelay
 from tests.conftest import FlareEnv
+from tests.intake_support import intake_app, new_partner, partner_session
 from tests.integration.conftest import fetch, running
 from tests.kafka_reader import read_topic
 
 UNREACHABLE = "127.0.0.1:1"
-
-
-def settings_for(env: FlareEnv, **overrides: object) -> IntakeSettings:
-    return env.settings(IntakeSettings, **overrides)
 
 
 def escalation(**changes: object) -> EscalationIn:
@@ -30,39 +26,36 @@ def escalation(**changes: object) -> EscalationIn:
 
 
 async def test_accepted_escalation_is_stored_and_reaches_kafka_once(flare_env: FlareEnv) -> None:
-    async with running(create_app(settings_for(flare_env))) as client:
-        response = await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)
+    async with partner_session(flare_env) as partner:
+        response = await partner.post(FULL_EXAMPLE_ESCALATION)
         assert response.status_code == 202
         receipt = response.json()
         assert receipt["status"] == "accepted"
         records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=1)
-    stored = await fetch(flare_env, "SELECT id, status, correlation_key FROM intake.escalations")
+    stored = await fetch(flare_env, "SELECT id, status, partner_id FROM intake.escalations")
     assert [(str(row["id"]), row["status"]) for row in stored] == [(receipt["id"], "accepted")]
+    assert stored[0]["partner_id"] == partner.key.partner.id
     assert len(records) == 1
     headers = dict(records[0].headers)
     assert headers["ce_type"] == b"flare.escalation.received"
     assert records[0].key == b"dedup:video:123"
-    assert json.loads(records[0].value)["escalation_id"] == receipt["id"]
-    assert await fetch(flare_env, "SELECT 1 FROM intake.outbox") == []
-
-
-async def test_invalid_escalation_is_422_and_stores_nothing(flare_env: FlareEnv) -> None:
-    async with running(create_app(settings_for(flare_env))) as client:
-        response = await client.post(
-            "/v1/escalations", json={**EXAMPLE_ESCALATION, "category": "x"}
-        )
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["pointer"] == "/category"
-    assert await fetch(flare_env, "SELECT 1 FROM intake.escalations") == []
+    event = EscalationReceived.model_validate_json(records[0].value)
+    assert str(event.escalation_id) == receipt["id"]
+    assert event.escalation == Escalation.model_validate(FULL_EXAMPLE_ESCALATION)
     assert await fetch(flare_env, "SELECT 1 FROM intake.outbox") == []
 
 
 async def test_unreachable_database_is_503_with_retry_after_never_202(flare_env: FlareEnv) -> None:
-    broken = settings_for(
+    key = await new_partner(flare_env)
+    broken = intake_app(
         flare_env, database_url="postgresql+asyncpg://flare:flare@127.0.0.1:1/flare"
     )
-    async with running(create_app(broken)) as client:
-        response = await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)
+    async with running(broken) as client:
+        response = await client.post(
+            "/v1/escalations",
+            json=EXAMPLE_ESCALATION,
+            headers={"Authorization": f"Bearer {key.api_key}"},
+        )
         ready = await client.get("/readyz")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
@@ -73,20 +66,15 @@ async def test_unreachable_database_is_503_with_retry_after_never_202(flare_env:
 async def test_kafka_down_keeps_accepting_and_the_outbox_keeps_the_backlog(
     flare_env: FlareEnv,
 ) -> None:
-    async with running(
-        create_app(settings_for(flare_env, kafka_bootstrap_servers=UNREACHABLE))
-    ) as client:
-        statuses = [
-            (await client.post("/v1/escalations", json=EXAMPLE_ESCALATION)).status_code
-            for _ in range(3)
-        ]
-        ready = (await client.get("/readyz")).json()
+    async with partner_session(flare_env, kafka_bootstrap_servers=UNREACHABLE) as partner:
+        statuses = [(await partner.post()).status_code for _ in range(3)]
+        ready = (await partner.http.get("/readyz")).json()
     assert statuses == [202, 202, 202]
     assert ready["status"] == "ready"
     assert ready["checks"]["kafka"].startswith("unavailable")
     assert len(await fetch(flare_env, "SELECT 1 FROM intake.outbox")) == 3
     # Kafka is back: the backlog drains, in order, each event once.
-    async with running(create_app(settings_for(flare_env))):
+    async with running(intake_app(flare_env)):
         records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=3)
     stored = [row["id"] for row in await fetch(flare_env, "SELECT id FROM intake.escalations")]
     published = [UUID(json.loads(record.value)["escalation_id"]) for record in records]
@@ -96,11 +84,14 @@ async def test_kafka_down_keeps_accepting_and_the_outbox_keeps_the_backlog(
 
 
 async def test_two_relays_at_once_publish_every_row_exactly_once(flare_env: FlareEnv) -> None:
+    partner = (await new_partner(flare_env)).partner
     engine = make_engine(flare_env.database_url)
     sessions = make_sessions(engine)
     topics = flare_env.topics
     for number in range(60):
-        await accept_escalation(sessions, topics, escalation(dedup_key=f"k{number % 7}"), None)
+        await accept_escalation(
+            sessions, topics, partner, escalation(dedup_key=f"k{number % 7}"), None
+        )
     producers = [EventProducer(flare_env.kafka, f"relay-{n}") for n in range(2)]
     relays = [
         OutboxRelay(sessions, outbox, producer, CollectorRegistry(), batch_size=5)

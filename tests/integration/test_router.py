@@ -1,77 +1,159 @@
-"""router against real Postgres: one case per received event, however often it is delivered."""
+"""router against real Postgres: scored, assigned cases; one effect per event id; correlation."""
 
-from datetime import UTC, datetime
-from uuid import uuid4
+import json
+from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
-from services.intake.schemas import EXAMPLE_ESCALATION
-from services.router.service import open_case
-from shared.db import make_engine, make_sessions
-from shared.events import Escalation, EscalationReceived, EventType
+from services.router import case_actions
+from services.router.schemas import ResolutionCode, ResolveIn
 from shared.kafka import Envelope, InvalidEvent
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
+from tests.integration.router_helpers import (
+    T0,
+    TRACEPARENT,
+    escalation,
+    every,
+    handle_all,
+    received,
+    router_sessions,
+)
 
-TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
-
-def received_event() -> Envelope:
-    escalation_id = uuid4()
-    body = EscalationReceived(
-        escalation_id=escalation_id,
-        received_at=datetime.now(UTC),
-        correlation_key="dedup:video:123",
-        escalation=Escalation.model_validate(EXAMPLE_ESCALATION),
+async def test_received_event_opens_a_scored_assigned_case_and_queues_case_created(
+    flare_env: FlareEnv,
+) -> None:
+    event = received(escalation(signals={"imminent_harm": True}, region="US"))
+    [case_id] = await handle_all(flare_env, event)
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert (case["id"], str(case["escalation_id"]), case["status"]) == (
+        case_id,
+        event.data["escalation_id"],
+        "open",
     )
-    return Envelope.new(EventType.ESCALATION_RECEIVED, "/flare/intake", body, TRACEPARENT)
-
-
-async def test_received_event_opens_a_case_and_queues_case_created(flare_env: FlareEnv) -> None:
-    engine = make_engine(flare_env.database_url)
-    event = received_event()
-    try:
-        case_id = await open_case(make_sessions(engine), flare_env.topics, event)
-    finally:
-        await engine.dispose()
-    cases = await fetch(flare_env, "SELECT id, escalation_id, status, category FROM router.cases")
-    assert [
-        (row["id"], str(row["escalation_id"]), row["status"], row["category"]) for row in cases
-    ] == [(case_id, event.data["escalation_id"], "open", "crisis")]
+    assert (case["severity"], case["score"], case["team"], case["watchers"]) == (
+        "SEV1",
+        100,
+        "Global Operations",
+        ["Public Policy", "Communications"],
+    )
+    # Global Operations follows the sun: at 12:00 UTC the Dublin base layer is on call.
+    assert case["assignee"] == "aoife"
+    assert case["policy_version"].startswith("default@")
+    assert case["ack_due_at"] == T0 + timedelta(minutes=15)
     queued = await fetch(flare_env, "SELECT topic, key, event_type, traceparent FROM router.outbox")
     assert [tuple(row) for row in queued] == [
         (flare_env.topics.cases, str(case_id), "flare.case.created", TRACEPARENT)
     ]
+    timeline = await fetch(flare_env, "SELECT actor, action FROM router.case_timeline")
+    assert [tuple(row) for row in timeline] == [("router", "created")]
 
 
 async def test_redelivered_event_changes_nothing(flare_env: FlareEnv) -> None:
-    engine = make_engine(flare_env.database_url)
-    sessions = make_sessions(engine)
-    event = received_event()
-    try:
-        first = await open_case(sessions, flare_env.topics, event)
-        again = await open_case(sessions, flare_env.topics, event)
-    finally:
-        await engine.dispose()
+    event = received()
+    first, again = await handle_all(flare_env, event, event)
     assert first is not None
     assert again is None
     assert len(await fetch(flare_env, "SELECT 1 FROM router.cases")) == 1
+    assert len(await fetch(flare_env, "SELECT 1 FROM router.case_reports")) == 1
     assert len(await fetch(flare_env, "SELECT 1 FROM router.outbox")) == 1
 
 
 async def test_event_of_another_type_is_invalid_and_stores_nothing(flare_env: FlareEnv) -> None:
-    engine = make_engine(flare_env.database_url)
-    event = received_event()
-    wrong = Envelope(
-        id=event.id,
-        event_type="flare.case.created",
-        source=event.source,
-        time=event.time,
-        data=event.data,
-    )
-    try:
-        with pytest.raises(InvalidEvent, match="cannot handle"):
-            await open_case(make_sessions(engine), flare_env.topics, wrong)
-    finally:
-        await engine.dispose()
+    event = received()
+    wrong = Envelope(event.id, "flare.case.created", event.source, event.time, event.data)
+    with pytest.raises(InvalidEvent, match="cannot handle"):
+        await handle_all(flare_env, wrong)
     assert await fetch(flare_env, "SELECT 1 FROM router.processed_events") == []
+
+
+async def test_reports_on_one_key_within_the_window_join_one_case(flare_env: FlareEnv) -> None:
+    times = [T0, T0 + timedelta(hours=2), T0 + timedelta(hours=20)]
+    ids = await handle_all(flare_env, *(received(at=at) for at in times))
+    assert len(set(ids)) == 1
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert (case["report_count"], case["first_seen_at"], case["last_seen_at"]) == (
+        3,
+        times[0],
+        times[-1],
+    )
+    events = await fetch(flare_env, "SELECT event_type FROM router.outbox ORDER BY id")
+    assert [row["event_type"] for row in events] == [
+        "flare.case.created",
+        "flare.case.updated",
+        "flare.case.updated",
+    ]
+
+
+async def test_a_stronger_report_rescores_the_joined_case(flare_env: FlareEnv) -> None:
+    stronger = escalation(signals={"imminent_harm": True, "legal_deadline": "2026-10-12T14:00:00Z"})
+    await handle_all(flare_env, received(), received(stronger, at=T0 + timedelta(minutes=5)))
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert (case["severity"], case["score"]) == ("SEV1", 100)
+    assert "Legal" in case["watchers"]
+    # Resolution is due a margin (60 min) before the legal deadline.
+    assert case["resolve_due_at"] == T0 + timedelta(hours=1)
+
+
+async def test_a_report_outside_the_window_opens_a_new_linked_case(flare_env: FlareEnv) -> None:
+    first, later = await handle_all(flare_env, received(), received(at=T0 + timedelta(hours=25)))
+    assert first != later
+    [row] = await fetch(flare_env, "SELECT previous_case_id FROM router.cases WHERE id = $1", later)
+    assert row["previous_case_id"] == first
+
+
+async def test_a_surge_on_one_key_raises_the_case_one_band_once(flare_env: FlareEnv) -> None:
+    # SEV3 on its own, velocity included: 20 + 5 + 20.
+    quiet = escalation(
+        category="community_standards",
+        description="Spam wave",
+        reporter={"type": "monitoring", "name": "Probe"},
+    )
+    events = [received(quiet, at=at) for at in every(minutes=0.25, count=21)]
+    ids = await handle_all(flare_env, *events)
+    assert len(set(ids)) == 1
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert (case["surge"], case["severity"], case["report_count"]) == (True, "SEV2", 21)
+    assert json.loads(case["explanation"])["rules"][-1]["name"] == "surge"
+    surges = await fetch(
+        flare_env, "SELECT 1 FROM router.outbox WHERE event_type = 'flare.case.surge'"
+    )
+    assert len(surges) == 1
+
+
+async def test_a_region_category_surge_emits_one_emerging_risk(flare_env: FlareEnv) -> None:
+    events = [
+        received(escalation(region="SD", dedup_key=f"post:{index}"), at=at)
+        for index, at in enumerate(every(minutes=0.5, count=52))
+    ]
+    await handle_all(flare_env, *events)
+    risks = await fetch(
+        flare_env, "SELECT key, data FROM router.outbox WHERE event_type = 'flare.risk.emerging'"
+    )
+    assert [row["key"] for row in risks] == ["risk:SD:crisis"]
+    assert len(await fetch(flare_env, "SELECT 1 FROM router.cases")) == 52
+
+
+async def test_cases_unrelated_by_key_do_not_join(flare_env: FlareEnv) -> None:
+    ids = await handle_all(
+        flare_env, received(escalation(dedup_key="a")), received(escalation(dedup_key="b"))
+    )
+    assert len({UUID(str(case_id)) for case_id in ids}) == 2
+
+
+async def test_a_report_after_the_case_is_resolved_opens_a_new_linked_case(
+    flare_env: FlareEnv,
+) -> None:
+    [first] = await handle_all(flare_env, received())
+    assert first is not None
+    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
+        body = ResolveIn(code=ResolutionCode.ACTIONED)
+        await case_actions.resolve(session, flare_env.topics, first, "ana", body, T0)
+    [again] = await handle_all(flare_env, received(at=T0 + timedelta(minutes=5)))
+    assert again != first
+    rows = await fetch(
+        flare_env, "SELECT id, status, previous_case_id FROM router.cases ORDER BY created_at"
+    )
+    assert [tuple(row) for row in rows] == [(first, "resolved", None), (again, "open", first)]

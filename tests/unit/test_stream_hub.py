@@ -1,39 +1,79 @@
-"""The live-stream hub: every client gets every event; a client that falls behind is cut off."""
+"""The live-stream hub: each client gets what its filter wants; a client that falls behind is cut
+off; a reconnecting client gets what it missed from the replay buffer."""
+
+from asyncio import Queue
 
 from prometheus_client import CollectorRegistry
 
-from services.notifier.hub import TOO_SLOW, StreamHub
+from services.notifier.filters import EventFilter
+from services.notifier.hub import TOO_SLOW, StreamEvent, StreamHub
+from shared.events import Severity
+from tests.integration.notifier_peers import snapshot
+
+
+def event(name: str, team: str = "Legal", severity: Severity = Severity.SEV3) -> StreamEvent:
+    return StreamEvent(name, "flare.case.created", snapshot(team=team, severity=severity), name)
+
+
+def hub(queue_size: int = 10, replay_size: int = 10) -> StreamHub:
+    return StreamHub(queue_size, replay_size, CollectorRegistry())
+
+
+def drain(queue: "Queue[StreamEvent | None]") -> list[str]:
+    items = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        items.append("TOO_SLOW" if item is TOO_SLOW else item.id)
+    return items
 
 
 def test_every_subscriber_receives_every_event_in_order() -> None:
-    hub = StreamHub(queue_size=10, registry=CollectorRegistry())
-    first, second = hub.subscribe(), hub.subscribe()
-    for message in ("a", "b", "c"):
-        hub.publish(message)
-    for subscriber in (first, second):
-        assert [subscriber.queue.get_nowait() for _ in range(3)] == ["a", "b", "c"]
+    streams = hub()
+    (first, _), (second, _) = streams.subscribe(), streams.subscribe()
+    for name in ("a", "b", "c"):
+        streams.publish(event(name))
+    assert drain(first.queue) == drain(second.queue) == ["a", "b", "c"]
+
+
+def test_subscriber_receives_only_events_its_filter_wants() -> None:
+    streams = hub()
+    legal, _ = streams.subscribe(EventFilter.of(teams=["Legal"]))
+    severe, _ = streams.subscribe(EventFilter.of(min_severity=Severity.SEV2))
+    streams.publish(event("legal-sev3"))
+    streams.publish(event("ops-sev1", team="Global Operations", severity=Severity.SEV1))
+    assert drain(legal.queue) == ["legal-sev3"]
+    assert drain(severe.queue) == ["ops-sev1"]
 
 
 def test_a_full_client_is_dropped_and_told_without_slowing_the_others() -> None:
     registry = CollectorRegistry()
-    hub = StreamHub(queue_size=2, registry=registry)
-    slow, fast = hub.subscribe(), hub.subscribe()
-    hub.publish("1")
-    hub.publish("2")
-    fast.queue.get_nowait(), fast.queue.get_nowait()
-    hub.publish("3")  # slow's queue is full: it is dropped, fast still gets the event
-    assert slow.queue.get_nowait() is TOO_SLOW
-    assert slow.queue.empty()
-    assert fast.queue.get_nowait() == "3"
-    hub.publish("4")
+    streams = StreamHub(queue_size=2, replay_size=0, registry=registry)
+    (slow, _), (fast, _) = streams.subscribe(), streams.subscribe()
+    streams.publish(event("1"))
+    streams.publish(event("2"))
+    assert drain(fast.queue) == ["1", "2"]
+    streams.publish(event("3"))  # slow's queue is full: it is dropped, fast still gets the event
+    assert drain(slow.queue) == ["TOO_SLOW"]
+    assert drain(fast.queue) == ["3"]
+    streams.publish(event("4"))
     assert slow.queue.empty(), "a dropped client receives nothing more"
     assert registry.get_sample_value("flare_stream_clients") == 1
     assert registry.get_sample_value("flare_stream_clients_dropped_total") == 1
 
 
+def test_reconnecting_client_gets_the_filtered_events_after_its_last_event_id() -> None:
+    streams = hub(replay_size=3)
+    for name, team in (("a", "Legal"), ("b", "Sales"), ("c", "Legal"), ("d", "Legal")):
+        streams.publish(event(name, team=team))
+    _, missed = streams.subscribe(EventFilter.of(teams=["Legal"]), last_event_id="b")
+    assert [item.id for item in missed or []] == ["c", "d"]
+    _, gone = streams.subscribe(last_event_id="a")  # pushed out of the buffer of three
+    assert gone is None
+
+
 def test_unsubscribed_client_receives_nothing() -> None:
-    hub = StreamHub(queue_size=10, registry=CollectorRegistry())
-    gone = hub.subscribe()
-    hub.unsubscribe(gone)
-    hub.publish("x")
+    streams = hub()
+    gone, _ = streams.subscribe()
+    streams.unsubscribe(gone)
+    streams.publish(event("x"))
     assert gone.queue.empty()

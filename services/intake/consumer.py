@@ -1,0 +1,34 @@
+"""intake's Kafka loop on the cases topic: a case event -> where its reports are -> commit."""
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.intake.service import record_case_event
+from services.intake.settings import IntakeSettings
+from shared.events import CaseEvent, EventType
+from shared.kafka import ConsumerLoop, Envelope, group_consumer
+
+# Types whose body is a CaseEvent; others on the topic (emerging risks) name no report.
+CASE_EVENT_TYPES = frozenset(
+    event_type for event_type in EventType if event_type.value.startswith("flare.case.")
+)
+
+
+def status_consumer(
+    settings: IntakeSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    registry: CollectorRegistry,
+) -> ConsumerLoop:
+    async def handle(envelope: Envelope) -> None:
+        if envelope.event_type in CASE_EVENT_TYPES:
+            await record_case_event(sessions, envelope.body(CaseEvent))
+
+    make_consumer = group_consumer(
+        settings.kafka_bootstrap_servers,
+        settings.topics.cases,
+        settings.status_consumer_group,
+        "flare-intake",
+    )
+    # No DLQ here: the router owns the cases topic and its dead letters (ADR 0003); a record
+    # intake cannot read is logged and skipped so status read-back keeps going.
+    return ConsumerLoop("intake_status", make_consumer, handle, registry)

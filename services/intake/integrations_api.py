@@ -1,0 +1,111 @@
+"""Routes for tools that already exist: Alertmanager's webhook and PagerDuty's Events API v2."""
+
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Request, status
+from pydantic import ValidationError
+
+from services.intake.api import ERRORS, JsonBody, QuotaPartner, Wired, partner_by_key, take_quota
+from services.intake.integrations import from_alertmanager, from_pagerduty
+from services.intake.partners import Partner
+from services.intake.schemas import (
+    AlertmanagerAlert,
+    AlertmanagerReceipt,
+    AlertmanagerWebhook,
+    PagerDutyEvent,
+    PagerDutyReceipt,
+)
+from services.intake.service import (
+    SourceStatus,
+    accept_escalation,
+    has_open_escalation,
+    mark_by_source,
+)
+from shared.http import Problem, json_pointer
+from shared.kafka import valid_traceparent
+
+integration_router = APIRouter(tags=["integrations"])
+
+
+def unmappable(error: ValidationError, prefix: tuple[str | int, ...]) -> Problem:
+    """A payload that parsed but cannot become an escalation: 422 naming the tool's fields."""
+    errors = [
+        {"pointer": json_pointer(("body", *prefix, *item["loc"])), "detail": item["msg"]}
+        for item in error.errors()
+    ]
+    return Problem(422, "The payload cannot become an escalation.", errors=errors)
+
+
+async def _accept_alert(
+    wired: Wired, partner: Partner, alert: AlertmanagerAlert, index: int, trace: str | None
+) -> UUID | None:
+    """A firing alert's id when new; None when Alertmanager is repeating an unresolved alert."""
+    if await has_open_escalation(wired.sessions, partner, alert.fingerprint):
+        return None
+    try:
+        escalation = from_alertmanager(partner, alert)
+    except ValidationError as error:
+        raise unmappable(error, ("alerts", index)) from error
+    receipt = await accept_escalation(
+        wired.sessions, wired.settings.topics, partner, escalation, trace
+    )
+    return receipt.id
+
+
+@integration_router.post(
+    "/v1/integrations/alertmanager",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[JsonBody],
+    responses=ERRORS,
+)
+async def post_alertmanager(
+    request: Request, webhook: AlertmanagerWebhook, wired: Wired, partner: QuotaPartner
+) -> AlertmanagerReceipt:
+    """Alertmanager webhook (version 4). Point a receiver's `webhook_configs` here with
+    `http_config.authorization.credentials` set to the partner API key. Each firing alert
+    becomes an escalation (fingerprint = dedup_key); each resolved alert resolves its reports."""
+    trace = valid_traceparent(request.headers.get("traceparent"))
+    accepted: list[UUID] = []
+    repeated = resolved = 0
+    for index, alert in enumerate(webhook.alerts):
+        if alert.status == "resolved":
+            resolved += await mark_by_source(wired.sessions, partner, alert.fingerprint, "resolved")
+            continue
+        escalation_id = await _accept_alert(wired, partner, alert, index, trace)
+        if escalation_id is None:
+            repeated += 1
+        else:
+            accepted.append(escalation_id)
+    if accepted:
+        wired.relay.wake()
+    return AlertmanagerReceipt(accepted=accepted, repeated=repeated, resolved=resolved)
+
+
+@integration_router.post(
+    "/v2/enqueue",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[JsonBody],
+    responses=ERRORS | {401: {**ERRORS[401], "description": "routing_key is not a partner key."}},
+)
+async def post_pagerduty(request: Request, event: PagerDutyEvent, wired: Wired) -> PagerDutyReceipt:
+    """PagerDuty Events API v2: `trigger` reports an escalation (a repeated dedup_key of an
+    unresolved one joins it), `acknowledge` and `resolve` record what the tool says."""
+    partner = await partner_by_key(request, wired, event.routing_key)
+    take_quota(wired, partner)
+    if event.event_action != "trigger":
+        assert event.dedup_key is not None  # the schema requires it for these actions
+        said: SourceStatus = "acknowledged" if event.event_action == "acknowledge" else "resolved"
+        await mark_by_source(wired.sessions, partner, event.dedup_key, said)
+        return PagerDutyReceipt(dedup_key=event.dedup_key)
+    assert event.payload is not None  # the schema requires it for a trigger
+    dedup_key = event.dedup_key or uuid4().hex
+    if await has_open_escalation(wired.sessions, partner, dedup_key):
+        return PagerDutyReceipt(dedup_key=dedup_key)
+    try:
+        escalation = from_pagerduty(partner, event.payload, dedup_key)
+    except ValidationError as error:
+        raise unmappable(error, ("payload",)) from error
+    trace = valid_traceparent(request.headers.get("traceparent"))
+    await accept_escalation(wired.sessions, wired.settings.topics, partner, escalation, trace)
+    wired.relay.wake()
+    return PagerDutyReceipt(dedup_key=dedup_key)

@@ -1,0 +1,44 @@
+"""The request body limit: 413 problem+json before a large body reaches the app."""
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.http import Problem, problem_response
+
+
+class BodyLimit:
+    """Reads at most `max_bytes` of a body before the app sees it: a declared Content-Length
+    over the limit is refused unread, a streamed body the moment it passes the limit. The app
+    then gets the buffered body, so no layer below can be made to hold more than the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = Problem(413, f"The request body is larger than {self.max_bytes} bytes.")
+        await problem_response(problem)(scope, receive, send)

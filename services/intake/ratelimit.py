@@ -1,0 +1,37 @@
+"""Per-partner token buckets, kept in this replica's memory (ADR 0005): no I/O, O(1) per check."""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """Each partner may burst up to its per-minute quota, refilled evenly over the minute."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[UUID, Bucket] = {}
+
+    def take(self, partner_id: UUID, per_minute: int) -> float:
+        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+        now, rate = self._clock(), per_minute / 60.0
+        bucket = self._buckets.setdefault(partner_id, Bucket(float(per_minute), now))
+        bucket.tokens = min(float(per_minute), bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / rate
+
+
+def retry_after_header(wait_s: float) -> str:
+    """Retry-After takes whole seconds; round up so a client that obeys it is let in."""
+    return str(max(1, math.ceil(wait_s)))

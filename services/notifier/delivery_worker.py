@@ -1,0 +1,174 @@
+"""Sends queued deliveries, records every attempt, and retries on the schedule until dead.
+
+Replicas share the queue: each due row is claimed with `FOR UPDATE SKIP LOCKED` and held for
+the duration of its send, so one replica sends it. A crash mid-send rolls the claim back and
+another replica sends again with the same `webhook-id` (receivers deduplicate on it). A page
+(an escalation step) also holds its case's timer row `FOR SHARE` while it is sent: an
+acknowledgement must wait for that page to finish, and once the acknowledgement has stopped
+the timer, queued pages are cancelled instead of sent.
+"""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notifier.models import (
+    deliveries,
+    delivery_attempts,
+    escalation_timers,
+    subscriptions,
+)
+from services.notifier.senders import Outcome, Senders
+from services.notifier.settings import NotifierSettings
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: Senders,
+        settings: NotifierSettings,
+        registry: CollectorRegistry,
+    ) -> None:
+        self._sessions, self._senders, self._settings = sessions, senders, settings
+        self._schedule = settings.retry_schedule
+        self._wake = asyncio.Event()
+        self._outcomes = Counter(
+            "flare_deliveries_total",
+            "Delivery attempts and their fates, by channel.",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "flare_delivery_latency_seconds",
+            "From the event's time to its successful delivery, by channel.",
+            ["channel"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600),
+            registry=registry,
+        )
+
+    def wake(self) -> None:
+        """New deliveries were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            self._wake.clear()
+            if await self.deliver_due() >= self._settings.delivery_batch_size:
+                continue
+            waiters = {asyncio.create_task(self._wake.wait()), asyncio.create_task(stopping.wait())}
+            await asyncio.wait(
+                waiters,
+                timeout=self._settings.delivery_poll_interval_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def deliver_due(self) -> int:
+        """Claim a batch of due deliveries, send them concurrently, record the outcomes."""
+        async with self._sessions.begin() as session:
+            claimed = list((await session.execute(self._claim_query())).mappings())
+            sendable = []
+            for row in claimed:
+                if row["kind"] == "page" and not await _page_still_wanted(session, row):
+                    await self._cancel(session, row)
+                else:
+                    sendable.append(row)
+            results = await asyncio.gather(*(self._attempt(row) for row in sendable))
+            for row, (outcome, started_at, latency_s) in zip(sendable, results, strict=True):
+                await self._record(session, row, outcome, started_at, latency_s)
+        return len(claimed)
+
+    def _claim_query(self) -> Any:
+        return (
+            select(deliveries, subscriptions.c.secret)
+            .select_from(deliveries.outerjoin(subscriptions))
+            .where(deliveries.c.status.in_(("pending", "retrying")))
+            .where(deliveries.c.next_attempt_at <= datetime.now(UTC))
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(self._settings.delivery_batch_size)
+            .with_for_update(of=deliveries, skip_locked=True)
+        )
+
+    async def _attempt(self, row: RowMapping) -> tuple[Outcome, datetime, float]:
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        outcome = await self._senders.send(
+            row["channel"], row["target"], row["body"], row["id"], row["secret"]
+        )
+        return outcome, started_at, time.perf_counter() - started
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        row: RowMapping,
+        outcome: Outcome,
+        started_at: datetime,
+        latency_s: float,
+    ) -> None:
+        attempt, now = row["attempts"] + 1, datetime.now(UTC)
+        await session.execute(
+            insert(delivery_attempts).values(
+                delivery_id=row["id"],
+                attempt=attempt,
+                started_at=started_at,
+                latency_ms=latency_s * 1000,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                outcome="delivered" if outcome.delivered else "failed",
+            )
+        )
+        values = self._after(outcome, attempt, now)
+        await session.execute(update(deliveries).where(deliveries.c.id == row["id"]).values(values))
+        if outcome.delivered:
+            self._latency.labels(row["channel"]).observe((now - row["event_time"]).total_seconds())
+        self._outcomes.labels(row["channel"], values["status"]).inc()
+        log.info(
+            "delivery_attempted",
+            delivery_id=str(row["id"]),
+            channel=row["channel"],
+            attempt=attempt,
+            status=values["status"],
+            status_code=outcome.status_code,
+            error=outcome.error,
+        )
+
+    def _after(self, outcome: Outcome, attempt: int, now: datetime) -> dict[str, Any]:
+        """The delivery's new state: delivered, retrying at the next scheduled time, or dead."""
+        values: dict[str, Any] = {
+            "attempts": attempt,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        delay_s = None if outcome.final else self._schedule.next_delay_s(attempt)
+        if outcome.delivered:
+            return values | {"status": "delivered", "delivered_at": now}
+        if delay_s is None:
+            return values | {"status": "dead"}
+        return values | {"status": "retrying", "next_attempt_at": now + timedelta(seconds=delay_s)}
+
+    async def _cancel(self, session: AsyncSession, row: RowMapping) -> None:
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row["id"])
+            .values(status="cancelled", last_error="case acknowledged or resolved")
+        )
+        self._outcomes.labels(row["channel"], "cancelled").inc()
+        log.info("page_cancelled", delivery_id=str(row["id"]), case_id=str(row["case_id"]))
+
+
+async def _page_still_wanted(session: AsyncSession, row: RowMapping) -> bool:
+    state = await session.scalar(
+        select(escalation_timers.c.state)
+        .where(escalation_timers.c.case_id == row["case_id"])
+        .with_for_update(read=True)
+    )
+    return state != "stopped"

@@ -1,0 +1,57 @@
+"""Which outbound targets Flare may call (SSRF rules); pure, the DNS lookup is the caller's.
+
+A webhook or chat URL is refused when any address its host resolves to is loopback, private,
+link-local (which holds the cloud metadata endpoint 169.254.169.254), unique-local, multicast,
+reserved or unspecified, unless the address is inside an allow-listed network.
+"""
+
+import ipaddress
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Cloud metadata services that are not covered by the link-local range.
+METADATA_ADDRESSES = {
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
+
+
+class TargetRefused(Exception):
+    """A URL Flare will not call; the message says why."""
+
+
+def target_host(url: str) -> tuple[str, int]:
+    """(host, port) of an http(s) URL, or TargetRefused."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused("the URL must be absolute, with http or https")
+    if parts.username or parts.password:
+        raise TargetRefused("the URL must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise TargetRefused(f"the URL's port is invalid: {error}") from error
+    return parts.hostname, port
+
+
+def check_addresses(host: str, addresses: Iterable[str], allowed_networks: Iterable[str]) -> None:
+    """Raise TargetRefused unless every resolved address is public or allow-listed."""
+    networks = [ipaddress.ip_network(network, strict=False) for network in allowed_networks]
+    resolved = [ipaddress.ip_address(address.split("%")[0]) for address in addresses]
+    if not resolved:
+        raise TargetRefused(f"{host} does not resolve")
+    for address in resolved:
+        if any(address in network for network in networks):
+            continue
+        if _internal(address):
+            raise TargetRefused(
+                f"{host} resolves to {address}, an internal address; "
+                "allow-list its network in FLARE_EGRESS_ALLOWED_NETWORKS to permit it"
+            )
+
+
+def _internal(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return _internal(address.ipv4_mapped)
+    return address in METADATA_ADDRESSES or not address.is_global or address.is_multicast

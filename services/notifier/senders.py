@@ -1,0 +1,98 @@
+"""Outbound adapters: signed webhooks (Standard Webhooks), Slack-compatible chat, SMTP email."""
+
+import asyncio
+import json
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from services.notifier.egress import TargetRefused, check_addresses, target_host
+from services.notifier.settings import NotifierSettings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    # True when retrying cannot help (the target is refused): the delivery goes dead at once.
+    final: bool = False
+
+
+def sign(secret: str, message_id: str, sent_at: datetime, payload: str) -> dict[str, str]:
+    """The three Standard Webhooks headers for one payload."""
+    signature = Webhook(secret).sign(msg_id=message_id, timestamp=sent_at, data=payload)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+class Senders:
+    def __init__(self, settings: NotifierSettings) -> None:
+        self._settings = settings
+        self._http = httpx.AsyncClient(
+            timeout=settings.delivery_timeout_s, follow_redirects=False, trust_env=False
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def send(
+        self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
+    ) -> Outcome:
+        try:
+            if channel == "email":
+                return await self._email(target, body)
+            await self.check_target(target)
+            payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            headers = {"content-type": "application/json", "user-agent": "flare-notifier/1"}
+            if secret is not None:
+                headers |= sign(secret, str(delivery_id), datetime.now(UTC), payload)
+            response = await self._http.post(target, content=payload.encode(), headers=headers)
+        except TargetRefused as refused:
+            return Outcome(False, error=f"refused: {refused}", final=True)
+        except (httpx.HTTPError, aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            return Outcome(False, error=f"{type(error).__name__}: {error}"[:500])
+        return Outcome(response.is_success, response.status_code)
+
+    async def check_target(self, url: str) -> None:
+        """TargetRefused unless the URL's host resolves to addresses Flare may call (SSRF)."""
+        host, port = target_host(url)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except socket.gaierror as error:
+            raise TargetRefused(f"{host} does not resolve: {error}") from error
+        addresses = [str(info[4][0]) for info in infos]
+        check_addresses(host, addresses, self._settings.egress_allowed_networks)
+
+    async def _email(self, address: str, body: dict[str, Any]) -> Outcome:
+        settings = self._settings
+        message = EmailMessage()
+        message["From"] = settings.smtp_sender
+        message["To"] = address
+        message["Subject"] = body["subject"]
+        message.set_content(body["text"])
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            start_tls=settings.smtp_starttls,
+            use_tls=settings.smtp_use_tls,
+            username=settings.smtp_username,
+            password=password,
+            cert_bundle=settings.smtp_ca_file,
+            timeout=settings.delivery_timeout_s,
+        )
+        return Outcome(True, 250)

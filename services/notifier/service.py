@@ -1,0 +1,338 @@
+"""notifier's use cases: take in a case event, manage subscriptions, read and redo deliveries."""
+
+import base64
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID, uuid4
+
+from sqlalchemy import RowMapping, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notifier import schemas
+from services.notifier.egress import TargetRefused
+from services.notifier.escalation import Policy, first_fire_at
+from services.notifier.filters import EventFilter
+from services.notifier.models import (
+    case_views,
+    deliveries,
+    delivery_attempts,
+    escalation_policies,
+    escalation_timers,
+    subscriptions,
+)
+from services.notifier.settings import NotifierSettings
+from services.notifier.templates import is_sensitive, make_alert, render
+from shared.events import CaseEvent, CaseStatus, Severity
+from shared.http import Problem
+from shared.kafka import Envelope
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+CASE_EVENT_PREFIX = "flare.case."
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def record_case_event(
+    sessions: Sessions, settings: NotifierSettings, envelope: Envelope
+) -> int:
+    """Queue one delivery per matching subscription and move the case's escalation timer.
+
+    Idempotent: a redelivered event inserts nothing new (one row per event and destination).
+    Returns the number of deliveries queued.
+    """
+    if not envelope.event_type.startswith(CASE_EVENT_PREFIX):
+        log.info("event_ignored", event_id=str(envelope.id), event_type=envelope.event_type)
+        return 0
+    event = envelope.body(CaseEvent)
+    now = datetime.now(UTC)
+    fresh = now - envelope.time < timedelta(seconds=settings.delivery_max_event_age_s)
+    async with sessions.begin() as session:
+        await _project_case(session, envelope.event_type, event)
+        await _track_escalation(session, settings, event, now, start=fresh)
+        if not fresh:
+            log.info("event_too_old_to_deliver", event_id=str(envelope.id))
+            return 0
+        return await _queue_subscriptions(session, settings, envelope, event, now)
+
+
+async def _project_case(session: AsyncSession, event_type: str, event: CaseEvent) -> None:
+    """Keep the newest snapshot per case (events of one case arrive in order; a replay of an
+    older one does not roll it back)."""
+    values = {
+        "case_id": event.case.case_id,
+        "snapshot": event.case.model_dump(mode="json"),
+        "last_event_type": event_type,
+        "updated_at": event.case.updated_at,
+    }
+    statement = insert(case_views).values(values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["case_id"],
+            set_={name: statement.excluded[name] for name in values if name != "case_id"},
+            where=case_views.c.updated_at <= statement.excluded.updated_at,
+        )
+    )
+
+
+async def get_case(sessions: Sessions, case_id: UUID) -> schemas.CaseView:
+    async with sessions() as session:
+        row = (
+            (await session.execute(select(case_views).where(case_views.c.case_id == case_id)))
+            .mappings()
+            .one_or_none()
+        )
+    if row is None:
+        raise Problem(404, f"The notifier has seen no event of case {case_id}.")
+    return schemas.CaseView(
+        case=row["snapshot"], last_event_type=row["last_event_type"], updated_at=row["updated_at"]
+    )
+
+
+async def _queue_subscriptions(
+    session: AsyncSession,
+    settings: NotifierSettings,
+    envelope: Envelope,
+    event: CaseEvent,
+    now: datetime,
+) -> int:
+    active = (
+        await session.execute(select(subscriptions).where(subscriptions.c.deleted_at.is_(None)))
+    ).mappings()
+    alert = make_alert(
+        envelope.event_type, event, settings.console_url, settings.sensitive_categories
+    )
+    queued = 0
+    for subscription in active:
+        if not subscription_filter(subscription).matches(envelope.event_type, event.case):
+            continue
+        inserted = await session.scalar(
+            insert(deliveries)
+            .values(
+                id=uuid4(),
+                event_id=envelope.id,
+                destination=f"subscription:{subscription['id']}",
+                subscription_id=subscription["id"],
+                case_id=event.case.case_id,
+                kind="subscription",
+                channel=subscription["channel"],
+                target=subscription["target"],
+                event_type=envelope.event_type,
+                event_time=envelope.time,
+                body=render(subscription["channel"], alert, envelope.time),
+                status="pending",
+                next_attempt_at=now,
+            )
+            .on_conflict_do_nothing(constraint="deliveries_once_per_destination")
+            .returning(deliveries.c.id)
+        )
+        queued += inserted is not None
+    return queued
+
+
+def subscription_filter(subscription: RowMapping) -> EventFilter:
+    severity = subscription["min_severity"]
+    return EventFilter.of(
+        teams=subscription["teams"],
+        categories=subscription["categories"],
+        event_types=subscription["event_types"],
+        min_severity=Severity(severity) if severity else None,
+    )
+
+
+async def _track_escalation(
+    session: AsyncSession, settings: NotifierSettings, event: CaseEvent, now: datetime, start: bool
+) -> None:
+    """Acknowledge or resolve stops the case's timer; an open case starts one if its team
+    has a policy. The stop waits for a page being sent right now (it holds the timer row)."""
+    case = event.case
+    if case.status is not CaseStatus.OPEN:
+        await _stop_timer(session, case.case_id)
+        return
+    if not case.team:
+        return
+    title = None if is_sensitive(case, settings.sensitive_categories) else case.title
+    await session.execute(
+        update(escalation_timers)
+        .where(escalation_timers.c.case_id == case.case_id)
+        .where(escalation_timers.c.state == "pending")
+        .values(severity=case.severity, assignee=case.assignee, title=title)
+    )
+    stored = await session.scalar(
+        select(escalation_policies.c.policy).where(escalation_policies.c.team == case.team)
+    )
+    if stored is None or not start:
+        return
+    policy = Policy.model_validate(stored)
+    await session.execute(
+        insert(escalation_timers)
+        .values(
+            case_id=case.case_id,
+            team=case.team,
+            severity=case.severity,
+            assignee=case.assignee,
+            title=title,
+            next_step=0,
+            fire_at=first_fire_at(policy, case.severity, case.created_at),
+            state="pending",
+            started_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["case_id"])
+    )
+
+
+async def _stop_timer(session: AsyncSession, case_id: UUID) -> None:
+    await session.execute(
+        update(escalation_timers)
+        .where(escalation_timers.c.case_id == case_id)
+        .where(escalation_timers.c.state != "stopped")
+        .values(state="stopped")
+    )
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+async def create_subscription(
+    sessions: Sessions,
+    request: schemas.SubscriptionCreate,
+    actor: str,
+    check_target: Callable[[str], Awaitable[None]],
+) -> schemas.SubscriptionCreated:
+    """A new destination; a URL Flare may not call (SSRF rules) is refused with a 422."""
+    if request.channel != "email":
+        try:
+            await check_target(request.target)
+        except TargetRefused as refused:
+            raise Problem(
+                422,
+                f"This target is refused: {refused}.",
+                errors=[{"pointer": "/target", "detail": str(refused)}],
+            ) from refused
+    values = {
+        "id": uuid4(),
+        "channel": request.channel,
+        "target": request.target,
+        "secret": new_webhook_secret() if request.channel == "webhook" else None,
+        "description": request.description,
+        "teams": request.teams,
+        "categories": [category.value for category in request.categories],
+        "event_types": [event_type.value for event_type in request.event_types],
+        "min_severity": request.min_severity,
+        "created_by": actor,
+    }
+    async with sessions.begin() as session:
+        row = (
+            (await session.execute(insert(subscriptions).values(values).returning(subscriptions)))
+            .mappings()
+            .one()
+        )
+    log.info("subscription_created", subscription_id=str(row["id"]), channel=request.channel)
+    return schemas.SubscriptionCreated.model_validate(dict(row))
+
+
+async def list_subscriptions(sessions: Sessions) -> list[schemas.Subscription]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(subscriptions)
+            .where(subscriptions.c.deleted_at.is_(None))
+            .order_by(subscriptions.c.created_at)
+        )
+        return [schemas.Subscription.model_validate(dict(row)) for row in rows.mappings()]
+
+
+async def delete_subscription(sessions: Sessions, subscription_id: UUID) -> None:
+    """Stops sending: the subscription's queued deliveries are cancelled; its log stays."""
+    async with sessions.begin() as session:
+        deleted = await session.scalar(
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id, subscriptions.c.deleted_at.is_(None))
+            .values(deleted_at=datetime.now(UTC))
+            .returning(subscriptions.c.id)
+        )
+        if deleted is None:
+            raise Problem(404, f"There is no subscription {subscription_id}.")
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.subscription_id == subscription_id)
+            .where(deliveries.c.status.in_(("pending", "retrying")))
+            .values(status="cancelled", last_error="subscription deleted")
+        )
+    log.info("subscription_deleted", subscription_id=str(subscription_id))
+
+
+async def list_deliveries(
+    sessions: Sessions,
+    case_id: UUID | None,
+    channel: str | None,
+    status: str | None,
+    limit: int,
+) -> list[schemas.Delivery]:
+    query = select(deliveries).order_by(deliveries.c.created_at.desc()).limit(limit)
+    if case_id is not None:
+        query = query.where(deliveries.c.case_id == case_id)
+    if channel is not None:
+        query = query.where(deliveries.c.channel == channel)
+    if status is not None:
+        query = query.where(deliveries.c.status == status)
+    async with sessions() as session:
+        rows = list((await session.execute(query)).mappings())
+        attempts = await _attempts_of(session, [row["id"] for row in rows])
+    return [
+        schemas.Delivery.model_validate(
+            {
+                **row,
+                "target": shown_target(row["channel"], row["target"]),
+                "attempt_log": attempts.get(row["id"], []),
+            }
+        )
+        for row in rows
+    ]
+
+
+def shown_target(channel: str, target: str) -> str:
+    """Chat incoming-webhook URLs carry their credential in the path: show the host only."""
+    if channel != "chat":
+        return target
+    parts = urlsplit(target)
+    return f"{parts.scheme}://{parts.netloc}/…"
+
+
+async def _attempts_of(
+    session: AsyncSession, delivery_ids: Sequence[UUID]
+) -> dict[UUID, list[dict[str, Any]]]:
+    found: dict[UUID, list[dict[str, Any]]] = {}
+    if not delivery_ids:
+        return found
+    rows = await session.execute(
+        select(delivery_attempts)
+        .where(delivery_attempts.c.delivery_id.in_(delivery_ids))
+        .order_by(delivery_attempts.c.id)
+    )
+    for row in rows.mappings():
+        found.setdefault(row["delivery_id"], []).append(dict(row))
+    return found
+
+
+async def redeliver(sessions: Sessions, delivery_id: UUID, actor: str) -> None:
+    """Send a dead (or delivered) delivery again, now, with a fresh set of attempts."""
+    async with sessions.begin() as session:
+        status = await session.scalar(
+            select(deliveries.c.status).where(deliveries.c.id == delivery_id).with_for_update()
+        )
+        if status is None:
+            raise Problem(404, f"There is no delivery {delivery_id}.")
+        if status in ("pending", "retrying"):
+            raise Problem(409, f"Delivery {delivery_id} is already queued ({status}).")
+        if status == "cancelled":
+            raise Problem(409, f"Delivery {delivery_id} was cancelled; its destination is gone.")
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
+        )
+    log.info("delivery_requeued", delivery_id=str(delivery_id), actor=actor)

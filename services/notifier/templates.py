@@ -1,0 +1,145 @@
+"""What an alert says on each channel: webhook JSON, chat (Slack blocks), email; pure, no I/O.
+
+Short and scannable: severity, title, team, a link into the console. A sensitive case (evidence
+marked sensitive, minors involved, or a category configured as sensitive) never carries its
+title or any free text outside the console: only the link and a content warning. The event's
+`detail` (notes, reasons) never leaves the console on any channel.
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.events import CaseEvent, CaseSnapshot
+
+CONTENT_WARNING = (
+    "Content warning: this case involves sensitive material. "
+    "Details are only shown in the console, behind responder sign-in."
+)
+HEADLINES = {
+    "flare.case.created": "New case",
+    "flare.case.updated": "Case updated",
+    "flare.case.acknowledged": "Case acknowledged",
+    "flare.case.resolved": "Case resolved",
+    "flare.case.reassigned": "Case reassigned",
+    "flare.case.note_added": "Note added",
+    "flare.case.surge": "Surge on case",
+    "flare.case.sla_warning": "SLA at risk",
+    "flare.case.sla_breached": "SLA breached",
+    "flare.escalation.page": "Page: not acknowledged yet",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """The channel-neutral facts an alert may show, already stripped of sensitive text."""
+
+    event_type: str
+    headline: str
+    case_id: str
+    status: str
+    severity: str
+    team: str
+    category: str
+    product: str
+    link: str
+    title: str | None  # None when the case is sensitive
+    content_warning: str | None
+
+    @property
+    def label(self) -> str:
+        return self.title if self.title is not None else "Sensitive case (see console)"
+
+
+def is_sensitive(case: CaseSnapshot, sensitive_categories: Collection[str]) -> bool:
+    return case.sensitive or case.category.value in sensitive_categories
+
+
+def make_alert(
+    event_type: str, event: CaseEvent, console_url: str, sensitive_categories: Collection[str]
+) -> Alert:
+    case = event.case
+    sensitive = is_sensitive(case, sensitive_categories)
+    return Alert(
+        event_type=event_type,
+        headline=HEADLINES.get(event_type, event_type),
+        case_id=str(case.case_id),
+        status=case.status.value,
+        severity=case.severity.value if case.severity else "unscored",
+        team=case.team or "unassigned",
+        category=case.category.value,
+        product=case.product.value,
+        link=f"{console_url.rstrip('/')}/cases/{case.case_id}",
+        title=None if sensitive else case.title,
+        content_warning=CONTENT_WARNING if sensitive else None,
+    )
+
+
+def webhook_body(alert: Alert, occurred_at: datetime) -> dict[str, Any]:
+    """The Standard Webhooks payload shape: {type, timestamp, data}."""
+    data: dict[str, Any] = {
+        "case_id": alert.case_id,
+        "status": alert.status,
+        "severity": alert.severity,
+        "team": alert.team,
+        "category": alert.category,
+        "product": alert.product,
+        "link": alert.link,
+        "sensitive": alert.title is None,
+    }
+    if alert.title is not None:
+        data["title"] = alert.title
+    if alert.content_warning is not None:
+        data["content_warning"] = alert.content_warning
+    return {"type": alert.event_type, "timestamp": occurred_at.isoformat(), "data": data}
+
+
+def chat_body(alert: Alert) -> dict[str, Any]:
+    """A Slack-compatible incoming-webhook body: `text` for notifications, `blocks` to read."""
+    summary = f"[{alert.severity}] {alert.headline}: {alert.label} ({alert.team})"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Severity*\n{alert.severity}"},
+        {"type": "mrkdwn", "text": f"*Team*\n{alert.team}"},
+        {"type": "mrkdwn", "text": f"*Status*\n{alert.status}"},
+        {"type": "mrkdwn", "text": f"*Category*\n{alert.category}"},
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": summary[:150]}},
+        {"type": "section", "fields": fields},
+    ]
+    if alert.content_warning:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": alert.content_warning}]}
+        )
+    blocks.append(
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"<{alert.link}|Open in console>"}}
+    )
+    return {"text": f"{summary} {alert.link}", "blocks": blocks}
+
+
+def email_message(alert: Alert) -> tuple[str, str]:
+    """(subject, plain-text body)."""
+    subject = f"[Flare {alert.severity}] {alert.headline}: {alert.label}"
+    lines = [
+        f"{alert.headline} — {alert.severity}, team {alert.team}",
+        "",
+        f"Case:     {alert.label}",
+        f"Status:   {alert.status}",
+        f"Category: {alert.category} ({alert.product})",
+        "",
+        f"Open in the console: {alert.link}",
+    ]
+    if alert.content_warning:
+        lines += ["", alert.content_warning]
+    return subject[:200], "\n".join(lines) + "\n"
+
+
+def render(channel: str, alert: Alert, occurred_at: datetime) -> dict[str, Any]:
+    """The body a channel sends; rendered once and stored, so every retry sends the same."""
+    if channel == "email":
+        subject, text = email_message(alert)
+        return {"subject": subject, "text": text}
+    if channel == "chat":
+        return chat_body(alert)
+    return webhook_body(alert, occurred_at)

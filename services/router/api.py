@@ -1,0 +1,157 @@
+"""router's HTTP routes: cases, teams and on-call, reports. Parse, call the service, shape."""
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.router import case_actions, reports, teams
+from services.router.case_actions import CaseFilter
+from services.router.case_events import snapshot
+from services.router.models import Case
+from services.router.schemas import (
+    AcknowledgeIn,
+    CaseDetail,
+    CasePage,
+    NoteIn,
+    OnCallOut,
+    ReassignIn,
+    ResolveIn,
+    TeamOut,
+)
+from shared.auth import AnyResponder, Responder, Role, require_role
+from shared.events import CaseSnapshot, CaseStatus, Category, Severity, Topics
+
+Actor = Annotated[Responder, Depends(require_role(Role.RESPONDER, Role.LEAD, Role.ADMIN))]
+Lead = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
+Analyst = Annotated[Responder, Depends(require_role(Role.ANALYST, Role.LEAD, Role.ADMIN))]
+# Reports answer JSON, or CSV when asked with `Accept: text/csv`.
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+Change = Callable[[AsyncSession, datetime], Awaitable[Case]]
+
+
+def build_router(
+    sessions: async_sessionmaker[AsyncSession], topics: Topics, changed: Callable[[], None]
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    router.include_router(_case_routes(sessions, topics, changed))
+    router.include_router(_team_routes(sessions))
+    router.include_router(_report_routes(sessions))
+    return router
+
+
+def _case_routes(
+    sessions: async_sessionmaker[AsyncSession], topics: Topics, changed: Callable[[], None]
+) -> APIRouter:
+    router = APIRouter(tags=["cases"])
+
+    async def apply(change: Change) -> CaseSnapshot:
+        async with sessions.begin() as session:
+            case = await change(session, datetime.now(UTC))
+            result = snapshot(case)
+        changed()
+        return result
+
+    @router.get("/cases")
+    async def list_cases(
+        _: AnyResponder,
+        status: CaseStatus | None = None,
+        severity: Severity | None = None,
+        team: str | None = None,
+        category: Category | None = None,
+        region: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+        since: AwareDatetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: str | None = None,
+    ) -> CasePage:
+        where = CaseFilter(
+            status,
+            severity.value if severity else None,
+            team,
+            category.value if category else None,
+            region,
+            since,
+        )
+        async with sessions() as session:
+            return await case_actions.list_cases(session, where, limit, cursor)
+
+    @router.get("/cases/{case_id}")
+    async def get_case(case_id: UUID, _: AnyResponder) -> CaseDetail:
+        async with sessions() as session:
+            return await case_actions.case_detail(session, case_id)
+
+    @router.post("/cases/{case_id}/acknowledge")
+    async def acknowledge(
+        case_id: UUID, who: Actor, body: AcknowledgeIn | None = None
+    ) -> CaseSnapshot:
+        note = body.note if body else None
+        return await apply(
+            lambda s, now: case_actions.acknowledge(s, topics, case_id, who.subject, note, now)
+        )
+
+    @router.post("/cases/{case_id}/resolve")
+    async def resolve(case_id: UUID, body: ResolveIn, who: Actor) -> CaseSnapshot:
+        return await apply(
+            lambda s, now: case_actions.resolve(s, topics, case_id, who.subject, body, now)
+        )
+
+    @router.post("/cases/{case_id}/reassign")
+    async def reassign(case_id: UUID, body: ReassignIn, who: Lead) -> CaseSnapshot:
+        return await apply(
+            lambda s, now: case_actions.reassign(s, topics, case_id, who.subject, body, now)
+        )
+
+    @router.post("/cases/{case_id}/notes", status_code=201)
+    async def add_note(case_id: UUID, body: NoteIn, who: Actor) -> CaseSnapshot:
+        return await apply(
+            lambda s, now: case_actions.add_note(s, topics, case_id, who.subject, body.text, now)
+        )
+
+    return router
+
+
+def _team_routes(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
+    router = APIRouter(tags=["teams"])
+
+    @router.get("/teams")
+    async def list_teams(_: AnyResponder) -> list[TeamOut]:
+        async with sessions() as session:
+            return [TeamOut(**vars(team)) for team in await teams.list_teams(session)]
+
+    @router.get("/oncall")
+    async def on_call(_: AnyResponder, at: AwareDatetime | None = None) -> list[OnCallOut]:
+        moment = at or datetime.now(UTC)
+        async with sessions() as session:
+            return [
+                OnCallOut(
+                    team=team.slug,
+                    name=team.name,
+                    at=moment,
+                    on_call=await teams.on_call(session, team.slug, moment),
+                )
+                for team in await teams.list_teams(session)
+            ]
+
+    return router
+
+
+def _report_routes(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
+    router = APIRouter(tags=["reports"])
+
+    @router.get("/reports/trends", responses=CSV)
+    async def trends(request: Request, _: Analyst, start: date, end: date) -> Response:
+        async with sessions() as session:
+            report = await reports.trends(session, reports.period(start, end))
+        return reports.respond(request, report)
+
+    @router.get("/reports/sla", responses=CSV)
+    async def sla(request: Request, _: Analyst, start: date, end: date) -> Response:
+        async with sessions() as session:
+            report = await reports.sla(session, reports.period(start, end))
+        return reports.respond(request, report)
+
+    return router

@@ -1,0 +1,214 @@
+"""Responders' use cases on cases: list and read them, acknowledge, resolve, reassign, annotate."""
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.router.case_events import record_change, snapshot
+from services.router.errors import CaseAlreadyResolved, CaseNotFound, IllegalTransition
+from services.router.models import Case, CaseReport, TimelineEntry
+from services.router.schemas import (
+    CaseDetail,
+    CasePage,
+    ReassignIn,
+    ReportItem,
+    ResolveIn,
+    TimelineItem,
+)
+from services.router.teams import pick_assignee, require_responders, require_team
+from shared.events import CaseStatus, EventType, Topics
+from shared.http import Problem
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: CaseStatus | None = None
+    severity: str | None = None
+    team: str | None = None
+    category: str | None = None
+    region: str | None = None
+    since: datetime | None = None
+
+
+def _encode_cursor(case: Case) -> str:
+    return base64.urlsafe_b64encode(f"{case.created_at.isoformat()}|{case.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, _, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), UUID(case_id)
+    except ValueError as error:
+        raise Problem(400, "The cursor is not one this API gave out.") from error
+
+
+def _filtered(query: Select[Case], where: CaseFilter) -> Select[Case]:
+    for column, value in (
+        (Case.status, where.status.value if where.status else None),
+        (Case.severity, where.severity),
+        (Case.team, where.team),
+        (Case.category, where.category),
+        (Case.region, where.region),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if where.since is not None:
+        query = query.where(Case.created_at >= where.since)
+    return query
+
+
+async def list_cases(
+    session: AsyncSession, where: CaseFilter, limit: int, cursor: str | None
+) -> CasePage:
+    """Newest first; the cursor is the last case of the previous page."""
+    query = _filtered(select(Case), where).order_by(Case.created_at.desc(), Case.id.desc())
+    if cursor:
+        created, case_id = _decode_cursor(cursor)
+        query = query.where(tuple_(Case.created_at, Case.id) < tuple_(created, case_id))
+    cases = list((await session.scalars(query.limit(limit + 1))).all())
+    more = len(cases) > limit
+    page = cases[:limit]
+    return CasePage(
+        items=[snapshot(case) for case in page],
+        next_cursor=_encode_cursor(page[-1]) if more else None,
+    )
+
+
+async def case_detail(session: AsyncSession, case_id: UUID) -> CaseDetail:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise CaseNotFound(case_id)
+    entries = await session.scalars(
+        select(TimelineEntry).where(TimelineEntry.case_id == case_id).order_by(TimelineEntry.id)
+    )
+    reports = await session.scalars(
+        select(CaseReport).where(CaseReport.case_id == case_id).order_by(CaseReport.received_at)
+    )
+    return CaseDetail(
+        case=snapshot(case),
+        explanation=case.explanation or {},
+        timeline=[
+            TimelineItem(at=e.at, actor=e.actor, action=e.action, detail=e.detail) for e in entries
+        ],
+        reports=[
+            ReportItem(
+                escalation_id=r.escalation_id,
+                received_at=r.received_at,
+                score=r.score,
+                severity=r.severity,
+            )
+            for r in reports
+        ],
+    )
+
+
+async def _locked(session: AsyncSession, case_id: UUID, action: str) -> Case:
+    """The case, locked for this change; a resolved case takes no change but notes."""
+    case = await session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise CaseNotFound(case_id)
+    if case.status == CaseStatus.RESOLVED and action != "annotated":
+        raise CaseAlreadyResolved(case_id, action)
+    return case
+
+
+async def acknowledge(
+    session: AsyncSession,
+    topics: Topics,
+    case_id: UUID,
+    actor: str,
+    note: str | None,
+    now: datetime,
+) -> Case:
+    case = await _locked(session, case_id, "acknowledged")
+    if case.status == CaseStatus.ACKNOWLEDGED:
+        raise IllegalTransition(case_id, case.status, "acknowledged again")
+    case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED.value, now
+    case.assignee = case.assignee or actor
+    await record_change(
+        session,
+        topics,
+        case,
+        EventType.CASE_ACKNOWLEDGED,
+        actor=actor,
+        at=now,
+        detail={"text": note} if note else {},
+    )
+    log.info("case_acknowledged", case_id=str(case_id), actor=actor)
+    return case
+
+
+async def resolve(
+    session: AsyncSession,
+    topics: Topics,
+    case_id: UUID,
+    actor: str,
+    body: ResolveIn,
+    now: datetime,
+) -> Case:
+    case = await _locked(session, case_id, "resolved")
+    case.status, case.resolved_at = CaseStatus.RESOLVED.value, now
+    case.resolution_code = body.code.value
+    await record_change(
+        session,
+        topics,
+        case,
+        EventType.CASE_RESOLVED,
+        actor=actor,
+        at=now,
+        detail={"code": body.code.value, "text": body.summary},
+    )
+    log.info("case_resolved", case_id=str(case_id), actor=actor, code=body.code.value)
+    return case
+
+
+async def reassign(
+    session: AsyncSession,
+    topics: Topics,
+    case_id: UUID,
+    actor: str,
+    body: ReassignIn,
+    now: datetime,
+) -> Case:
+    case = await _locked(session, case_id, "reassigned")
+    before = {"team": case.team, "assignee": case.assignee}
+    if body.team is not None:
+        team = (await require_team(session, body.team)).name
+        case.team = team
+        case.watchers = [watcher for watcher in case.watchers if watcher != team]
+    if body.responder is not None:
+        await require_responders(session, [body.responder])
+        case.assignee = body.responder
+    elif case.team is not None:
+        case.assignee = await pick_assignee(session, case.team, now)
+    after = {"team": case.team, "assignee": case.assignee}
+    await record_change(
+        session,
+        topics,
+        case,
+        EventType.CASE_REASSIGNED,
+        actor=actor,
+        at=now,
+        detail={"from": before, "to": after, "reason": body.reason},
+    )
+    log.info(
+        "case_reassigned", case_id=str(case_id), actor=actor, team=case.team, assignee=case.assignee
+    )
+    return case
+
+
+async def add_note(
+    session: AsyncSession, topics: Topics, case_id: UUID, actor: str, text: str, now: datetime
+) -> Case:
+    case = await _locked(session, case_id, "annotated")
+    await record_change(
+        session, topics, case, EventType.CASE_NOTE_ADDED, actor=actor, at=now, detail={"text": text}
+    )
+    return case

@@ -1,0 +1,31 @@
+"""Writing a decision onto a case: score, band, explanation and the SLA deadlines they imply."""
+
+from services.router.assignment import Routing
+from services.router.models import Case
+from services.router.policy import Policy
+from services.router.scoring import Decision
+from services.router.sla import sla_deadlines
+from shared.events import Severity
+
+
+def set_decision(case: Case, base: Decision, effective: Decision, routing: Routing) -> None:
+    case.score, case.severity = effective.score, effective.severity.value
+    case.policy_version = effective.policy_version
+    case.explanation = {
+        **effective.explanation(),
+        "base": base.explanation(),
+        "routing": {
+            "team": routing.team,
+            "watchers": list(routing.watchers),
+            "rules": list(routing.rules),
+        },
+    }
+
+
+def tighten_deadlines(case: Case, policy: Policy) -> None:
+    """After a raise in severity or a new legal deadline: deadlines only ever move earlier."""
+    deadlines = sla_deadlines(
+        Severity(case.severity or Severity.SEV4), case.created_at, case.legal_deadline, policy
+    )
+    case.ack_due_at = min(filter(None, [case.ack_due_at, deadlines.acknowledge_due]))
+    case.resolve_due_at = min(filter(None, [case.resolve_due_at, deadlines.resolve_due]))

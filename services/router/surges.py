@@ -1,0 +1,120 @@
+"""Surges: many reports on one key raise its case a band; many in one region and category are
+an emerging risk. Both are decided on the reports stored in Postgres, once per case or window."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.router.case_events import SOURCE, record_change
+from services.router.correlation import is_surge, window_start
+from services.router.decisions import tighten_deadlines
+from services.router.facts import EscalationFacts
+from services.router.models import Case, CaseReport, EmergingRisk, outbox
+from services.router.policy import Policy
+from services.router.scoring import decision_from_explanation, raise_one_band
+from shared.events import EmergingRisk as EmergingRiskEvent
+from shared.events import EventType, Topics
+from shared.kafka import Envelope, OutgoingMessage
+from shared.logging import get_logger
+from shared.outbox import add_to_outbox
+
+log = get_logger(__name__)
+
+
+async def check_key_surge(
+    session: AsyncSession, topics: Topics, policy: Policy, case: Case, at: datetime
+) -> None:
+    """The first surge on a case's key raises it one band and publishes flare.case.surge."""
+    if case.surge or case.status == "resolved":
+        return
+    await session.flush()
+    window = policy.surge.key_window_minutes
+    count = await session.scalar(
+        select(func.count())
+        .select_from(CaseReport)
+        .where(
+            CaseReport.correlation_key == case.correlation_key,
+            CaseReport.received_at > at - timedelta(minutes=window),
+        )
+    )
+    if not is_surge(count or 0, policy.surge.key_reports):
+        return
+    explanation = dict(case.explanation or {})
+    raised = raise_one_band(decision_from_explanation(explanation), policy)
+    case.surge = True
+    case.score, case.severity = raised.score, raised.severity.value
+    case.explanation = {**explanation, **raised.explanation()}
+    tighten_deadlines(case, policy)
+    detail = {"reports": count, "window_minutes": window, "severity": case.severity}
+    await record_change(
+        session,
+        topics,
+        case,
+        EventType.CASE_SURGE,
+        actor="router",
+        at=at,
+        detail={**detail, "reason": f"{count} reports in {window} minutes"},
+    )
+    log.info("case_surge", case_id=str(case.id), reports=count, severity=case.severity)
+
+
+async def check_region_surge(
+    session: AsyncSession, topics: Topics, policy: Policy, facts: EscalationFacts, at: datetime
+) -> None:
+    """A surge across one region and category is published once per fixed window."""
+    if facts.region is None:
+        return
+    await session.flush()
+    minutes = policy.surge.region_category_window_minutes
+    count = await session.scalar(
+        select(func.count())
+        .select_from(CaseReport)
+        .where(
+            CaseReport.region == facts.region,
+            CaseReport.category == facts.category.value,
+            CaseReport.received_at > at - timedelta(minutes=minutes),
+        )
+    )
+    if not is_surge(count or 0, policy.surge.region_category_reports):
+        return
+    start = window_start(at, minutes)
+    recorded = await session.scalar(
+        insert(EmergingRisk)
+        .values(
+            region=facts.region,
+            category=facts.category.value,
+            window_start=start,
+            report_count=count,
+            detected_at=at,
+        )
+        .on_conflict_do_nothing()
+        .returning(EmergingRisk.region)
+    )
+    if recorded is not None:
+        await _publish_emerging_risk(session, topics, facts, count or 1, start, minutes, at)
+
+
+async def _publish_emerging_risk(
+    session: AsyncSession,
+    topics: Topics,
+    facts: EscalationFacts,
+    count: int,
+    start: datetime,
+    minutes: int,
+    at: datetime,
+) -> None:
+    assert facts.region is not None
+    body = EmergingRiskEvent(
+        region=facts.region,
+        category=facts.category,
+        report_count=count or 1,
+        window_start=start,
+        window_minutes=minutes,
+        detected_at=at,
+    )
+    key = f"risk:{facts.region}:{facts.category.value}"
+    envelope = Envelope.new(EventType.RISK_EMERGING, SOURCE, body)
+    await add_to_outbox(session, outbox, OutgoingMessage(topics.cases, key, envelope))
+    log.info("risk_emerging", region=facts.region, category=facts.category.value, reports=count)

@@ -1,0 +1,89 @@
+"""Helpers for the router's integration tests: received events, and the router run in-process."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.router.app import create_app
+from services.router.policy import Policy
+from services.router.policy_store import load_policy_file
+from services.router.service import handle_escalation
+from services.router.settings import DEFAULT_POLICY, RouterSettings
+from shared.auth import Role, mint_token
+from shared.db import make_engine, make_sessions
+from shared.events import Escalation, EscalationReceived, EventType
+from shared.kafka import Envelope
+from tests.conftest import FlareEnv
+from tests.integration.conftest import running
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+# Inside the default policy's US election window; a Monday, after every seeded rotation began.
+T0 = datetime(2026, 10, 12, 12, 0, tzinfo=UTC)
+POLICY: Policy = load_policy_file(DEFAULT_POLICY)
+
+
+def escalation(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "category": "crisis",
+        "title": "Live-streamed violence spreading in reshares",
+        "description": "A live video showing an ongoing attack is being reshared widely.",
+        "product": "facebook",
+        "reporter": {"type": "trusted_flagger", "name": "SafeNet Monitoring"},
+        "dedup_key": "video:123",
+    }
+    return body | fields
+
+
+def received(
+    body: dict[str, Any] | None = None, at: datetime = T0, escalation_id: UUID | None = None
+) -> Envelope:
+    report = Escalation.model_validate(body or escalation())
+    escalation_id = escalation_id or uuid4()
+    event = EscalationReceived(
+        escalation_id=escalation_id,
+        received_at=at,
+        correlation_key=report.correlation_key(escalation_id),
+        escalation=report,
+    )
+    return Envelope.new(EventType.ESCALATION_RECEIVED, "/flare/intake", event, TRACEPARENT)
+
+
+@asynccontextmanager
+async def router_sessions(env: FlareEnv) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(env.database_url)
+    try:
+        yield make_sessions(engine)
+    finally:
+        await engine.dispose()
+
+
+async def handle_all(
+    env: FlareEnv, *events: Envelope, policy: Policy = POLICY
+) -> list[UUID | None]:
+    async with router_sessions(env) as sessions:
+        return [await handle_escalation(sessions, env.topics, policy, event) for event in events]
+
+
+def every(minutes: float, count: int, start: datetime = T0) -> list[datetime]:
+    return [start + timedelta(minutes=minutes * index) for index in range(count)]
+
+
+def bearer(
+    settings: RouterSettings, subject: str = "ana", role: Role = Role.RESPONDER
+) -> dict[str, str]:
+    token = mint_token(settings.jwt_secret, subject, role, timedelta(minutes=10))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def router_app(
+    env: FlareEnv, **overrides: object
+) -> AsyncIterator[tuple[httpx.AsyncClient, RouterSettings]]:
+    settings = env.settings(RouterSettings, **overrides)
+    async with running(create_app(settings)) as client:
+        yield client, settings

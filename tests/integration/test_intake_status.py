@@ -1,0 +1,104 @@
+"""Status read-back: intake learns from the cases topic where each report went."""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from shared.events import (
+    CaseEvent,
+    CaseSnapshot,
+    CaseStatus,
+    Category,
+    EventType,
+    Product,
+    Severity,
+)
+from shared.kafka import Envelope, EventProducer, OutgoingMessage
+from tests.conftest import FlareEnv
+from tests.intake_support import PartnerClient, partner_session
+
+DEADLINE_S = 20.0
+
+
+def case_event(case_id: UUID, escalation_id: UUID | None, **changes: Any) -> CaseEvent:
+    now = datetime.now(UTC)
+    snapshot = {
+        "case_id": case_id,
+        "status": CaseStatus.OPEN,
+        "title": "t",
+        "category": Category.CRISIS,
+        "product": Product.FACEBOOK,
+        "correlation_key": "dedup:video:123",
+        "created_at": now,
+        "updated_at": now,
+        "severity": Severity.SEV1,
+        "score": 91,
+        "team": "Global Operations",
+        "watchers": ["Public Policy", "Communications"],
+    }
+    return CaseEvent(
+        case=CaseSnapshot.model_validate(snapshot | changes),
+        escalation_id=escalation_id,
+        actor="router",
+    )
+
+
+async def publish(env: FlareEnv, event_type: EventType, event: CaseEvent) -> None:
+    producer = EventProducer(env.kafka, "test-router")
+    try:
+        envelope = Envelope.new(event_type, "/flare/router", event)
+        await producer.send_all(
+            [OutgoingMessage(env.topics.cases, str(event.case.case_id), envelope)]
+        )
+    finally:
+        await producer.stop()
+
+
+async def status_when(partner: PartnerClient, escalation_id: str, **expected: Any) -> Any:
+    """The escalation's status once it shows `expected`, failing at the deadline."""
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            shown = (await partner.get(escalation_id)).json()
+            if all(shown.get(name) == value for name, value in expected.items()):
+                return shown
+            await asyncio.sleep(0.1)
+
+
+async def test_escalation_is_accepted_then_routed_with_its_case(flare_env: FlareEnv) -> None:
+    async with partner_session(flare_env) as partner:
+        escalation_id = (await partner.post()).json()["id"]
+        assert (await partner.get(escalation_id)).json()["status"] == "accepted"
+        case_id = uuid4()
+        await publish(flare_env, EventType.CASE_CREATED, case_event(case_id, UUID(escalation_id)))
+        routed = await status_when(partner, escalation_id, status="routed")
+        # A later change to the case (no report named) still shows on every report in it.
+        await publish(
+            flare_env,
+            EventType.CASE_REASSIGNED,
+            case_event(case_id, None, team="Legal", severity=Severity.SEV2, score=70),
+        )
+        reassigned = await status_when(partner, escalation_id, team="Legal")
+    assert routed["case_id"] == str(case_id)
+    assert routed["severity"] == "SEV1"
+    assert routed["score"] == 91
+    assert routed["team"] == "Global Operations"
+    assert routed["watchers"] == ["Public Policy", "Communications"]
+    assert (reassigned["severity"], reassigned["score"]) == ("SEV2", 70)
+
+
+async def test_unreadable_case_event_is_skipped_and_status_keeps_flowing(
+    flare_env: FlareEnv,
+) -> None:
+    async with partner_session(flare_env) as partner:
+        escalation_id = (await partner.post()).json()["id"]
+        producer = EventProducer(flare_env.kafka, "test-router")
+        case_id = uuid4()
+        try:
+            # Same key as the good event: same partition, so the poison comes first.
+            await producer.send_raw(flare_env.topics.cases, str(case_id).encode(), b"{", [])
+        finally:
+            await producer.stop()
+        await publish(flare_env, EventType.CASE_CREATED, case_event(case_id, UUID(escalation_id)))
+        routed = await status_when(partner, escalation_id, status="routed")
+    assert routed["case_id"] == str(case_id)

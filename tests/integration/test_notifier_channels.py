@@ -1,0 +1,148 @@
+"""Email through a real SMTP server (aiosmtpd, with and without STARTTLS), Slack-compatible chat,
+and guarantee 6: nothing sensitive in any channel's body, only the console link and a warning."""
+
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+from services.notifier.templates import CONTENT_WARNING
+from shared.auth import Role
+from shared.events import Category, EventType, Severity
+from tests.conftest import FlareEnv
+from tests.integration.conftest import running
+from tests.integration.notifier_peers import (
+    Mailbox,
+    Receiver,
+    bearer,
+    case_envelope,
+    publish,
+    receiver,
+    self_signed_certificate,
+    smtp_server,
+    snapshot,
+    wait_until,
+)
+
+EVIDENCE_URL = "https://cdn.example/evidence/graphic-123.mp4"
+
+
+def settings(env: FlareEnv, smtp_port: int, **overrides: Any) -> NotifierSettings:
+    values: dict[str, Any] = {
+        "egress_allowed_networks": ["127.0.0.1/32"],
+        "delivery_poll_interval_s": 0.05,
+        "smtp_port": smtp_port,
+        "console_url": "https://console.flare.example",
+    }
+    return env.settings(NotifierSettings, **(values | overrides))
+
+
+async def subscribe_all(client: Any, peer: Receiver) -> None:
+    for channel, target in (
+        ("webhook", f"{peer.url}/hook"),
+        ("chat", f"{peer.url}/chat"),
+        ("email", "oncall@flare.example"),
+    ):
+        response = await client.post(
+            "/v1/subscriptions",
+            json={"channel": channel, "target": target},
+            headers=bearer(Role.LEAD),
+        )
+        assert response.status_code == 201, response.text
+
+
+async def everything_arrived(peer: Receiver, mailbox: Mailbox, requests: int, mails: int) -> None:
+    async def arrived() -> bool:
+        return len(peer.requests) >= requests and len(mailbox.messages) >= mails
+
+    await wait_until(arrived, what=f"{requests} requests and {mails} emails")
+
+
+def text_of(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return f"{message['Subject']}\n{payload.decode()}"
+
+
+async def test_email_and_chat_carry_severity_title_team_and_link(flare_env: FlareEnv) -> None:
+    case = snapshot(severity=Severity.SEV1, team="Legal")
+    async with smtp_server() as (mailbox, port), receiver() as peer:
+        app = create_app(settings(flare_env, port))
+        async with running(app) as client:
+            await subscribe_all(client, peer)
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+            await everything_arrived(peer, mailbox, 2, 1)
+
+            async def logged() -> bool:
+                response = await client.get(
+                    "/v1/deliveries", params={"channel": "email"}, headers=bearer()
+                )
+                items = response.json()["items"]
+                return [item["status"] for item in items] == ["delivered"]
+
+            await wait_until(logged, what="the email in the delivery log")
+            chats = await client.get("/v1/deliveries", params={"channel": "chat"}, headers=bearer())
+            # A chat URL carries its credential: the log shows its host only.
+            assert chats.json()["items"][0]["target"] == f"{peer.url}/…"
+
+    [mail] = mailbox.messages
+    assert mail["To"] == "oncall@flare.example"
+    assert mail["Subject"] == f"[Flare SEV1] New case: {case.title}"
+    assert f"https://console.flare.example/cases/{case.case_id}" in text_of(mail)
+    [chat] = [request.json() for request in peer.requests if request.path == "chat"]
+    assert chat["text"].startswith(f"[SEV1] New case: {case.title} (Legal)")
+    assert chat["blocks"][0]["type"] == "header"
+    assert "webhook-signature" not in [
+        name for request in peer.requests if request.path == "chat" for name in request.headers
+    ]
+
+
+async def test_email_goes_through_starttls_when_configured(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    certificate = self_signed_certificate(tmp_path)
+    async with smtp_server(starttls_certificate=certificate) as (mailbox, port):
+        tls = {"smtp_starttls": True, "smtp_ca_file": str(certificate[0])}
+        async with running(create_app(settings(flare_env, port, **tls))) as client:
+            response = await client.post(
+                "/v1/subscriptions",
+                json={"channel": "email", "target": "lead@flare.example"},
+                headers=bearer(Role.ADMIN),
+            )
+            assert response.status_code == 201
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, snapshot()))
+
+            async def mailed() -> bool:
+                return len(mailbox.messages) == 1
+
+            await wait_until(mailed, what="the email over STARTTLS")
+
+
+async def test_no_outgoing_body_on_any_channel_carries_sensitive_content(
+    flare_env: FlareEnv,
+) -> None:
+    secret_title = f"Graphic self-harm video involving a minor, see {EVIDENCE_URL}"
+    sensitive = snapshot(title=secret_title, sensitive=True)
+    by_category = snapshot(title=secret_title, category=Category.LAW_ENFORCEMENT)
+    note = f"Evidence: {EVIDENCE_URL} — the child's school is named in the clip"
+    async with smtp_server() as (mailbox, port), receiver() as peer:
+        app_settings = settings(flare_env, port, sensitive_categories=["law_enforcement"])
+        async with running(create_app(app_settings)) as client:
+            await subscribe_all(client, peer)
+            await publish(
+                flare_env,
+                case_envelope(EventType.CASE_CREATED, sensitive, detail=note),
+                case_envelope(EventType.CASE_NOTE_ADDED, by_category, detail=note),
+            )
+            await everything_arrived(peer, mailbox, 4, 2)
+
+    bodies = [request.body.decode() for request in peer.requests]
+    bodies += [text_of(message) for message in mailbox.messages]
+    assert len(bodies) == 6
+    for body in bodies:
+        assert "cdn.example" not in body
+        assert "self-harm" not in body
+        assert "school" not in body
+        assert "/cases/" in body
+        assert CONTENT_WARNING in body.replace("\\n", "\n")

@@ -1,0 +1,159 @@
+"""Escalation until someone acknowledges: policies set with the admin CLI, timers in Postgres that
+fire each step once across replicas, and no page after the acknowledgement is recorded."""
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+from shared.events import CaseStatus, EventType
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch, running
+from tests.integration.notifier_peers import (
+    Receiver,
+    case_envelope,
+    publish,
+    receiver,
+    set_policy,
+    snapshot,
+    wait_until,
+)
+
+TEAM = "Global Operations"
+
+
+def settings(env: FlareEnv, **overrides: Any) -> NotifierSettings:
+    values: dict[str, Any] = {
+        "egress_allowed_networks": ["127.0.0.1/32"],
+        "delivery_poll_interval_s": 0.05,
+        "escalation_poll_interval_s": 0.05,
+        "retry_first_delay_s": 0.3,
+    }
+    return env.settings(NotifierSettings, **(values | overrides))
+
+
+async def timer_state(env: FlareEnv, case_id: UUID) -> str | None:
+    rows = await fetch(
+        env, "SELECT state FROM notifier.escalation_timers WHERE case_id = $1", case_id
+    )
+    return rows[0]["state"] if rows else None
+
+
+async def ack_waiting_for_lock(env: FlareEnv) -> bool:
+    waiting = await fetch(
+        env,
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE notifier.escalation_timers%'",
+    )
+    return bool(waiting)
+
+
+def chat(peer: Receiver, path: str) -> str:
+    return f"chat:{peer.url}/{path}"
+
+
+async def test_unacknowledged_case_pages_each_step_once_across_two_replicas(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    async with receiver() as peer:
+        steps = [
+            {"name": "on-call", "targets": [chat(peer, "oncall")]},
+            {"name": "on-call again", "wait": "300ms", "targets": [chat(peer, "oncall")]},
+            {"name": "lead", "wait": "300ms", "targets": [chat(peer, "lead")]},
+        ]
+        assert set_policy(flare_env, tmp_path, TEAM, steps) == f"{TEAM}: 3 steps\n"
+        case = snapshot(team=TEAM)
+        async with (
+            running(create_app(settings(flare_env))),
+            running(create_app(settings(flare_env))),
+        ):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def done() -> bool:
+                return await timer_state(flare_env, case.case_id) == "done"
+
+            await wait_until(done, what="the last step fired")
+
+            async def all_sent() -> bool:
+                rows = await fetch(flare_env, "SELECT status FROM notifier.deliveries")
+                return len(rows) == 3 and {row["status"] for row in rows} == {"delivered"}
+
+            await wait_until(all_sent, what="three pages delivered")
+
+    assert [request.path for request in peer.requests] == ["oncall", "oncall", "lead"]
+    texts = [request.json()["text"] for request in peer.requests]
+    assert all(case.title in text and "/cases/" in text for text in texts)
+
+
+async def test_acknowledged_case_is_never_paged_after_the_ack_is_recorded(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    async with receiver(failures=1) as peer:
+        steps = [
+            {"name": "on-call", "targets": [chat(peer, "oncall")]},
+            {"name": "lead", "wait": "30s", "targets": [chat(peer, "lead")]},
+        ]
+        set_policy(flare_env, tmp_path, TEAM, steps)
+        case = snapshot(team=TEAM)
+        async with running(create_app(settings(flare_env, retry_first_delay_s=1.0))):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def first_page_failed() -> bool:
+                return len(peer.requests) == 1
+
+            await wait_until(first_page_failed, what="the first page attempt")
+            # The first page now waits for its retry; the case is acknowledged meanwhile.
+            acknowledged = case.model_copy(update={"status": CaseStatus.ACKNOWLEDGED})
+            await publish(flare_env, case_envelope(EventType.CASE_ACKNOWLEDGED, acknowledged))
+
+            async def retry_cancelled() -> bool:
+                rows = await fetch(flare_env, "SELECT status FROM notifier.deliveries")
+                return [row["status"] for row in rows] == ["cancelled"]
+
+            await wait_until(retry_cancelled, what="the pending page cancelled")
+    assert await timer_state(flare_env, case.case_id) == "stopped"
+    assert len(peer.requests) == 1
+
+
+async def test_ack_during_a_page_in_flight_waits_for_it_and_nothing_pages_after(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    async with receiver() as peer:
+        steps = [
+            {"name": "on-call", "targets": [chat(peer, "oncall")]},
+            {"name": "lead", "wait": "100ms", "targets": [chat(peer, "lead")]},
+        ]
+        set_policy(flare_env, tmp_path, TEAM, steps)
+        case = snapshot(team=TEAM)
+        peer.gate.clear()
+        async with running(create_app(settings(flare_env))):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def page_in_flight() -> bool:
+                return len(peer.requests) == 1
+
+            await wait_until(page_in_flight, what="the first page reaching the receiver")
+            acknowledged = case.model_copy(update={"status": CaseStatus.ACKNOWLEDGED})
+            await publish(flare_env, case_envelope(EventType.CASE_ACKNOWLEDGED, acknowledged))
+            # The page holds the timer row: the acknowledgement waits for it to finish.
+            await wait_until(lambda: ack_waiting_for_lock(flare_env), what="the ack blocked")
+            assert await timer_state(flare_env, case.case_id) == "pending"
+            peer.gate.set()
+
+            async def stopped() -> bool:
+                return await timer_state(flare_env, case.case_id) == "stopped"
+
+            await wait_until(stopped, what="the acknowledgement recorded")
+
+            async def settled() -> bool:
+                rows = await fetch(flare_env, "SELECT status FROM notifier.deliveries")
+                return not {row["status"] for row in rows} & {"pending", "retrying"}
+
+            await wait_until(settled, what="no page left queued")
+        pages = await fetch(
+            flare_env, "SELECT target, status FROM notifier.deliveries ORDER BY created_at"
+        )
+    assert [request.path for request in peer.requests] == ["oncall"]
+    assert pages[0]["status"] == "delivered"
+    assert all(page["status"] == "cancelled" for page in pages[1:])

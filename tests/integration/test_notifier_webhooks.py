@@ -1,0 +1,278 @@
+"""Signed webhooks against a real local receiver: subscriptions, retries, dead letters, SSRF,
+and exactly one delivery per (event, destination) across redelivery and restart."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+from shared.auth import Role
+from shared.events import EventType, Severity
+from shared.kafka import Envelope
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch, running
+from tests.integration.notifier_peers import (
+    Receiver,
+    bearer,
+    case_envelope,
+    publish,
+    publish_raw,
+    receiver,
+    snapshot,
+    wait_until,
+)
+from tests.kafka_reader import read_topic
+
+LOCAL = ["127.0.0.1/32"]
+
+
+def settings(env: FlareEnv, **overrides: Any) -> NotifierSettings:
+    values: dict[str, Any] = {
+        "egress_allowed_networks": LOCAL,
+        "retry_first_delay_s": 0.05,
+        "retry_max_attempts": 3,
+        "delivery_poll_interval_s": 0.05,
+        "escalation_poll_interval_s": 0.05,
+    }
+    return env.settings(NotifierSettings, **(values | overrides))
+
+
+async def subscribe(client: httpx.AsyncClient, target: str, **filters: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/subscriptions", json={"target": target, **filters}, headers=bearer(Role.ADMIN)
+    )
+    assert response.status_code == 201, response.text
+    subscription: dict[str, Any] = response.json()
+    return subscription
+
+
+async def deliveries(client: httpx.AsyncClient, **filters: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/deliveries", params=filters, headers=bearer())
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def received(peer: Receiver, count: int) -> None:
+    async def enough() -> bool:
+        return len(peer.requests) >= count
+
+    await wait_until(enough, what=f"{count} requests at the receiver")
+
+
+async def test_webhook_is_signed_per_standard_webhooks_and_verifies(flare_env: FlareEnv) -> None:
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        subscription = await subscribe(client, f"{peer.url}/hook")
+        case = snapshot()
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+        await received(peer, 1)
+
+        async def counted() -> bool:
+            metrics = (await client.get("/metrics")).text
+            return 'flare_deliveries_total{channel="webhook",outcome="delivered"} 1.0' in metrics
+
+        await wait_until(counted, what="the delivery counted")
+        metrics = (await client.get("/metrics")).text
+        assert 'flare_delivery_latency_seconds_count{channel="webhook"} 1.0' in metrics
+        assert "flare_escalation_timers_pending 0.0" in metrics
+        assert "flare_stream_clients 0.0" in metrics
+
+    request = peer.requests[0]
+    payload = Webhook(subscription["secret"]).verify(request.body, request.headers)
+    assert payload["type"] == "flare.case.created"
+    assert payload["data"]["case_id"] == str(case.case_id)
+    assert payload["data"]["title"] == case.title
+    assert payload["data"]["link"].endswith(f"/cases/{case.case_id}")
+    forged = {**request.headers, "webhook-signature": "v1,AAAA"}
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(subscription["secret"]).verify(request.body, forged)
+
+
+async def test_target_failing_twice_then_succeeding_gets_exactly_one_success(
+    flare_env: FlareEnv,
+) -> None:
+    async with receiver(failures=2) as peer, running(create_app(settings(flare_env))) as client:
+        await subscribe(client, f"{peer.url}/flaky")
+        case = snapshot()
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+        async def delivered() -> bool:
+            items = await deliveries(client, case_id=str(case.case_id))
+            return bool(items) and items[0]["status"] == "delivered"
+
+        await wait_until(delivered, what="delivery after two failures")
+        [delivery] = await deliveries(client, case_id=str(case.case_id))
+
+    assert [attempt["status_code"] for attempt in delivery["attempt_log"]] == [503, 503, 204]
+    assert [attempt["outcome"] for attempt in delivery["attempt_log"]] == [
+        "failed",
+        "failed",
+        "delivered",
+    ]
+    assert all(attempt["latency_ms"] >= 0 for attempt in delivery["attempt_log"])
+    assert len(peer.requests) == 3
+    # Every attempt is the same message: the receiver deduplicates on webhook-id.
+    assert len({request.headers["webhook-id"] for request in peer.requests}) == 1
+
+
+async def test_delivery_goes_dead_after_the_last_attempt_and_can_be_redelivered(
+    flare_env: FlareEnv,
+) -> None:
+    async with receiver(failures=3) as peer, running(create_app(settings(flare_env))) as client:
+        await subscribe(client, f"{peer.url}/down")
+        case = snapshot()
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+        async def status_is(expected: str) -> bool:
+            items = await deliveries(client, case_id=str(case.case_id))
+            return bool(items) and items[0]["status"] == expected
+
+        async def dead() -> bool:
+            return await status_is("dead")
+
+        async def delivered() -> bool:
+            return await status_is("delivered")
+
+        await wait_until(dead, what="the dead-letter state")
+        [delivery] = await deliveries(client, status="dead")
+        assert delivery["attempts"] == 3
+        refused = await client.post(
+            f"/v1/deliveries/{delivery['id']}/redeliver", headers=bearer(Role.RESPONDER)
+        )
+        assert refused.status_code == 403
+        again = await client.post(
+            f"/v1/deliveries/{delivery['id']}/redeliver", headers=bearer(Role.LEAD)
+        )
+        assert again.status_code == 202, again.text
+        await wait_until(delivered, what="manual redelivery")
+    assert len(peer.requests) == 4
+
+
+async def test_redelivered_event_and_restart_send_nothing_twice(flare_env: FlareEnv) -> None:
+    case = snapshot()
+    event = case_envelope(EventType.CASE_CREATED, case)
+    async with receiver() as peer:
+        async with running(create_app(settings(flare_env))) as client:
+            await subscribe(client, f"{peer.url}/once")
+            await publish(flare_env, event, event)
+            await received(peer, 1)
+            await wait_until(lambda: handled_at_least(client, 2), what="both copies handled")
+        # A new process over the same database and group: the event arrives once more.
+        async with running(create_app(settings(flare_env))) as client:
+            await publish(flare_env, event)
+            await wait_until(lambda: handled_at_least(client, 1), what="the third copy handled")
+    assert len(peer.requests) == 1
+    rows = await fetch(flare_env, "SELECT status FROM notifier.deliveries")
+    assert [row["status"] for row in rows] == ["delivered"]
+
+
+async def handled_at_least(client: httpx.AsyncClient, count: int) -> bool:
+    metrics = (await client.get("/metrics")).text
+    prefix = 'flare_events_consumed_total{consumer="notifier_deliveries",outcome="handled"} '
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line.removeprefix(prefix)) >= count
+    return False
+
+
+async def test_internal_targets_are_refused_unless_allow_listed(flare_env: FlareEnv) -> None:
+    async with running(create_app(settings(flare_env, egress_allowed_networks=[]))) as client:
+        for target in (
+            "http://127.0.0.1:9/hook",
+            "http://10.0.0.8/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/hook",
+            "http://localhost/hook",
+        ):
+            response = await client.post(
+                "/v1/subscriptions", json={"target": target}, headers=bearer(Role.ADMIN)
+            )
+            assert response.status_code == 422, target
+            assert response.json()["errors"][0]["pointer"] == "/target"
+        as_responder = await client.post(
+            "/v1/subscriptions", json={"target": "https://example.org/h"}, headers=bearer()
+        )
+        assert as_responder.status_code == 403
+    async with running(create_app(settings(flare_env))) as client:
+        allowed = await client.post(
+            "/v1/subscriptions",
+            json={"target": "http://127.0.0.1:9/hook"},
+            headers=bearer(Role.ADMIN),
+        )
+        assert allowed.status_code == 201
+        listed = await client.get("/v1/subscriptions", headers=bearer(Role.LEAD))
+        assert [item["target"] for item in listed.json()] == ["http://127.0.0.1:9/hook"]
+        assert "secret" not in listed.json()[0]
+        gone = await client.delete(
+            f"/v1/subscriptions/{allowed.json()['id']}", headers=bearer(Role.ADMIN)
+        )
+        assert gone.status_code == 204
+        assert (await client.get("/v1/subscriptions", headers=bearer(Role.LEAD))).json() == []
+
+
+async def test_poison_events_go_to_the_dlq_with_a_reason_and_delivery_goes_on(
+    flare_env: FlareEnv,
+) -> None:
+    bad_body = Envelope.new(EventType.CASE_CREATED, "/test", snapshot())  # a snapshot, no event
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        await subscribe(client, f"{peer.url}/hook")
+        await publish_raw(flare_env, b"not json", [("content-type", b"application/json")])
+        await publish(flare_env, bad_body, case_envelope(EventType.CASE_CREATED, snapshot()))
+        await received(peer, 1)
+    dead = await read_topic(flare_env.kafka, flare_env.topics.dlq, expected=2)
+    reasons = [dict(record.headers)["flare_dlq_reason"].decode() for record in dead]
+    assert len(reasons) == 2, reasons
+    assert any("not a CloudEvent" in reason for reason in reasons), reasons
+    assert any("does not match CaseEvent" in reason for reason in reasons), reasons
+    assert {dict(record.headers)["flare_dlq_consumer"] for record in dead} == {
+        b"notifier_deliveries"
+    }
+
+
+async def test_subscription_receives_only_events_its_filters_want(flare_env: FlareEnv) -> None:
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        await subscribe(
+            client,
+            f"{peer.url}/legal",
+            teams=["Legal"],
+            min_severity="SEV2",
+            event_types=["flare.case.created"],
+        )
+        await subscribe(client, f"{peer.url}/all")
+        wanted = snapshot(team="Legal", severity=Severity.SEV1)
+        events = [
+            case_envelope(EventType.CASE_CREATED, snapshot(team="Sales")),
+            case_envelope(EventType.CASE_CREATED, snapshot(team="Legal", severity=Severity.SEV3)),
+            case_envelope(EventType.CASE_RESOLVED, wanted),
+            case_envelope(EventType.CASE_CREATED, wanted),
+        ]
+        await publish(flare_env, *events)
+        await received(peer, 5)
+
+    legal = [
+        request.json()["data"]["case_id"] for request in peer.requests if request.path == "legal"
+    ]
+    assert legal == [str(wanted.case_id)]
+    assert len([request for request in peer.requests if request.path == "all"]) == 4
+
+
+async def test_events_older_than_the_max_age_raise_no_deliveries(flare_env: FlareEnv) -> None:
+    old_case = snapshot()
+    stale = replace(
+        case_envelope(EventType.CASE_CREATED, old_case),
+        time=datetime.now(UTC) - timedelta(hours=2),
+    )
+    fresh = snapshot()
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        await subscribe(client, f"{peer.url}/hook")
+        await publish(flare_env, stale, case_envelope(EventType.CASE_CREATED, fresh), key="one")
+        await received(peer, 1)
+        await wait_until(lambda: handled_at_least(client, 2), what="both events handled")
+    assert [request.json()["data"]["case_id"] for request in peer.requests] == [str(fresh.case_id)]
+    views = await fetch(flare_env, "SELECT case_id FROM notifier.case_views")
+    assert {row["case_id"] for row in views} == {old_case.case_id, fresh.case_id}

@@ -1,0 +1,97 @@
+"""The router's admin CLI against Postgres, and the policy hot reload in a running router."""
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from services.router.app import create_app
+from services.router.policy_store import PolicyStore
+from services.router.settings import DEFAULT_POLICY, RouterSettings
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch, running
+from tests.integration.router_helpers import T0, escalation, handle_all, received
+
+DEADLINE_S = 10.0
+
+
+async def router_cli(env: FlareEnv, *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.router",
+        *args,
+        env={**os.environ, **env.service_env()},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, output.decode()
+
+
+async def test_admin_cli_creates_a_team_with_responders_and_a_rotation(flare_env: FlareEnv) -> None:
+    steps = [
+        ("team", "add", "trust-research", "Trust Research", "--timezone", "Asia/Tokyo"),
+        ("team", "add-responder", "kenji", "Kenji Mori", "--team", "trust-research"),
+        ("team", "add-responder", "aiko", "Aiko Ueda", "--team", "trust-research"),
+        (
+            "rotation",
+            "add-layer",
+            "trust-research",
+            "primary",
+            "--member",
+            "kenji",
+            "--member",
+            "aiko",
+            "--timezone",
+            "Asia/Tokyo",
+            "--handoff",
+            "00:00",
+            "--shift-days",
+            "1",
+        ),
+        ("rotation", "oncall", "trust-research"),
+    ]
+    outputs = []
+    for step in steps:
+        code, output = await router_cli(flare_env, *step)
+        assert code == 0, output
+        outputs.append(output.strip())
+    assert outputs[-1] in {"kenji", "aiko"}
+    bad_code, bad = await router_cli(flare_env, "team", "add", "x", "X", "--timezone", "Mars/Base")
+    assert bad_code == 1
+    assert "not an IANA time zone" in bad
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_the_policy_reloads_without_restart_and_a_bad_edit_keeps_it(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    text = DEFAULT_POLICY.read_text()
+    path.write_text(text)
+    settings = flare_env.settings(
+        RouterSettings, policy_path=path, policy_reload_interval_s=0.05, sla_check_interval_s=3600
+    )
+    app = create_app(settings)
+    store: PolicyStore = app.state.policies
+    async with running(app):
+        path.write_text(text.replace("name: default", "name: tuned", 1))
+        await wait_until(lambda: store.current.version.startswith("tuned@"), "tuned is in force")
+        tuned = store.current.version
+        path.write_text(text.replace("weight: 45", "weight: lots", 1))
+        await wait_until(lambda: store.rejected is not None, "the bad file is refused")
+        assert store.current.version == tuned
+        assert "rules.0.weight" in (store.rejected or "")
+        await handle_all(flare_env, received(escalation(), T0), policy=store.current)
+    [case] = await fetch(flare_env, "SELECT policy_version FROM router.cases")
+    assert case["policy_version"] == tuned

@@ -1,0 +1,211 @@
+"""The cases API: responder auth, filters and paging, detail with explanation, the lifecycle."""
+
+import json
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+import pytest
+
+from services.router.settings import RouterSettings
+from shared.auth import Role
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch
+from tests.integration.router_helpers import (
+    T0,
+    bearer,
+    escalation,
+    handle_all,
+    received,
+    router_app,
+)
+from tests.kafka_reader import read_topic
+
+QUIET = {"sla_check_interval_s": 3600}
+
+
+async def open_case(env: FlareEnv, **fields: Any) -> UUID:
+    [case_id] = await handle_all(env, received(escalation(dedup_key=str(uuid4()), **fields)))
+    assert case_id is not None
+    return case_id
+
+
+async def post(
+    client: httpx.AsyncClient,
+    settings: RouterSettings,
+    path: str,
+    body: Any = None,
+    role: Role = Role.RESPONDER,
+) -> httpx.Response:
+    return await client.post(path, json=body, headers=bearer(settings, "ana", role))
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/cases", {}),
+        ("/v1/teams", {"Authorization": "Bearer nope"}),
+        ("/v1/oncall", {"Authorization": "Basic x"}),
+    ],
+    ids=["no-token", "bad-token", "not-bearer"],
+)
+async def test_reading_without_a_valid_token_is_401_problem(
+    flare_env: FlareEnv, path: str, headers: dict[str, str]
+) -> None:
+    async with router_app(flare_env, **QUIET) as (client, _):
+        response = await client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_an_analyst_cannot_acknowledge_and_a_responder_cannot_reassign(
+    flare_env: FlareEnv,
+) -> None:
+    case_id = await open_case(flare_env)
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        ack = await post(client, settings, f"/v1/cases/{case_id}/acknowledge", role=Role.ANALYST)
+        move = await post(
+            client, settings, f"/v1/cases/{case_id}/reassign", {"team": "legal", "reason": "x"}
+        )
+    assert (ack.status_code, move.status_code) == (403, 403)
+    assert ack.headers["content-type"] == "application/problem+json"
+
+
+async def test_acknowledge_then_resolve_publishes_each_change_and_refuses_illegal_ones(
+    flare_env: FlareEnv,
+) -> None:
+    case_id = await open_case(flare_env)
+    base = f"/v1/cases/{case_id}"
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        ack = await post(client, settings, f"{base}/acknowledge", {"note": "on it"})
+        again = await post(client, settings, f"{base}/acknowledge")
+        done = await post(
+            client, settings, f"{base}/resolve", {"code": "actioned", "summary": "removed"}
+        )
+        late_ack = await post(client, settings, f"{base}/acknowledge")
+        late_resolve = await post(client, settings, f"{base}/resolve", {"code": "duplicate"})
+        late_move = await post(
+            client, settings, f"{base}/reassign", {"team": "legal", "reason": "x"}, role=Role.LEAD
+        )
+        note = await post(client, settings, f"{base}/notes", {"text": "post-mortem filed"})
+        records = await read_topic(flare_env.kafka, flare_env.topics.cases, expected=4)
+    assert (ack.status_code, ack.json()["status"], ack.json()["assignee"]) == (
+        200,
+        "acknowledged",
+        "aoife",
+    )
+    assert (done.status_code, done.json()["resolution_code"]) == (200, "actioned")
+    assert [r.status_code for r in (again, late_ack, late_resolve, late_move)] == [409] * 4
+    assert late_ack.headers["content-type"] == "application/problem+json"
+    assert note.status_code == 201
+    published = [(dict(r.headers)["ce_type"].decode(), json.loads(r.value)) for r in records]
+    assert [event_type for event_type, _ in published] == [
+        "flare.case.created",
+        "flare.case.acknowledged",
+        "flare.case.resolved",
+        "flare.case.note_added",
+    ]
+    assert [body["actor"] for _, body in published] == ["router", "ana", "ana", "ana"]
+    assert published[2][1]["case"]["status"] == "resolved"
+
+
+async def test_case_detail_explains_the_score_and_keeps_the_timeline(flare_env: FlareEnv) -> None:
+    case_id = await open_case(flare_env, signals={"imminent_harm": True})
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        await post(client, settings, f"/v1/cases/{case_id}/notes", {"text": "called partner"})
+        await post(
+            client,
+            settings,
+            f"/v1/cases/{case_id}/reassign",
+            {"team": "legal", "reason": "court order"},
+            role=Role.LEAD,
+        )
+        detail = await client.get(f"/v1/cases/{case_id}", headers=bearer(settings))
+        missing = await client.get(f"/v1/cases/{uuid4()}", headers=bearer(settings))
+    body = detail.json()
+    assert body["explanation"]["policy_version"].startswith("default@")
+    assert {"category_crisis", "imminent_harm", "crisis_imminent_harm_floor"} <= {
+        rule["name"] for rule in body["explanation"]["rules"]
+    }
+    assert [(e["actor"], e["action"]) for e in body["timeline"]] == [
+        ("router", "created"),
+        ("ana", "note_added"),
+        ("ana", "reassigned"),
+    ]
+    assert body["timeline"][2]["detail"]["to"] == {"team": "Legal", "assignee": "dana"}
+    assert (body["case"]["team"], body["case"]["assignee"]) == ("Legal", "dana")
+    assert missing.status_code == 404
+
+
+async def test_the_timeline_is_append_only_in_the_database(flare_env: FlareEnv) -> None:
+    await open_case(flare_env)
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await fetch(flare_env, "UPDATE router.case_timeline SET actor = 'mallory'")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await fetch(flare_env, "DELETE FROM router.case_timeline")
+
+
+async def test_reassign_to_an_unknown_team_or_with_nothing_is_422(flare_env: FlareEnv) -> None:
+    case_id = await open_case(flare_env)
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        unknown = await post(
+            client,
+            settings,
+            f"/v1/cases/{case_id}/reassign",
+            {"team": "nobody", "reason": "x"},
+            role=Role.LEAD,
+        )
+        empty = await post(
+            client, settings, f"/v1/cases/{case_id}/reassign", {"reason": "x"}, role=Role.LEAD
+        )
+    assert (unknown.status_code, empty.status_code) == (422, 422)
+
+
+async def test_cases_are_filtered_and_paged_with_a_cursor(flare_env: FlareEnv) -> None:
+    for index in range(5):
+        await handle_all(
+            flare_env,
+            received(
+                escalation(dedup_key=f"k{index}", region="US"), at=T0 + timedelta(minutes=index)
+            ),
+        )
+    await handle_all(flare_env, received(escalation(category="legal_request", dedup_key="l")))
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            params: dict[str, Any] = {"team": "Global Operations", "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get("/v1/cases", params=params, headers=bearer(settings))).json()
+            seen += [item["case_id"] for item in page["items"]]
+            pages += 1
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+
+        async def count(**params: Any) -> int:
+            response = await client.get("/v1/cases", params=params, headers=bearer(settings))
+            return len(response.json()["items"])
+
+        counts = [
+            await count(category="legal_request"),
+            await count(region="US"),
+            await count(status="open"),
+            await count(status="resolved"),
+            await count(severity="SEV1"),
+            await count(since=(T0 + timedelta(minutes=3)).isoformat()),
+        ]
+        bad = await client.get("/v1/cases", params={"cursor": "x"}, headers=bearer(settings))
+        naive = await client.get(
+            "/v1/cases", params={"since": "2026-10-12T12:00:00"}, headers=bearer(settings)
+        )
+    assert (pages, len(seen), len(set(seen))) == (3, 5, 5)
+    assert counts == [1, 5, 6, 0, 5, 2]
+    assert bad.status_code == 400
+    assert naive.status_code == 422
+    assert naive.json()["errors"][0]["pointer"] == "/since"

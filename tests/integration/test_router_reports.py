@@ -1,0 +1,80 @@
+"""Trend and SLA reports over a date range, as JSON and as CSV."""
+
+import csv
+import io
+from datetime import timedelta
+
+from services.router import case_actions
+from shared.auth import Role
+from tests.conftest import FlareEnv
+from tests.integration.router_helpers import (
+    T0,
+    bearer,
+    escalation,
+    handle_all,
+    received,
+    router_app,
+    router_sessions,
+)
+
+RANGE = {"start": "2026-10-12", "end": "2026-10-13"}
+
+
+async def seed(env: FlareEnv) -> None:
+    ids = await handle_all(
+        env,
+        received(escalation(region="US", dedup_key="a")),
+        received(escalation(region="US", dedup_key="a"), at=T0 + timedelta(minutes=1)),
+        received(escalation(category="legal_request", dedup_key="b"), at=T0 + timedelta(days=1)),
+        received(escalation(dedup_key="c"), at=T0 + timedelta(days=5)),  # outside the range
+    )
+    async with router_sessions(env) as sessions, sessions.begin() as session:
+        assert ids[0] is not None
+        await case_actions.acknowledge(
+            session, env.topics, ids[0], "ana", None, T0 + timedelta(minutes=10)
+        )
+
+
+async def test_trends_count_cases_by_day_category_region_team_and_top_subjects(
+    flare_env: FlareEnv,
+) -> None:
+    await seed(flare_env)
+    async with router_app(flare_env, sla_check_interval_s=3600) as (client, settings):
+        headers = bearer(settings, role=Role.ANALYST)
+        response = await client.get("/v1/reports/trends", params=RANGE, headers=headers)
+        as_csv = await client.get(
+            "/v1/reports/trends", params=RANGE, headers=headers | {"Accept": "text/csv"}
+        )
+        refused = await client.get("/v1/reports/trends", params=RANGE, headers=bearer(settings))
+    body = response.json()
+    assert body["by_day"] == [{"key": "2026-10-12", "count": 1}, {"key": "2026-10-13", "count": 1}]
+    assert body["by_category"] == [
+        {"key": "crisis", "count": 1},
+        {"key": "legal_request", "count": 1},
+    ]
+    assert {"key": "US", "count": 1} in body["by_region"]
+    assert body["top_subjects"][0] == {"key": "dedup:a", "count": 2}
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert {"section": "by_team", "key": "Legal", "count": "1"} in rows
+    assert refused.status_code == 403
+
+
+async def test_sla_report_gives_percentiles_and_breaches_by_team(flare_env: FlareEnv) -> None:
+    await seed(flare_env)
+    async with router_app(flare_env, sla_check_interval_s=3600) as (client, settings):
+        headers = bearer(settings, role=Role.ANALYST)
+        response = await client.get("/v1/reports/sla", params=RANGE, headers=headers)
+        as_csv = await client.get(
+            "/v1/reports/sla", params=RANGE, headers=headers | {"Accept": "text/csv"}
+        )
+        backwards = await client.get(
+            "/v1/reports/sla", params={"start": "2026-10-13", "end": "2026-10-12"}, headers=headers
+        )
+    teams = {row["team"]: row for row in response.json()["teams"]}
+    assert teams["Global Operations"]["acknowledged"] == 1
+    assert teams["Global Operations"]["ack_p50_minutes"] == 10.0
+    assert teams["all"]["cases"] == 2
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [row["team"] for row in rows] == ["Global Operations", "Legal", "all"]
+    assert backwards.status_code == 422

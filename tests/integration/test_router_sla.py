@@ -1,0 +1,95 @@
+"""SLA: deadlines by band, and the periodic check's warning and breach, each sent once."""
+
+import json
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from services.router import case_actions
+from services.router.sla_check import check_sla
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch
+from tests.integration.router_helpers import (
+    POLICY,
+    T0,
+    escalation,
+    handle_all,
+    received,
+    router_app,
+    router_sessions,
+)
+from tests.kafka_reader import read_topic
+
+SEV1 = escalation(signals={"imminent_harm": True})  # acknowledge in 15 min, resolve in 240
+
+
+async def check(env: FlareEnv, at: datetime) -> int:
+    async with router_sessions(env) as sessions:
+        return await check_sla(sessions, env.topics, POLICY, at)
+
+
+async def sla_events(env: FlareEnv) -> list[tuple[str, str]]:
+    rows = await fetch(
+        env,
+        "SELECT event_type, data FROM router.outbox WHERE event_type LIKE 'flare.case.sla%' "
+        "ORDER BY id",
+    )
+    return [(row["event_type"].removeprefix("flare.case."), row["data"]) for row in rows]
+
+
+async def test_acknowledge_warning_then_breach_each_once(flare_env: FlareEnv) -> None:
+    await handle_all(flare_env, received(SEV1))
+    minutes = [5, 12, 13, 15, 16]
+    sent = [await check(flare_env, T0 + timedelta(minutes=m)) for m in minutes]
+    assert sent == [0, 1, 0, 1, 0]
+    events = await sla_events(flare_env)
+    assert [kind for kind, _ in events] == ["sla_warning", "sla_breached"]
+    assert '"sla_target": "acknowledge"' in events[1][1]
+
+
+async def test_a_check_first_running_after_the_deadline_sends_only_the_breach(
+    flare_env: FlareEnv,
+) -> None:
+    await handle_all(flare_env, received(SEV1))
+    assert await check(flare_env, T0 + timedelta(minutes=30)) == 1
+    assert [kind for kind, _ in await sla_events(flare_env)] == ["sla_breached"]
+
+
+async def test_acknowledging_stops_the_acknowledge_clock_but_not_resolve(
+    flare_env: FlareEnv,
+) -> None:
+    [case_id] = await handle_all(flare_env, received(SEV1))
+    assert isinstance(case_id, UUID)
+    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
+        await case_actions.acknowledge(
+            session, flare_env.topics, case_id, "ana", None, T0 + timedelta(minutes=5)
+        )
+    assert await check(flare_env, T0 + timedelta(minutes=20)) == 0
+    assert await check(flare_env, T0 + timedelta(minutes=181)) == 1
+    assert await check(flare_env, T0 + timedelta(minutes=241)) == 1
+    assert [kind for kind, _ in await sla_events(flare_env)] == ["sla_warning", "sla_breached"]
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert (case["ack_breached"], case["resolve_breached"]) == (False, True)
+
+
+async def test_a_legal_deadline_tightens_the_sla(flare_env: FlareEnv) -> None:
+    deadline = T0 + timedelta(hours=3)
+    report = escalation(category="legal_request", signals={"legal_deadline": deadline.isoformat()})
+    await handle_all(flare_env, received(report))
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    # SEV2 by the legal-deadline floor: 60 min to acknowledge, and resolution an hour before.
+    assert case["severity"] == "SEV2"
+    assert case["ack_due_at"] == T0 + timedelta(minutes=60)
+    assert case["resolve_due_at"] == deadline - timedelta(hours=1)
+    assert case["resolve_due_at"] < deadline
+    assert case["watchers"] == []  # Legal owns it already
+
+
+async def test_the_running_router_publishes_sla_breaches_to_kafka_once(flare_env: FlareEnv) -> None:
+    # Opened at T0, weeks before the wall clock: both targets are long breached.
+    await handle_all(flare_env, received(SEV1))
+    async with router_app(flare_env, sla_check_interval_s=0.1):
+        records = await read_topic(flare_env.kafka, flare_env.topics.cases, expected=3)
+    kinds = [dict(record.headers)["ce_type"].decode() for record in records]
+    assert kinds == ["flare.case.created", "flare.case.sla_breached", "flare.case.sla_breached"]
+    targets = [json.loads(record.value)["sla_target"] for record in records[1:]]
+    assert sorted(targets) == ["acknowledge", "resolve"]

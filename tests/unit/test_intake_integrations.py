@@ -1,0 +1,87 @@
+"""How Alertmanager alerts and PagerDuty events become escalations: the documented mapping."""
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from services.intake.integrations import from_alertmanager, from_pagerduty
+from services.intake.partners import Partner
+from services.intake.schemas import AlertmanagerAlert, PagerDutyPayload
+from shared.events import ReporterType
+
+MONITOR = Partner(uuid4(), "prometheus", ReporterType.MONITORING, 60, disabled=False)
+
+
+def alert(labels: dict[str, str], **fields: Any) -> AlertmanagerAlert:
+    return AlertmanagerAlert.model_validate(
+        {"status": "firing", "labels": labels, "fingerprint": "abc123", **fields}
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({}, {"category": "other", "product": "other", "region": None}),
+        (
+            {"flare_category": "crisis", "flare_product": "threads", "flare_region": "IN"},
+            {"category": "crisis", "product": "threads", "region": "IN"},
+        ),
+        (
+            {"flare_category": "riot", "flare_product": "myspace", "flare_region": "in"},
+            {"category": "other", "product": "other", "region": None},
+        ),
+    ],
+)
+def test_alert_labels_choose_category_product_and_region(
+    labels: dict[str, str], expected: dict[str, Any]
+) -> None:
+    escalation = from_alertmanager(MONITOR, alert(labels)).model_dump(mode="json")
+    assert {name: escalation[name] for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "title"),
+    [
+        ({"annotations": {"summary": "Summary"}}, "Summary"),
+        ({"labels": {"alertname": "HighRate"}}, "HighRate"),
+        ({"annotations": {"summary": "   "}, "labels": {"alertname": "Named"}}, "Named"),
+        ({}, "Untitled alert"),
+        ({"annotations": {"summary": "x" * 500}}, "x" * 200),
+        ({"annotations": {"summary": "nul\x00byte"}}, "nulbyte"),
+    ],
+)
+def test_alert_title_is_the_summary_else_the_alert_name_cleaned_and_cut(
+    fields: dict[str, Any], title: str
+) -> None:
+    labels = fields.pop("labels", {})
+    assert from_alertmanager(MONITOR, alert(labels, **fields)).title == title
+
+
+def test_alert_keeps_fingerprint_severity_start_link_and_valid_labels() -> None:
+    escalation = from_alertmanager(
+        MONITOR,
+        alert(
+            {"severity": "critical", "bad key!": "dropped", "team": "x" * 600},
+            startsAt="2026-05-01T12:00:00.123456789Z",
+            generatorURL="javascript:alert(1)",
+        ),
+    )
+    assert escalation.dedup_key == "abc123"
+    assert escalation.signals is not None
+    assert escalation.signals.imminent_harm
+    assert escalation.occurred_at is not None
+    assert escalation.occurred_at.microsecond == 123456
+    assert escalation.evidence == [], "only http(s) links become evidence"
+    assert set(escalation.labels) == {"severity", "team"}
+    assert len(escalation.labels["team"]) == 500
+    assert escalation.reporter.type == ReporterType.MONITORING
+
+
+@pytest.mark.parametrize(("severity", "imminent"), [("critical", True), ("error", False)])
+def test_pagerduty_critical_severity_is_imminent_harm(severity: str, imminent: bool) -> None:
+    payload = PagerDutyPayload(summary="s", source="src", severity=severity)
+    escalation = from_pagerduty(MONITOR, payload, "key-1")
+    assert (escalation.signals is not None) is imminent
+    assert escalation.labels["pagerduty_severity"] == severity
+    assert escalation.dedup_key == "key-1"

@@ -1,0 +1,78 @@
+"""What alerts say: short and scannable on every channel; nothing sensitive outside the console."""
+
+import json
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.notifier.hub import StreamEvent, StreamHub
+from services.notifier.live import sse_events
+from services.notifier.templates import (
+    CONTENT_WARNING,
+    chat_body,
+    email_message,
+    make_alert,
+    webhook_body,
+)
+from shared.events import CaseEvent, Category, Severity
+from tests.integration.notifier_peers import snapshot
+
+CONSOLE = "https://console.flare.example"
+SECRET_TITLE = "Graphic video of a minor at https://cdn.example/evidence/123.mp4"
+NOTE = "Reporter's own words: the victim's address is 5 Example Road"
+
+
+def bodies(event: CaseEvent, sensitive_categories: tuple[str, ...] = ()) -> list[str]:
+    alert = make_alert("flare.case.created", event, CONSOLE, sensitive_categories)
+    subject, text = email_message(alert)
+    return [
+        json.dumps(webhook_body(alert, event.case.created_at)),
+        json.dumps(chat_body(alert)),
+        subject + "\n" + text,
+    ]
+
+
+def test_alerts_show_severity_title_team_and_console_link() -> None:
+    case = snapshot(severity=Severity.SEV1, team="Legal")
+    for body in bodies(CaseEvent(case=case, actor="router")):
+        for expected in ("SEV1", case.title, "Legal", f"{CONSOLE}/cases/{case.case_id}"):
+            assert expected in body
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sensitive_categories"),
+    [
+        ({"sensitive": True}, ()),
+        ({"category": Category.LAW_ENFORCEMENT}, ("law_enforcement",)),
+    ],
+)
+def test_sensitive_case_sends_only_the_link_and_a_content_warning(
+    overrides: dict[str, object], sensitive_categories: tuple[str, ...]
+) -> None:
+    case = snapshot(title=SECRET_TITLE, **overrides)
+    event = CaseEvent(case=case, actor="router", detail=NOTE)
+    for body in bodies(event, sensitive_categories):
+        assert "cdn.example" not in body
+        assert "Graphic video" not in body
+        assert "Example Road" not in body
+        assert f"{CONSOLE}/cases/{case.case_id}" in body
+        assert CONTENT_WARNING in body
+
+
+def test_chat_body_is_slack_compatible_text_and_blocks() -> None:
+    body = chat_body(
+        make_alert("flare.case.created", CaseEvent(case=snapshot(), actor="r"), CONSOLE, ())
+    )
+    assert isinstance(body["text"], str)
+    assert [block["type"] for block in body["blocks"]] == ["header", "section", "section"]
+
+
+async def test_sse_client_that_falls_behind_is_told_why_and_the_stream_ends() -> None:
+    hub = StreamHub(queue_size=1, replay_size=0, registry=CollectorRegistry())
+    subscriber, missed = hub.subscribe()
+    for name in ("1", "2"):
+        hub.publish(StreamEvent(name, "flare.case.created", None, "{}"))
+    frames = [frame async for frame in sse_events(hub, subscriber, missed, heartbeat_s=5)]
+    assert frames[0].startswith("retry:")
+    assert frames[-1].startswith("event: dropped\n")
+    assert "client too slow" in frames[-1]
