@@ -42,6 +42,8 @@ class Topics:
 
 class EventType(StrEnum):
     ESCALATION_RECEIVED = "flare.escalation.received"
+    # The partner's tool (Alertmanager, PagerDuty) resolved the alert behind these reports.
+    ESCALATION_RESOLVED = "flare.escalation.resolved"
     # Every case event carries a CaseEvent body, keyed by case id on the cases topic.
     CASE_CREATED = "flare.case.created"
     CASE_UPDATED = "flare.case.updated"  # a correlated report joined, or the case was re-scored
@@ -261,6 +263,15 @@ class EscalationReceived(WireModel):
     received_at: datetime
     correlation_key: str
     escalation: Escalation
+
+
+class EscalationResolved(WireModel):
+    """On the escalations topic with the reports' correlation key, so it follows them in order."""
+
+    escalation_ids: list[UUID] = Field(min_length=1)
+    correlation_key: str
+    partner: str
+    resolved_at: datetime
 
 
 class Severity(StrEnum):

@@ -69,14 +69,16 @@ async def post_alertmanager(
     repeated = resolved = 0
     for index, alert in enumerate(webhook.alerts):
         if alert.status == "resolved":
-            resolved += await mark_by_source(wired.sessions, partner, alert.fingerprint, "resolved")
+            resolved += await mark_by_source(
+                wired.sessions, wired.settings.topics, partner, alert.fingerprint, "resolved"
+            )
             continue
         escalation_id = await _accept_alert(wired, partner, alert, index, trace)
         if escalation_id is None:
             repeated += 1
         else:
             accepted.append(escalation_id)
-    if accepted:
+    if accepted or resolved:
         wired.relay.wake()
     return AlertmanagerReceipt(accepted=accepted, repeated=repeated, resolved=resolved)
 
@@ -95,7 +97,10 @@ async def post_pagerduty(request: Request, event: PagerDutyEvent, wired: Wired) 
     if event.event_action != "trigger":
         assert event.dedup_key is not None  # the schema requires it for these actions
         said: SourceStatus = "acknowledged" if event.event_action == "acknowledge" else "resolved"
-        await mark_by_source(wired.sessions, partner, event.dedup_key, said)
+        if await mark_by_source(
+            wired.sessions, wired.settings.topics, partner, event.dedup_key, said
+        ):
+            wired.relay.wake()
         return PagerDutyReceipt(dedup_key=event.dedup_key)
     assert event.payload is not None  # the schema requires it for a trigger
     dedup_key = event.dedup_key or uuid4().hex

@@ -2,19 +2,27 @@
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.models import EscalationRecord, IdempotencyKey, outbox
 from services.intake.partners import Partner
 from services.intake.schemas import EscalationAccepted, EscalationStatus
-from shared.events import CaseEvent, Escalation, EscalationReceived, EventType, Topics
+from shared.events import (
+    CaseEvent,
+    Escalation,
+    EscalationReceived,
+    EscalationResolved,
+    EventType,
+    Topics,
+)
 from shared.http import Problem
 from shared.kafka import Envelope, OutgoingMessage
 from shared.logging import get_logger
@@ -249,26 +257,55 @@ async def has_open_escalation(
 
 async def mark_by_source(
     sessions: async_sessionmaker[AsyncSession],
+    topics: Topics,
     partner: Partner,
     dedup_key: str,
     source_status: SourceStatus,
 ) -> int:
-    """Record that the sending tool acknowledged or resolved the alert behind these reports."""
+    """Record that the sending tool acknowledged or resolved the alert behind these reports.
+
+    A resolution also goes to the router (flare.escalation.resolved, through the outbox, in
+    the same transaction), which resolves the case. Only reports not resolved before count.
+    """
     async with sessions.begin() as session:
-        result = await session.execute(
-            update(EscalationRecord)
-            .where(
-                EscalationRecord.partner_id == partner.id,
-                EscalationRecord.dedup_key == dedup_key,
+        changed = (
+            await session.execute(
+                update(EscalationRecord)
+                .where(
+                    EscalationRecord.partner_id == partner.id,
+                    EscalationRecord.dedup_key == dedup_key,
+                    EscalationRecord.source_status.is_distinct_from("resolved"),
+                )
+                .values(source_status=source_status)
+                .returning(EscalationRecord.id, EscalationRecord.correlation_key)
             )
-            .values(source_status=source_status)
-        )
-    changed = int(getattr(result, "rowcount", 0))
+        ).all()
+        if source_status == "resolved" and changed:
+            await _announce_resolution(session, topics, partner, changed)
     log.info(
         "escalation_source_status",
         partner=partner.name,
         dedup_key=dedup_key,
         source_status=source_status,
-        escalations=changed,
+        escalations=len(changed),
     )
-    return changed
+    return len(changed)
+
+
+async def _announce_resolution(
+    session: AsyncSession, topics: Topics, partner: Partner, changed: Sequence[Row[UUID, str]]
+) -> None:
+    by_key: dict[str, list[UUID]] = {}
+    for row in changed:
+        by_key.setdefault(row.correlation_key, []).append(row.id)
+    for correlation_key, escalation_ids in by_key.items():
+        body = EscalationResolved(
+            escalation_ids=escalation_ids,
+            correlation_key=correlation_key,
+            partner=partner.name,
+            resolved_at=datetime.now(UTC),
+        )
+        envelope = Envelope.new(EventType.ESCALATION_RESOLVED, SOURCE, body)
+        await add_to_outbox(
+            session, outbox, OutgoingMessage(topics.escalations, correlation_key, envelope)
+        )

@@ -16,6 +16,7 @@ from services.router.schemas import (
     CasePage,
     ReassignIn,
     ReportItem,
+    ResolutionCode,
     ResolveIn,
     TimelineItem,
 )
@@ -167,6 +168,36 @@ async def resolve(
     )
     log.info("case_resolved", case_id=str(case_id), actor=actor, code=body.code.value)
     return case
+
+
+async def resolve_at_source(
+    session: AsyncSession,
+    topics: Topics,
+    escalation_ids: list[UUID],
+    partner: str,
+    now: datetime,
+) -> list[UUID]:
+    """Resolve the open cases these reports belong to; returns the ids of those resolved."""
+    case_ids = (
+        await session.scalars(
+            select(CaseReport.case_id)
+            .where(CaseReport.escalation_id.in_(escalation_ids))
+            .distinct()
+            .order_by(CaseReport.case_id)
+        )
+    ).all()
+    resolved = []
+    for case_id in case_ids:
+        case = await session.get(Case, case_id, with_for_update=True)
+        if case is None or case.status == CaseStatus.RESOLVED:
+            continue
+        body = ResolveIn(
+            code=ResolutionCode.RESOLVED_AT_SOURCE,
+            summary=f"{partner} resolved the alert behind this case.",
+        )
+        await resolve(session, topics, case_id, f"source:{partner}", body, now)
+        resolved.append(case_id)
+    return resolved
 
 
 async def reassign(

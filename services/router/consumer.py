@@ -4,8 +4,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.policy_store import PolicyStore
-from services.router.service import handle_escalation
+from services.router.service import handle_escalation, handle_source_resolution
 from services.router.settings import RouterSettings
+from shared.events import EventType
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 from shared.outbox import OutboxRelay
 
@@ -19,6 +20,10 @@ def escalation_consumer(
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
     async def handle(envelope: Envelope) -> None:
+        if envelope.event_type == EventType.ESCALATION_RESOLVED:
+            if await handle_source_resolution(sessions, settings.topics, envelope):
+                relay.wake()
+            return
         # The policy in force when the event is handled; a reload applies from the next one.
         case_id = await handle_escalation(sessions, settings.topics, policies.current, envelope)
         if case_id is not None:

@@ -20,6 +20,8 @@ class ResolutionCode(StrEnum):
     DUPLICATE = "duplicate"
     REFERRED_EXTERNALLY = "referred_externally"
     FALSE_ALARM = "false_alarm"
+    # The partner's monitoring tool (Alertmanager, PagerDuty) resolved the alert itself.
+    RESOLVED_AT_SOURCE = "resolved_at_source"
 
 
 class AcknowledgeIn(Body):

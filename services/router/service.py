@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.assignment import Routing, route_escalation
+from services.router.case_actions import resolve_at_source
 from services.router.case_events import record_change
 from services.router.correlation import LatestCase, joins_case, velocity_per_hour
 from services.router.decisions import set_decision, tighten_deadlines
@@ -27,7 +28,7 @@ from services.router.scoring import (
 from services.router.sla import sla_deadlines
 from services.router.surges import check_key_surge, check_region_surge
 from services.router.teams import pick_assignee
-from shared.events import CaseStatus, EscalationReceived, EventType, Topics
+from shared.events import CaseStatus, EscalationReceived, EscalationResolved, EventType, Topics
 from shared.kafka import Envelope, InvalidEvent
 from shared.logging import get_logger
 
@@ -67,23 +68,38 @@ async def handle_escalation(
     """
     report = read_report(envelope)
     async with sessions.begin() as session:
-        first_time = await session.scalar(
-            insert(ProcessedEvent)
-            .values(event_id=envelope.id)
-            .on_conflict_do_nothing()
-            .returning(ProcessedEvent.event_id)
-        )
-        if first_time is None:
-            log.info(
-                "event_already_handled",
-                event_id=str(envelope.id),
-                escalation_id=str(report.received.escalation_id),
-            )
+        if not await _first_time(session, envelope):
             return None
         case = await _correlate_and_decide(session, topics, policy, report)
         await check_key_surge(session, topics, policy, case, report.at)
         await check_region_surge(session, topics, policy, report.facts, report.at)
     return case.id
+
+
+async def handle_source_resolution(
+    sessions: async_sessionmaker[AsyncSession], topics: Topics, envelope: Envelope
+) -> list[UUID]:
+    """The partner's tool resolved its alert: resolve the cases of those reports, once."""
+    resolved = envelope.body(EscalationResolved)
+    async with sessions.begin() as session:
+        if not await _first_time(session, envelope):
+            return []
+        return await resolve_at_source(
+            session, topics, resolved.escalation_ids, resolved.partner, resolved.resolved_at
+        )
+
+
+async def _first_time(session: AsyncSession, envelope: Envelope) -> bool:
+    """Record the event id; False when it was handled before (a redelivery changes nothing)."""
+    first_time = await session.scalar(
+        insert(ProcessedEvent)
+        .values(event_id=envelope.id)
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
+    )
+    if first_time is None:
+        log.info("event_already_handled", event_id=str(envelope.id), type=envelope.event_type)
+    return first_time is not None
 
 
 async def _correlate_and_decide(

@@ -1,0 +1,35 @@
+"""A tool resolving its alert tells the router (flare.escalation.resolved), once per report."""
+
+import json
+
+from shared.events import ReporterType
+from tests.conftest import FlareEnv
+from tests.intake_support import intake_app, new_partner
+from tests.integration.conftest import running
+from tests.kafka_reader import read_topic
+
+
+def pagerduty(action: str, key: str) -> dict[str, object]:
+    event: dict[str, object] = {
+        "routing_key": key,
+        "event_action": action,
+        "dedup_key": "disk-full",
+    }
+    if action == "trigger":
+        event["payload"] = {"summary": "Disk full on ingest", "source": "db-7", "severity": "error"}
+    return event
+
+
+async def test_resolving_twice_sends_one_resolution_after_the_report(flare_env: FlareEnv) -> None:
+    key = await new_partner(flare_env, "pd-bridge", ReporterType.MONITORING)
+    async with running(intake_app(flare_env)) as http:
+        for action in ("trigger", "acknowledge", "resolve", "resolve"):
+            response = await http.post("/v2/enqueue", json=pagerduty(action, key.api_key))
+            assert response.status_code == 202, response.text
+        records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=2)
+    types = [dict(record.headers)["ce_type"] for record in records]
+    assert types == [b"flare.escalation.received", b"flare.escalation.resolved"]
+    received, resolved = (json.loads(record.value) for record in records)
+    assert resolved["escalation_ids"] == [received["escalation_id"]]
+    assert resolved["partner"] == "pd-bridge"
+    assert records[0].key == records[1].key == b"dedup:disk-full"
