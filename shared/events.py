@@ -324,8 +324,10 @@ class CaseEvent(WireModel):
     """The body of every flare.case.* event: the case after the change, and who changed it."""
 
     case: CaseSnapshot
-    # The report behind the change (created, updated), so intake can show where it is.
+    # The report behind the change (created, updated), so intake can show where it is, and
+    # when intake accepted it, so the notifier can measure report-to-alert latency.
     escalation_id: UUID | None = None
+    received_at: datetime | None = None
     # "router" for automatic changes, else the responder's token subject.
     actor: str
     detail: str | None = Field(default=None, max_length=2000)

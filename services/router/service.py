@@ -168,6 +168,7 @@ async def _open_case(
         at=at,
         detail=_decided(case, report),
         escalation_id=report.received.escalation_id,
+        received_at=report.received.received_at,
         traceparent=report.envelope.traceparent,
     )
     log.info(
@@ -234,6 +235,7 @@ async def _join_case(
         at=at,
         detail=_decided(case, report),
         escalation_id=report.received.escalation_id,
+        received_at=report.received.received_at,
         traceparent=report.envelope.traceparent,
     )
     log.info(

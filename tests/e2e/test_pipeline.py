@@ -89,6 +89,7 @@ async def test_escalation_reaches_the_websocket_as_one_case(
         escalation_id = response.json()["id"]
         alert = json.loads(await asyncio.wait_for(alerts.recv(), ALERT_DEADLINE_S))
         status = await routed_status(client, escalation_id)
+        metrics = (await client.get(f"{flare['notifier'].url}/metrics")).text
 
     assert alert["type"] == "flare.case.created"
     assert alert["data"]["escalation_id"] == escalation_id
@@ -98,6 +99,8 @@ async def test_escalation_reaches_the_websocket_as_one_case(
     )
     assert [str(row["id"]) for row in cases] == [alert["data"]["case"]["case_id"]]
     assert status["case_id"] == alert["data"]["case"]["case_id"], "intake read back the case"
+    assert alert["data"]["received_at"] == response.json()["received_at"]
+    assert "flare_alert_latency_seconds_count 1.0" in metrics, "report-to-alert latency measured"
 
 
 async def test_services_shut_down_gracefully_on_sigterm(flare: dict[str, ServiceProcess]) -> None:
