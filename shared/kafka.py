@@ -118,9 +118,15 @@ class Envelope:
         try:
             return model.model_validate(self.data)
         except ValidationError as error:
+            # Field names and messages only: the values may be personal or sensitive data, and
+            # this reason travels in DLQ headers and logs.
+            problems = "; ".join(
+                f"{'/'.join(map(str, item['loc']))}: {item['msg']}"
+                for item in error.errors(include_input=False, include_url=False)
+            )
             raise InvalidEvent(
-                f"{self.event_type} body does not match {model.__name__}: {error}"
-            ) from error
+                f"{self.event_type} body does not match {model.__name__}: {problems}"
+            ) from None
 
 
 def valid_traceparent(value: str | None) -> str | None:

@@ -3,12 +3,14 @@
 A service inserts outbox rows in the same transaction as its own change, so an event exists
 if and only if the change does. The relay publishes rows in id order and deletes them once
 Kafka has acknowledged them (at-least-once: a crash between the two republishes; consumers
-deduplicate by event id). Several replicas may relay at once: `FOR UPDATE SKIP LOCKED`
-gives each batch to one relay only.
+deduplicate by event id). With several replicas, a transaction-scoped advisory lock lets
+one relay publish at a time, so rows leave in id order and none is published twice; the
+others wait for their turn (their own commits still wake them).
 """
 
 import asyncio
 import time
+import zlib
 
 from alembic import op
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -90,6 +92,7 @@ class OutboxRelay:
         self._sessions, self._outbox, self._producer = sessions, outbox, producer
         self._batch_size, self._poll_interval_s = batch_size, poll_interval_s
         self._wake = asyncio.Event()
+        self._lock_id = zlib.crc32(f"flare.outbox:{outbox.fullname}".encode())
         self._published = Counter(
             "flare_outbox_published_total", "Outbox events published.", registry=registry
         )
@@ -156,13 +159,14 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         async with self._sessions.begin() as session:
+            # One relay at a time per outbox: two replicas publishing different id ranges at
+            # once could put a key's later event on Kafka before its earlier one.
+            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id))):
+                return 0
             rows = (
                 (
                     await session.execute(
-                        select(self._outbox)
-                        .order_by(self._outbox.c.id)
-                        .limit(self._batch_size)
-                        .with_for_update(skip_locked=True)
+                        select(self._outbox).order_by(self._outbox.c.id).limit(self._batch_size)
                     )
                 )
                 .mappings()

@@ -98,13 +98,13 @@ async def accept_escalation(
             if first is not None:
                 log.info("escalation_replayed", escalation_id=str(first.id), partner=partner.name)
                 return first
-        correlation_key = await _store(session, topics, partner, escalation, receipt, traceparent)
+        await _store(session, topics, partner, escalation, receipt, traceparent)
+    # The correlation key is not logged: it may be a subject's URL or account id.
     log.info(
         "escalation_accepted",
         escalation_id=str(receipt.id),
         partner=partner.name,
         category=escalation.category.value,
-        correlation_key=correlation_key,
     )
     return receipt
 
@@ -116,8 +116,8 @@ async def _store(
     escalation: Escalation,
     receipt: EscalationAccepted,
     traceparent: str | None,
-) -> str:
-    """The escalation row and its outbox event; returns the correlation key (the Kafka key)."""
+) -> None:
+    """The escalation row and its outbox event, keyed by the correlation key."""
     correlation_key = escalation.correlation_key(receipt.id)
     session.add(
         EscalationRecord(
@@ -141,7 +141,6 @@ async def _store(
     await add_to_outbox(
         session, outbox, OutgoingMessage(topics.escalations, correlation_key, envelope)
     )
-    return correlation_key
 
 
 async def _claim_idempotency_key(

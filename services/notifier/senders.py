@@ -60,6 +60,8 @@ class Senders:
             response = await self._http.post(target, content=payload.encode(), headers=headers)
         except TargetRefused as refused:
             return Outcome(False, error=f"refused: {refused}", final=True)
+        except ValueError as error:  # a message no retry can fix, e.g. a malformed address
+            return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
         except (httpx.HTTPError, aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return Outcome(False, error=f"{type(error).__name__}: {error}"[:500])
         return Outcome(response.is_success, response.status_code)
@@ -68,8 +70,9 @@ class Senders:
         """TargetRefused unless the URL's host resolves to addresses Flare may call (SSRF)."""
         host, port = target_host(url)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                self._settings.delivery_timeout_s,
             )
         except socket.gaierror as error:
             raise TargetRefused(f"{host} does not resolve: {error}") from error

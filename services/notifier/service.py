@@ -295,8 +295,9 @@ async def list_deliveries(
 
 
 def shown_target(channel: str, target: str) -> str:
-    """Chat incoming-webhook URLs carry their credential in the path: show the host only."""
-    if channel != "chat":
+    """Chat incoming-webhook URLs carry their credential in the path, and webhook URLs often
+    in the path or query: show the host only. Email addresses are shown as they are."""
+    if channel not in ("chat", "webhook"):
         return target
     parts = urlsplit(target)
     return f"{parts.scheme}://{parts.netloc}/…"

@@ -95,9 +95,14 @@ def webhook_body(alert: Alert, occurred_at: datetime) -> dict[str, Any]:
     return {"type": alert.event_type, "timestamp": occurred_at.isoformat(), "data": data}
 
 
+def _mrkdwn_escaped(text: str) -> str:
+    """Slack reads &, < and > as markup: a partner's title must not ping @channel or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def chat_body(alert: Alert) -> dict[str, Any]:
     """A Slack-compatible incoming-webhook body: `text` for notifications, `blocks` to read."""
-    summary = f"[{alert.severity}] {alert.headline}: {alert.label} ({alert.team})"
+    summary = _mrkdwn_escaped(f"[{alert.severity}] {alert.headline}: {alert.label} ({alert.team})")
     fields = [
         {"type": "mrkdwn", "text": f"*Severity*\n{alert.severity}"},
         {"type": "mrkdwn", "text": f"*Team*\n{alert.team}"},
@@ -120,7 +125,8 @@ def chat_body(alert: Alert) -> dict[str, Any]:
 
 def email_message(alert: Alert) -> tuple[str, str]:
     """(subject, plain-text body)."""
-    subject = f"[Flare {alert.severity}] {alert.headline}: {alert.label}"
+    # One line: a title may hold line breaks, which a mail header cannot.
+    subject = " ".join(f"[Flare {alert.severity}] {alert.headline}: {alert.label}".split())
     lines = [
         f"{alert.headline} — {alert.severity}, team {alert.team}",
         "",

@@ -177,7 +177,11 @@ async def resolve_at_source(
     partner: str,
     now: datetime,
 ) -> list[UUID]:
-    """Resolve the open cases these reports belong to; returns the ids of those resolved."""
+    """Resolve the open cases these reports belong to, when they are all its reports.
+
+    Reports from other partners (or other alerts) may share the case: then one tool's
+    resolution is noted on the timeline and the case stays open. Returns the ids resolved.
+    """
     case_ids = (
         await session.scalars(
             select(CaseReport.case_id)
@@ -190,6 +194,26 @@ async def resolve_at_source(
     for case_id in case_ids:
         case = await session.get(Case, case_id, with_for_update=True)
         if case is None or case.status == CaseStatus.RESOLVED:
+            continue
+        reports = set(
+            (
+                await session.scalars(
+                    select(CaseReport.escalation_id).where(CaseReport.case_id == case_id)
+                )
+            ).all()
+        )
+        if not reports <= set(escalation_ids):
+            still_open = len(reports - set(escalation_ids))
+            note = f"{partner} resolved its alert; {still_open} other report(s) keep the case open."
+            await record_change(
+                session,
+                topics,
+                case,
+                EventType.CASE_NOTE_ADDED,
+                actor=f"source:{partner}",
+                at=now,
+                detail={"text": note},
+            )
             continue
         body = ResolveIn(
             code=ResolutionCode.RESOLVED_AT_SOURCE,

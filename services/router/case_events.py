@@ -68,7 +68,9 @@ async def record_change(
     **event_fields: Any,
 ) -> None:
     """Append the change to the case's timeline and queue its event for flare.cases.v1."""
-    case.updated_at = at
+    # Reports are stamped with intake's received time and arrive late after a backlog; the
+    # case's clock never runs backwards (readers keep the newest snapshot by updated_at).
+    case.updated_at = max(case.updated_at or at, at)
     session.add(
         TimelineEntry(
             case_id=case.id,

@@ -57,18 +57,33 @@ def _candidates(now: datetime, fraction: float) -> list[ColumnElement[bool]]:
         started = func.extract("epoch", Case.created_at)
         return func.extract("epoch", due) * fraction + started * (1 - fraction) <= now.timestamp()
 
+    def alert_due(
+        warned: InstrumentedAttribute[bool],
+        breached: InstrumentedAttribute[bool],
+        due: InstrumentedAttribute[datetime | None],
+    ) -> ColumnElement[bool]:
+        # Only cases with an alert still to send: warned cases waiting for their breach must
+        # not fill the batch and starve newer cases of their warnings.
+        return or_(
+            and_(warned.is_(False), warn_time_passed(due)),
+            and_(breached.is_(False), due <= now),
+        )
+
     return [
         and_(
             Case.status == CaseStatus.OPEN.value,
-            Case.ack_breached.is_(False),
-            warn_time_passed(Case.ack_due_at),
+            alert_due(Case.ack_warned, Case.ack_breached, Case.ack_due_at),
         ),
-        and_(Case.resolve_breached.is_(False), warn_time_passed(Case.resolve_due_at)),
+        alert_due(Case.resolve_warned, Case.resolve_breached, Case.resolve_due_at),
     ]
 
 
 async def check_sla(
-    sessions: async_sessionmaker[AsyncSession], topics: Topics, policy: Policy, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    topics: Topics,
+    policy: Policy,
+    now: datetime,
+    batch: int = BATCH,
 ) -> int:
     """Publish the SLA alerts due at `now`; returns how many. Replicas share the work safely:
     each locks the cases it checks and skips those another replica holds."""
@@ -79,7 +94,7 @@ async def check_sla(
             select(Case)
             .where(Case.status != CaseStatus.RESOLVED.value, or_(*_candidates(now, fraction)))
             .order_by(Case.created_at)
-            .limit(BATCH)
+            .limit(batch)
             .with_for_update(skip_locked=True)
         )
         for case in cases.all():

@@ -46,6 +46,29 @@ async def test_acknowledge_warning_then_breach_each_once(flare_env: FlareEnv) ->
     assert '"sla_target": "acknowledge"' in events[1][1]
 
 
+async def test_warned_cases_waiting_for_their_breach_do_not_starve_newer_ones(
+    flare_env: FlareEnv,
+) -> None:
+    older = [
+        received(escalation(signals={"imminent_harm": True}, dedup_key=f"old{n}")) for n in range(2)
+    ]
+    await handle_all(flare_env, *older)
+    async with router_sessions(flare_env) as sessions:
+        assert (
+            await check_sla(sessions, flare_env.topics, POLICY, T0 + timedelta(minutes=13), 2) == 2
+        )
+    newer = received(
+        escalation(signals={"imminent_harm": True}, dedup_key="new"), at=T0 + timedelta(minutes=1)
+    )
+    await handle_all(flare_env, newer)
+    async with router_sessions(flare_env) as sessions:
+        # The two older cases are warned and not yet breached: only the newer one is due.
+        assert (
+            await check_sla(sessions, flare_env.topics, POLICY, T0 + timedelta(minutes=14), 2) == 1
+        )
+    assert len(await sla_events(flare_env)) == 3
+
+
 async def test_a_check_first_running_after_the_deadline_sends_only_the_breach(
     flare_env: FlareEnv,
 ) -> None:

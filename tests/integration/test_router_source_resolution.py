@@ -1,5 +1,8 @@
-"""A partner's tool resolving its alert resolves the case, once, in the timeline and on the wire."""
+"""Case changes that arrive from outside or late: a tool's resolution, a report after an ack."""
 
+from datetime import timedelta
+
+from services.router import case_actions
 from services.router.service import handle_source_resolution
 from shared.events import EscalationResolved, EventType
 from shared.kafka import Envelope
@@ -47,3 +50,34 @@ async def test_an_already_resolved_case_is_left_alone(flare_env: FlareEnv) -> No
         )
     assert later == []
     assert len(await fetch(flare_env, "SELECT 1 FROM router.outbox")) == 2
+
+
+async def test_a_case_with_other_reports_stays_open_with_a_note(flare_env: FlareEnv) -> None:
+    from_tool, from_flagger = received(escalation()), received(escalation())
+    case_ids = await handle_all(flare_env, from_tool, from_flagger)
+    assert case_ids[0] == case_ids[1], "same dedup key, one case"
+    async with router_sessions(flare_env) as sessions:
+        resolved = await handle_source_resolution(
+            sessions, flare_env.topics, resolved_by_tool(from_tool.data["escalation_id"])
+        )
+    assert resolved == []
+    [case] = await fetch(flare_env, "SELECT status FROM router.cases")
+    assert case["status"] == "open"
+    notes = await fetch(
+        flare_env, "SELECT actor, detail FROM router.case_timeline WHERE action = 'note_added'"
+    )
+    assert [row["actor"] for row in notes] == ["source:prometheus"]
+
+
+async def test_a_late_report_never_moves_the_cases_clock_back(flare_env: FlareEnv) -> None:
+    [case_id] = await handle_all(flare_env, received(escalation()))
+    assert case_id is not None
+    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
+        await case_actions.acknowledge(
+            session, flare_env.topics, case_id, "ana", None, T0 + timedelta(minutes=10)
+        )
+    # Received before the acknowledgement, consumed after it (a backlog): joins, clock stays.
+    await handle_all(flare_env, received(escalation(), at=T0 + timedelta(minutes=5)))
+    [case] = await fetch(flare_env, "SELECT updated_at, report_count FROM router.cases")
+    assert case["report_count"] == 2
+    assert case["updated_at"] == T0 + timedelta(minutes=10)

@@ -135,3 +135,19 @@ def test_body_that_does_not_match_its_schema_is_invalid() -> None:
     )
     with pytest.raises(InvalidEvent, match="does not match CaseEvent"):
         broken.body(CaseEvent)
+
+
+def test_invalid_body_reasons_name_fields_but_never_carry_their_values() -> None:
+    envelope = Envelope.new("flare.case.created", "/flare/router", BODY)
+    leaked = "https://cdn.example/evidence/minor.mp4"
+    broken = Envelope(
+        id=envelope.id,
+        event_type=envelope.event_type,
+        source=envelope.source,
+        time=envelope.time,
+        data={**envelope.data, "escalation_id": leaked},
+    )
+    with pytest.raises(InvalidEvent) as refused:
+        broken.body(CaseEvent)
+    assert "escalation_id" in str(refused.value)
+    assert leaked not in str(refused.value)

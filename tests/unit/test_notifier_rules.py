@@ -17,6 +17,7 @@ from services.notifier.escalation import (
 )
 from services.notifier.filters import EventFilter
 from services.notifier.retry import RetrySchedule
+from services.notifier.service import shown_target
 from shared.events import Category, Severity
 from tests.integration.notifier_peers import snapshot
 
@@ -182,3 +183,17 @@ def test_the_readme_escalation_example_is_a_valid_policy() -> None:
         "team lead",
     ]
     assert policy.steps[1].wait_s(Severity.SEV1) == 300
+
+
+@pytest.mark.parametrize(
+    ("channel", "target", "shown"),
+    [
+        ("chat", "https://hooks.slack.com/services/T0/B0/secret", "https://hooks.slack.com/…"),
+        ("webhook", "https://partner.example/hook?token=secret", "https://partner.example/…"),
+        ("email", "oncall@example.org", "oncall@example.org"),
+    ],
+)
+def test_the_delivery_log_never_shows_credentials_in_target_urls(
+    channel: str, target: str, shown: str
+) -> None:
+    assert shown_target(channel, target) == shown

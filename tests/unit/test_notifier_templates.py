@@ -67,6 +67,26 @@ def test_chat_body_is_slack_compatible_text_and_blocks() -> None:
     assert [block["type"] for block in body["blocks"]] == ["header", "section", "section"]
 
 
+def test_a_title_cannot_ping_everyone_or_fake_a_link_in_chat() -> None:
+    case = snapshot(title="<!channel> see <https://evil.example|the console>")
+    body = json.dumps(
+        chat_body(make_alert("flare.case.created", CaseEvent(case=case, actor="r"), CONSOLE, ()))
+    )
+    assert "<!channel>" not in body
+    assert "<https://evil.example" not in body
+    assert "&lt;!channel&gt;" in body
+
+
+def test_a_multi_line_title_still_makes_a_one_line_mail_subject() -> None:
+    case = snapshot(title="Disk full\non ingest\r\nnode 7")
+    subject, _ = email_message(
+        make_alert("flare.case.created", CaseEvent(case=case, actor="r"), CONSOLE, ())
+    )
+    assert "\n" not in subject
+    assert "\r" not in subject
+    assert "Disk full on ingest node 7" in subject
+
+
 async def test_sse_client_that_falls_behind_is_told_why_and_the_stream_ends() -> None:
     hub = StreamHub(queue_size=1, replay_size=0, registry=CollectorRegistry())
     subscriber, missed = hub.subscribe()
