@@ -11,13 +11,14 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.hub import StreamEvent, StreamHub
-from services.notifier.service import CASE_EVENT_PREFIX, record_case_event
+from services.notifier.service import CASE_EVENT_PREFIX, delivery_epoch_of, record_case_event
 from services.notifier.settings import NotifierSettings
 from shared.events import CaseEvent
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
@@ -101,12 +102,17 @@ def delivery_consumer(
     wake_deliveries: Callable[[], None],
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
+    epoch: list[datetime] = []
+
+    async def remember_epoch(_: AIOKafkaConsumer) -> None:
+        epoch[:] = [await delivery_epoch_of(sessions)]
+
     async def handle(envelope: Envelope) -> None:
-        if await record_case_event(sessions, settings, envelope):
+        if await record_case_event(sessions, settings, envelope, epoch[0]):
             wake_deliveries()
 
-    # A new group reads the retained topic; events older than delivery_max_event_age_s raise
-    # nothing, so a first deployment does not page for old cases.
+    # A new group reads the retained topic; events from long before deliveries first started
+    # raise nothing, so a first deployment does not page for old cases.
     make_consumer = group_consumer(
         settings.kafka_bootstrap_servers,
         settings.topics.cases,
@@ -121,4 +127,5 @@ def delivery_consumer(
         registry,
         dead_letters=dead_letters,
         dlq_topic=settings.topics.dlq,
+        on_started=remember_epoch,
     )

@@ -119,3 +119,13 @@ escalation_timers = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Index("escalation_timers_due", "fire_at", postgresql_where="state = 'pending'"),
 )
+
+# The first start of the shared delivery consumer. Case events from before it, older than
+# FLARE_DELIVERY_MAX_EVENT_AGE_S, are history: they raise no deliveries or pages. Events
+# after it always do, however late they are handled (say, after a notifier outage).
+delivery_epoch = Table(
+    "delivery_epoch",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+)

@@ -20,6 +20,7 @@ from services.notifier.models import (
     case_views,
     deliveries,
     delivery_attempts,
+    delivery_epoch,
     escalation_policies,
     escalation_timers,
     subscriptions,
@@ -36,8 +37,23 @@ CASE_EVENT_PREFIX = "flare.case."
 Sessions = async_sessionmaker[AsyncSession]
 
 
+async def delivery_epoch_of(sessions: Sessions) -> datetime:
+    """When deliveries first started (recorded on the first call ever)."""
+    async with sessions.begin() as session:
+        await session.execute(
+            insert(delivery_epoch)
+            .values(name="deliveries", started_at=datetime.now(UTC))
+            .on_conflict_do_nothing()
+        )
+        started = await session.scalar(
+            select(delivery_epoch.c.started_at).where(delivery_epoch.c.name == "deliveries")
+        )
+    assert isinstance(started, datetime)
+    return started
+
+
 async def record_case_event(
-    sessions: Sessions, settings: NotifierSettings, envelope: Envelope
+    sessions: Sessions, settings: NotifierSettings, envelope: Envelope, epoch: datetime
 ) -> int:
     """Queue one delivery per matching subscription and move the case's escalation timer.
 
@@ -49,7 +65,8 @@ async def record_case_event(
         return 0
     event = envelope.body(CaseEvent)
     now = datetime.now(UTC)
-    fresh = now - envelope.time < timedelta(seconds=settings.delivery_max_event_age_s)
+    history_ends = epoch - timedelta(seconds=settings.delivery_max_event_age_s)
+    fresh = envelope.time >= history_ends
     async with sessions.begin() as session:
         await _project_case(session, envelope.event_type, event)
         await _track_escalation(session, settings, event, now, start=fresh)

@@ -24,8 +24,9 @@ class NotifierSettings(FlareSettings):
     retry_factor: float = Field(default=3.0, ge=1)
     retry_max_delay_s: float = Field(default=3600.0, gt=0)
     retry_max_attempts: int = Field(default=8, ge=1)
-    # Events older than this when first consumed raise no deliveries or pages (a new consumer
-    # group starts at the beginning of the retained topic; old cases must not page again).
+    # Events from more than this before deliveries first started raise no deliveries or pages
+    # (a new consumer group starts at the beginning of the retained topic; old cases must not
+    # page again). Events after that always do, however late (say, after an outage).
     delivery_max_event_age_s: float = Field(default=3600.0, gt=0)
     # Webhook and chat targets on loopback, private, link-local or metadata addresses are
     # refused unless their address falls in one of these networks (e.g. "127.0.0.1/32").

@@ -25,3 +25,11 @@ async def fetch(env: FlareEnv, query: str, *args: object) -> list[asyncpg.Record
         return list(await connection.fetch(query, *args))
     finally:
         await connection.close()
+
+
+async def execute(env: FlareEnv, statement: str, *args: object) -> None:
+    connection = await asyncpg.connect(env.dsn)
+    try:
+        await connection.execute(statement, *args)
+    finally:
+        await connection.close()

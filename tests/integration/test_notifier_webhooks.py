@@ -15,7 +15,7 @@ from shared.auth import Role
 from shared.events import EventType, Severity
 from shared.kafka import Envelope
 from tests.conftest import FlareEnv
-from tests.integration.conftest import fetch, running
+from tests.integration.conftest import execute, fetch, running
 from tests.integration.notifier_peers import (
     Receiver,
     bearer,
@@ -276,3 +276,26 @@ async def test_events_older_than_the_max_age_raise_no_deliveries(flare_env: Flar
     assert [request.json()["data"]["case_id"] for request in peer.requests] == [str(fresh.case_id)]
     views = await fetch(flare_env, "SELECT case_id FROM notifier.case_views")
     assert {row["case_id"] for row in views} == {old_case.case_id, fresh.case_id}
+
+
+async def test_events_after_deliveries_began_are_delivered_however_late(
+    flare_env: FlareEnv,
+) -> None:
+    # Deliveries began three hours ago; then the notifier was down for more than an hour.
+    await execute(
+        flare_env,
+        "INSERT INTO notifier.delivery_epoch (name, started_at) VALUES ('deliveries', $1)",
+        datetime.now(UTC) - timedelta(hours=3),
+    )
+    during_outage = snapshot()
+    late = replace(
+        case_envelope(EventType.CASE_CREATED, during_outage),
+        time=datetime.now(UTC) - timedelta(hours=2),
+    )
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        await subscribe(client, f"{peer.url}/hook")
+        await publish(flare_env, late, key="one")
+        await received(peer, 1)
+    assert [request.json()["data"]["case_id"] for request in peer.requests] == [
+        str(during_outage.case_id)
+    ]
