@@ -52,12 +52,12 @@ class Senders:
         try:
             if channel == "email":
                 return await self._email(target, body)
-            await self.check_target(target)
+            address = await self.resolve_checked(target)
             payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
             headers = {"content-type": "application/json", "user-agent": "flare-notifier/1"}
             if secret is not None:
                 headers |= sign(secret, str(delivery_id), datetime.now(UTC), payload)
-            response = await self._http.post(target, content=payload.encode(), headers=headers)
+            response = await self.post_pinned(target, address, payload.encode(), headers)
         except TargetRefused as refused:
             return Outcome(False, error=f"refused: {refused}", final=True)
         except ValueError as error:  # a message no retry can fix, e.g. a malformed address
@@ -66,8 +66,26 @@ class Senders:
             return Outcome(False, error=f"{type(error).__name__}: {error}"[:500])
         return Outcome(response.is_success, response.status_code)
 
+    async def post_pinned(
+        self, target: str, address: str, content: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        """POST to the address that was checked, not to a second DNS answer: a rebinding DNS
+        server cannot swap in an internal address between the check and the connection.
+        The Host header and TLS (SNI and certificate) still name the URL's host."""
+        url = httpx.URL(target)
+        pinned = url.copy_with(host=address)
+        headers = headers | {"host": url.netloc.decode("ascii")}
+        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        return await self._http.post(
+            pinned, content=content, headers=headers, extensions=extensions
+        )
+
     async def check_target(self, url: str) -> None:
         """TargetRefused unless the URL's host resolves to addresses Flare may call (SSRF)."""
+        await self.resolve_checked(url)
+
+    async def resolve_checked(self, url: str) -> str:
+        """The address to connect to, once every address the host resolves to is allowed."""
         host, port = target_host(url)
         try:
             infos = await asyncio.wait_for(
@@ -78,6 +96,7 @@ class Senders:
             raise TargetRefused(f"{host} does not resolve: {error}") from error
         addresses = [str(info[4][0]) for info in infos]
         check_addresses(host, addresses, self._settings.egress_allowed_networks)
+        return addresses[0]
 
     async def _email(self, address: str, body: dict[str, Any]) -> Outcome:
         settings = self._settings

@@ -5,7 +5,10 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from services.notifier.app import create_app
+from services.notifier.senders import Senders
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import CONTENT_WARNING
 from shared.auth import Role
@@ -146,3 +149,21 @@ async def test_no_outgoing_body_on_any_channel_carries_sensitive_content(
         assert "school" not in body
         assert "/cases/" in body
         assert CONTENT_WARNING in body.replace("\\n", "\n")
+
+
+async def test_webhooks_connect_to_the_checked_address_and_name_the_host() -> None:
+    """DNS rebinding: the address that passed the SSRF check is the one connected to."""
+    settings = NotifierSettings(port=0, egress_allowed_networks=["127.0.0.1/32"])
+    senders = Senders(settings)
+    async with receiver() as peer:
+        port = httpx.URL(peer.url).port
+        try:
+            response = await senders.post_pinned(
+                f"http://hooks.partner.example:{port}/flare", "127.0.0.1", b"{}", {}
+            )
+        finally:
+            await senders.close()
+    assert response.status_code == 204
+    assert [(r.path, r.headers["host"]) for r in peer.requests] == [
+        ("flare", f"hooks.partner.example:{port}")
+    ]
