@@ -51,11 +51,14 @@ class Decision:
 def build_context(
     facts: EscalationFacts, policy: Policy, now: datetime, velocity_per_hour: float = 1.0
 ) -> ScoringContext:
-    today = now.date()
+    # Window dates are the country's own calendar days. Local dates run from UTC-12 to
+    # UTC+14, so a window counts while one of its dates is a date anywhere: it never ends
+    # early in a country's evening (it may count a few hours longer elsewhere).
+    earliest, latest = (now - timedelta(hours=12)).date(), (now + timedelta(hours=14)).date()
     windows = frozenset(
         window.kind
         for window in policy.windows
-        if facts.region == window.country and window.starts <= today <= window.ends
+        if facts.region == window.country and window.starts <= latest and earliest <= window.ends
     )
     text = facts.text.casefold()
     hits = frozenset(

@@ -1,5 +1,6 @@
 """Scoring: every weighted rule fires on its own condition; floors hold whatever the weights."""
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -183,3 +184,19 @@ def test_inquiries_without_signals_are_sev4_whatever_the_weights(
     report = facts(category.value, text=text)
     decision = score_escalation(report, build_context(report, policy, NOW, 50), policy)
     assert decision.severity.value == "SEV4"
+
+
+@pytest.mark.parametrize(
+    ("now", "active"),
+    [
+        ("2026-09-30T09:00:00+00:00", False),  # the day before, everywhere
+        ("2026-09-30T11:00:00+00:00", True),  # already Oct 1 in UTC+14 (Kiribati)
+        ("2026-11-21T03:00:00+00:00", True),  # UTC's Nov 21 is still Nov 20 in US evenings
+        ("2026-11-21T13:00:00+00:00", False),  # Nov 21 everywhere
+    ],
+)
+def test_a_window_counts_while_any_of_its_dates_is_a_date_somewhere(now: str, active: bool) -> None:
+    context = build_context(
+        facts("elections", region="US"), default_policy(), datetime.fromisoformat(now)
+    )
+    assert ("election" in context.active_windows) is active
