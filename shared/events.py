@@ -57,6 +57,12 @@ class EventType(StrEnum):
     RISK_EMERGING = "flare.risk.emerging"  # a surge across one region and category
 
 
+def is_case_event(event_type: str) -> bool:
+    """Whether an event's body is a CaseEvent (others on the cases topic, e.g. emerging risks,
+    are not about one case)."""
+    return event_type.startswith("flare.case.")
+
+
 class Category(StrEnum):
     CRISIS = "crisis"
     ELECTIONS = "elections"

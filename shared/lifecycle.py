@@ -13,6 +13,17 @@ Worker = Callable[[asyncio.Event], Awaitable[None]]
 Closer = Callable[[], Awaitable[None]]
 
 
+async def pause(stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Wait `seconds`, or less: until shutdown begins or `wake` is set. Every worker loop's
+    sleep, so none of them delays a graceful stop."""
+    waiters = [asyncio.ensure_future(stopping.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
+
+
 class Workers:
     """Long-running loops that watch one `stopping` event and finish their current unit of work."""
 
@@ -30,10 +41,7 @@ class Workers:
                 await worker(self.stopping)
             except Exception:
                 log.exception("worker_crashed", worker=name)
-                try:
-                    await asyncio.wait_for(self.stopping.wait(), timeout=1.0)
-                except TimeoutError:
-                    continue
+                await pause(self.stopping, 1.0)
 
     async def stop(self, timeout_s: float) -> None:
         self.stopping.set()

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.errors import is_transient
 from shared.kafka import Envelope, EventProducer, OutgoingMessage
+from shared.lifecycle import pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -130,12 +131,12 @@ class OutboxRelay:
                 self._failures.inc()
                 log.warning("outbox_publish_failed", error=repr(error), retry_in_s=backoff_s)
                 await self._measure_backlog_if_possible()
-                await _sleep_unless(stopping, backoff_s)
+                await pause(stopping, backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
                 continue
             if published < self._batch_size:
                 await self.measure_backlog()
-                await _sleep_unless(stopping, self._poll_interval_s, self._wake)
+                await pause(stopping, self._poll_interval_s, self._wake)
 
     async def _measure_backlog_if_possible(self) -> None:
         # While Kafka is down the backlog still gets measured; while Postgres is down it cannot.
@@ -195,14 +196,3 @@ def _message(row: RowMapping) -> OutgoingMessage:
         traceparent=row["traceparent"],
     )
     return OutgoingMessage(topic=row["topic"], key=row["key"], envelope=envelope)
-
-
-async def _sleep_unless(
-    stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None
-) -> None:
-    waiters = [asyncio.ensure_future(stopping.wait())]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()

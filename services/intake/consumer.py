@@ -5,13 +5,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.service import record_case_event
 from services.intake.settings import IntakeSettings
-from shared.events import CaseEvent, EventType
+from shared.events import CaseEvent, is_case_event
 from shared.kafka import ConsumerLoop, Envelope, group_consumer
-
-# Types whose body is a CaseEvent; others on the topic (emerging risks) name no report.
-CASE_EVENT_TYPES = frozenset(
-    event_type for event_type in EventType if event_type.value.startswith("flare.case.")
-)
 
 
 def status_consumer(
@@ -20,7 +15,7 @@ def status_consumer(
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
     async def handle(envelope: Envelope) -> None:
-        if envelope.event_type in CASE_EVENT_TYPES:
+        if is_case_event(envelope.event_type):
             await record_case_event(sessions, envelope.body(CaseEvent))
 
     make_consumer = group_consumer(

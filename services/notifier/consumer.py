@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.hub import StreamEvent, StreamHub
-from services.notifier.service import CASE_EVENT_PREFIX, delivery_epoch_of, record_case_event
+from services.notifier.service import delivery_epoch_of, record_case_event
 from services.notifier.settings import NotifierSettings
-from shared.events import CaseEvent
+from shared.events import CaseEvent, is_case_event
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 
 ASSIGNMENT_TIMEOUT_S = 10.0
@@ -74,7 +74,7 @@ class CaseStream:
         self.positioned.set()
 
     async def _handle(self, envelope: Envelope) -> None:
-        is_case_event = envelope.event_type.startswith(CASE_EVENT_PREFIX)
+        about_a_case = is_case_event(envelope.event_type)
         text = json.dumps(
             {
                 "id": str(envelope.id),
@@ -83,7 +83,7 @@ class CaseStream:
                 "data": envelope.data,
             }
         )
-        body = envelope.body(CaseEvent) if is_case_event else None
+        body = envelope.body(CaseEvent) if about_a_case else None
         case = body.case if body else None
         self._hub.publish(StreamEvent(str(envelope.id), envelope.event_type, case, text))
         if body and body.received_at:

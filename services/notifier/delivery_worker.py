@@ -25,6 +25,7 @@ from services.notifier.models import (
 )
 from services.notifier.senders import Outcome, Senders
 from services.notifier.settings import NotifierSettings
+from shared.lifecycle import pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -64,14 +65,7 @@ class DeliveryWorker:
             self._wake.clear()
             if await self.deliver_due() >= self._settings.delivery_batch_size:
                 continue
-            waiters = {asyncio.create_task(self._wake.wait()), asyncio.create_task(stopping.wait())}
-            await asyncio.wait(
-                waiters,
-                timeout=self._settings.delivery_poll_interval_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for waiter in waiters:
-                waiter.cancel()
+            await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
 
     async def deliver_due(self) -> int:
         """Claim a batch of due deliveries, send them concurrently, record the outcomes."""

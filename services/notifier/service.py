@@ -27,13 +27,12 @@ from services.notifier.models import (
 )
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import is_sensitive, make_alert, render
-from shared.events import CaseEvent, CaseStatus, Severity
+from shared.events import CaseEvent, CaseStatus, Severity, is_case_event
 from shared.http import Problem
 from shared.kafka import Envelope
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-CASE_EVENT_PREFIX = "flare.case."
 Sessions = async_sessionmaker[AsyncSession]
 
 
@@ -60,7 +59,7 @@ async def record_case_event(
     Idempotent: a redelivered event inserts nothing new (one row per event and destination).
     Returns the number of deliveries queued.
     """
-    if not envelope.event_type.startswith(CASE_EVENT_PREFIX):
+    if not is_case_event(envelope.event_type):
         log.info("event_ignored", event_id=str(envelope.id), event_type=envelope.event_type)
         return 0
     event = envelope.body(CaseEvent)

@@ -8,7 +8,6 @@ and the timer moves to its next step in the same transaction, so a step fires ex
 import asyncio
 import uuid
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -22,6 +21,7 @@ from services.notifier.models import deliveries, escalation_policies, escalation
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import CONTENT_WARNING, Alert, render
 from shared.events import Severity
+from shared.lifecycle import pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,10 +55,7 @@ class TimerWorker:
                 self._wake_deliveries()
             await self._measure()
             if fired < BATCH:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        stopping.wait(), self._settings.escalation_poll_interval_s
-                    )
+                await pause(stopping, self._settings.escalation_poll_interval_s)
 
     async def fire_due(self) -> int:
         async with self._sessions.begin() as session:

@@ -4,6 +4,7 @@ import asyncio
 from pathlib import Path
 
 from services.router.policy import Policy, PolicyInvalid, parse_policy
+from shared.lifecycle import pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -57,7 +58,4 @@ class PolicyStore:
         """A lifespan worker: looks at the file every `interval_s` seconds."""
         while not stopping.is_set():
             await asyncio.to_thread(self.reload_if_changed)
-            try:
-                await asyncio.wait_for(stopping.wait(), interval_s)
-            except TimeoutError:
-                continue
+            await pause(stopping, interval_s)

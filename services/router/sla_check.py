@@ -13,7 +13,7 @@ from services.router.models import Case
 from services.router.policy import Policy
 from services.router.sla import SlaAlert, SlaClock, due_alert, running_clocks
 from shared.events import CaseStatus, EventType, Topics
-from shared.lifecycle import Worker
+from shared.lifecycle import Worker, pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -139,11 +139,9 @@ def sla_worker(
 ) -> Worker:
     async def run(stopping: asyncio.Event) -> None:
         while not stopping.is_set():
-            try:
-                await asyncio.wait_for(stopping.wait(), interval_s)
+            await pause(stopping, interval_s)
+            if stopping.is_set():
                 return
-            except TimeoutError:
-                pass
             if await check_sla(sessions, topics, current_policy(), datetime.now(UTC)):
                 on_sent()
 
