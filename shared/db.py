@@ -1,11 +1,12 @@
 """Async SQLAlchemy engine and sessions, and Alembic migrations run per service schema."""
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, delete, func, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -13,6 +14,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.lifecycle import Worker, pause
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+# Pruning old rows is housekeeping: hourly is plenty.
+PRUNE_EVERY_S = 3600.0
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
@@ -73,3 +82,33 @@ def run_migrations(metadata: MetaData) -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+async def prune(
+    sessions: async_sessionmaker[AsyncSession],
+    stamp: InstrumentedAttribute[datetime],
+    keep: timedelta,
+) -> int:
+    """Delete the rows whose `stamp` is older than `keep`; returns how many went."""
+    table = stamp.class_.__table__
+    async with sessions.begin() as session:
+        result = await session.execute(delete(table).where(stamp < func.now() - keep))
+    pruned = int(getattr(result, "rowcount", 0))
+    log.info("pruned", table=str(table), rows=pruned)
+    return pruned
+
+
+def pruner(
+    sessions: async_sessionmaker[AsyncSession],
+    stamp: InstrumentedAttribute[datetime],
+    keep: timedelta,
+    every_s: float = PRUNE_EVERY_S,
+) -> Worker:
+    """A lifespan worker that prunes every `every_s` seconds."""
+
+    async def run(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await prune(sessions, stamp, keep)
+            await pause(stopping, every_s)
+
+    return run

@@ -6,10 +6,11 @@ from services.intake import api, integrations_api
 from services.intake.consumer import status_consumer
 from services.intake.limits import BodyLimit
 from services.intake.metrics import count_outcomes
-from services.intake.models import outbox
+from services.intake.models import IdempotencyKey, outbox
 from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
 from shared.app import Plumbing
+from shared.db import pruner
 from shared.kafka import EventProducer
 
 
@@ -26,7 +27,14 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             "as `routing_key`). Errors are `application/problem+json` (RFC 9457)."
         ),
         # Kafka may be down at start: the relay keeps trying while intake accepts reports.
-        jobs={"outbox_relay": relay.run, "status_consumer": statuses.run},
+        jobs={
+            "outbox_relay": relay.run,
+            "status_consumer": statuses.run,
+            # Keys past their TTL answer nothing any more: their rows can go.
+            "idempotency_pruner": pruner(
+                plumbing.sessions, IdempotencyKey.created_at, settings.idempotency_ttl
+            ),
+        },
         closers=[producer.stop],
         # Kafka is reported but not required: while it is down intake still stores and accepts.
         required={"postgres"},

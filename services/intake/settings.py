@@ -13,7 +13,7 @@ class IntakeSettings(FlareSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # An Idempotency-Key answers its first response for at least this long.
     idempotency_ttl_s: float = Field(default=24 * 3600, ge=24 * 3600)
-    # A new partner's quota when `partner create` is not told otherwise (per replica, ADR 0005).
+    # A new partner's quota when `partner create` is not told otherwise (per replica, ADR 0007).
     default_rate_limit_per_minute: int = Field(default=600, ge=1)
 
     @property
