@@ -9,7 +9,7 @@ from starlette.requests import HTTPConnection
 from starlette.status import WS_1008_POLICY_VIOLATION
 
 from services.notifier import live, schemas, service
-from services.notifier.console import CONSOLE_HTML
+from services.notifier.console import console_page, console_policy
 from services.notifier.filters import EventFilter
 from services.notifier.hub import StreamHub
 from shared.auth import AnyResponder, Responder, Role, bearer_token, require_role, verify_token
@@ -19,10 +19,6 @@ from shared.http import Problem
 streams = APIRouter(prefix="/v1", tags=["streams"])
 router = APIRouter(prefix="/v1", tags=["deliveries"])
 console = APIRouter(include_in_schema=False)
-CONSOLE_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
 Manager = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
 Teams = Annotated[
     list[str] | None, Query(alias="team", description="Only these teams (or watchers).")
@@ -83,12 +79,14 @@ async def get_case(request: Request, case_id: UUID, _: AnyResponder) -> schemas.
 
 @console.get("/", response_class=HTMLResponse)
 @console.get("/cases/{case_id}", response_class=HTMLResponse)
-async def console_page() -> HTMLResponse:
-    """The responder console; it holds no data and asks for a token to read the API."""
+@console.get("/trends", response_class=HTMLResponse)
+async def console_view(request: Request) -> HTMLResponse:
+    """The responder console; it holds no data and asks for a token to read the APIs."""
+    router_url: str = request.app.state.settings.console_router_url
     return HTMLResponse(
-        CONSOLE_HTML,
+        console_page(router_url),
         headers={
-            "content-security-policy": CONSOLE_POLICY,
+            "content-security-policy": console_policy(router_url),
             "x-content-type-options": "nosniff",
             "cache-control": "no-store",
         },

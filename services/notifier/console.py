@@ -1,9 +1,16 @@
-"""The responder console: one static page (no data in it) that reads the API with a token.
+"""The responder console: one page (no data in it) that reads the APIs with a responder token.
 
-The page keeps the responder token in the tab's sessionStorage and sends it on every call;
-it renders with textContent only, so nothing from an event is ever parsed as HTML. A sensitive
-case's title stays hidden behind its content warning until the responder chooses to see it.
+The page keeps the token in the tab's sessionStorage and sends it on every call; it renders
+with textContent only, so nothing from an event or the API is ever parsed as HTML. It reads
+the live stream from this notifier and the cases, teams and reports from the router, at
+`router_url` (empty when an ingress serves both under one host; see ADR 0008).
 """
+
+from html import escape
+from urllib.parse import urlsplit
+
+from services.notifier.console_script import CONSOLE_SCRIPT
+from services.notifier.console_style import CONSOLE_STYLE
 
 CONSOLE_HTML = """<!doctype html>
 <html lang="en">
@@ -11,102 +18,87 @@ CONSOLE_HTML = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<meta name="flare-router" content="__ROUTER_URL__">
 <title>Flare console</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; }
-  header, form { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
-  input, select, button { font: inherit; padding: .25rem .5rem; }
-  table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
-  th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #ddd; }
-  .SEV1 { color: #b00020; font-weight: 700; } .SEV2 { color: #c05600; font-weight: 600; }
-  .warning { background: #fff4e5; border: 1px solid #f0a030; padding: .5rem; }
-  #status { color: #666; }
-</style>
+<style>__STYLE__</style>
 </head>
 <body>
-<header><h1>Flare</h1><span id="status">not connected</span></header>
-<form id="connect">
-  <input id="token" type="password" placeholder="responder token" size="30" required>
-  <input id="teams" placeholder="teams, comma-separated" size="28">
-  <select id="severity"><option value="">any severity</option>
-    <option>SEV1</option><option>SEV2</option><option>SEV3</option></select>
-  <button>Connect</button>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <h1><a href="/">Flare</a></h1>
+  <nav aria-label="Console" id="nav" hidden>
+    <a href="/">Queue</a> <a href="/trends" id="nav-trends" hidden>Trends</a>
+  </nav>
+  <p id="live" role="status" aria-live="polite" class="live off">Not connected</p>
+  <p id="who" hidden><span id="who-name"></span>
+    <button type="button" id="sign-out">Sign out</button></p>
+</header>
+<main id="main">
+<form id="sign-in" class="card" hidden>
+  <h2>Sign in</h2>
+  <p>Paste your responder token (from your lead, or
+    <code>python -m services.router token mint NAME</code>).</p>
+  <label for="token">Responder token</label>
+  <input id="token" type="password" autocomplete="off" required>
+  <button>Sign in</button>
+  <div id="sign-in-error" role="alert"></div>
 </form>
-<section id="case" hidden></section>
-<table><thead><tr><th>time</th><th>event</th><th>severity</th><th>team</th><th>case</th>
-</tr></thead><tbody id="events"></tbody></table>
-<script>
-"use strict";
-const $ = (id) => document.getElementById(id);
-const caseMatch = location.pathname.match(/^\\/cases\\/([0-9a-f-]{36})$/);
-$("token").value = sessionStorage.getItem("flare-token") || "";
-
-function cell(row, text, cls) {
-  const td = row.insertCell(); td.textContent = text ?? "-"; if (cls) td.className = cls;
-  return td;
-}
-function titleOf(snapshot, container) {
-  if (!snapshot.sensitive) { container.textContent = snapshot.title; return; }
-  const reveal = document.createElement("button");
-  reveal.textContent = "Content warning: sensitive case. Show title";
-  reveal.onclick = () => { container.textContent = snapshot.title; };
-  container.replaceChildren(reveal);
-}
-function show(event) {
-  const snapshot = event.data && event.data.case;
-  if (!snapshot) return;
-  if (caseMatch && snapshot.case_id !== caseMatch[1]) return;
-  const row = $("events").insertRow(0);
-  cell(row, new Date(event.time).toLocaleTimeString());
-  cell(row, event.type.replace("flare.case.", ""));
-  cell(row, snapshot.severity, snapshot.severity);
-  cell(row, snapshot.team);
-  const link = document.createElement("a");
-  link.href = "/cases/" + snapshot.case_id;
-  titleOf(snapshot, link);
-  row.insertCell().append(link);
-}
-async function loadCase(token) {
-  const response = await fetch("/v1/cases/" + caseMatch[1],
-    { headers: { authorization: "Bearer " + token } });
-  const section = $("case"); section.hidden = false;
-  if (!response.ok) { section.textContent = "Case not found (" + response.status + ")"; return; }
-  const view = await response.json(); const snapshot = view.case;
-  const heading = document.createElement("h2"); titleOf(snapshot, heading);
-  const facts = document.createElement("p");
-  facts.textContent = [snapshot.severity, snapshot.status, snapshot.team, snapshot.category,
-    "assignee: " + (snapshot.assignee || "none")].join(" · ");
-  section.replaceChildren(heading, facts);
-  if (snapshot.sensitive) {
-    const warning = document.createElement("p"); warning.className = "warning";
-    warning.textContent = "This case involves sensitive material. Evidence opens only here.";
-    section.append(warning);
-  }
-}
-let source = null;
-function connect(submitted) {
-  if (submitted) submitted.preventDefault();
-  const token = $("token").value.trim();
-  if (!token) return;
-  sessionStorage.setItem("flare-token", token);
-  const query = new URLSearchParams({ token });
-  $("teams").value.split(",").map((t) => t.trim()).filter(Boolean)
-    .forEach((team) => query.append("team", team));
-  if ($("severity").value) query.set("min_severity", $("severity").value);
-  if (source) source.close();
-  source = new EventSource("/v1/stream?" + query);
-  source.onopen = () => { $("status").textContent = "live"; };
-  source.onerror = () => { $("status").textContent = "reconnecting…"; };
-  const handle = (message) => show(JSON.parse(message.data));
-  for (const type of ["created", "updated", "acknowledged", "resolved", "reassigned",
-      "note_added", "surge", "sla_warning", "sla_breached"]) {
-    source.addEventListener("flare.case." + type, handle);
-  }
-  if (caseMatch) loadCase(token);
-}
-$("connect").addEventListener("submit", connect);
-if ($("token").value) connect();
-</script>
+<section id="queue-view" hidden aria-labelledby="queue-heading">
+  <h2 id="queue-heading">Open cases <span id="queue-count"></span></h2>
+  <form id="filters" class="filters">
+    <label>Team <select id="f-team"><option value="">all teams</option></select></label>
+    <label>Severity <select id="f-severity"><option value="">any</option>
+      <option value="SEV1">SEV1 only</option><option value="SEV2">SEV2 and worse</option>
+      <option value="SEV3">SEV3 and worse</option></select></label>
+    <label>Category <select id="f-category"><option value="">all</option></select></label>
+    <label>Region <input id="f-region" size="4" maxlength="2" placeholder="FR"
+      pattern="[A-Za-z]{2}" autocapitalize="characters"></label>
+  </form>
+  <div id="queue-error" role="alert"></div>
+  <div class="scroll"><table id="queue">
+    <caption class="visually-hidden">Open and acknowledged cases, most severe first</caption>
+    <thead><tr><th scope="col">Severity</th><th scope="col">Case</th><th scope="col">Status</th>
+    <th scope="col">Team / assignee</th><th scope="col">Category</th><th scope="col">Region</th>
+    <th scope="col">SLA</th><th scope="col">Action</th></tr></thead>
+    <tbody id="queue-rows"></tbody>
+  </table></div>
+  <p id="queue-empty" hidden>No open cases match. New ones appear here as they arrive.</p>
+</section>
+<section id="case-view" hidden aria-labelledby="case-heading"></section>
+<section id="trends-view" hidden aria-labelledby="trends-heading">
+  <h2 id="trends-heading">Trends and SLA</h2>
+  <form id="period" class="filters">
+    <label>From <input id="p-start" type="date" required></label>
+    <label>To <input id="p-end" type="date" required></label>
+    <button>Show</button>
+    <button type="button" id="csv-trends">Download trends CSV</button>
+    <button type="button" id="csv-sla">Download SLA CSV</button>
+  </form>
+  <div id="trends-error" role="alert"></div>
+  <div id="charts" class="charts"></div>
+</section>
+</main>
+<script>__SCRIPT__</script>
 </body>
 </html>
 """
+
+
+def console_page(router_url: str) -> str:
+    """The page, told where the router's API is (empty: the page's own origin)."""
+    return (
+        CONSOLE_HTML.replace("__ROUTER_URL__", escape(router_url.rstrip("/")))
+        .replace("__STYLE__", CONSOLE_STYLE)
+        .replace("__SCRIPT__", CONSOLE_SCRIPT)
+    )
+
+
+def console_policy(router_url: str) -> str:
+    """Content-Security-Policy: the page may talk to itself and to the router's origin only."""
+    parts = urlsplit(router_url)
+    router_origin = f" {parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    return (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        f"connect-src 'self'{router_origin}; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )

@@ -16,6 +16,9 @@ class NotifierSettings(FlareSettings):
     stream_heartbeat_s: float = Field(default=15.0, gt=0)
     # Links in alerts point here: `{console_url}/cases/{case_id}` (behind responder auth).
     console_url: str = "http://127.0.0.1:8003"
+    # Where the console's browser code calls the router's API (cases, teams, reports). Empty
+    # means the console's own origin, as behind the Kubernetes ingress (ADR 0008).
+    console_router_url: str = "http://127.0.0.1:8002"
     # Outbound deliveries: per-attempt timeout, retry schedule, and how often the queue is polled.
     delivery_timeout_s: float = Field(default=10.0, gt=0)
     delivery_poll_interval_s: float = Field(default=1.0, gt=0)

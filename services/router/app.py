@@ -1,14 +1,16 @@
 """router's app: the escalation consumer, SLA check, policy reload and outbox relay, and the API."""
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from services.router.api import build_router
 from services.router.consumer import escalation_consumer
-from services.router.models import outbox
+from services.router.models import ProcessedEvent, outbox
 from services.router.policy_store import PolicyStore
 from services.router.settings import RouterSettings
 from services.router.sla_check import sla_worker
 from shared.app import Plumbing
+from shared.db import pruner
 from shared.kafka import EventProducer
 
 
@@ -38,10 +40,20 @@ def create_app(settings: RouterSettings) -> FastAPI:
             "policy_reload": lambda stopping: policies.watch(
                 stopping, settings.policy_reload_interval_s
             ),
+            "processed_events_pruner": pruner(
+                plumbing.sessions, ProcessedEvent.processed_at, settings.processed_events_keep
+            ),
         },
         closers=[producer.stop],
         required={"postgres", "kafka"},
     )
     app.state.policies = policies
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allowed_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["authorization", "content-type", "accept"],
+        max_age=600,
+    )
     app.include_router(build_router(plumbing.sessions, settings.topics, relay.wake))
     return app

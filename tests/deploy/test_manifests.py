@@ -209,3 +209,13 @@ def test_the_router_reads_the_policy_from_its_config_map(rendered: Path) -> None
     env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
     assert env["FLARE_POLICY_PATH"] == "/etc/flare/policy/policy.yaml"
     assert {"name": "policy", "configMap": {"name": "flare-policy"}} in pod["volumes"]
+
+
+def test_the_console_calls_the_api_on_its_own_origin_behind_the_ingress(rendered: Path) -> None:
+    settings = next(
+        doc
+        for doc in objects(rendered)
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("flare-settings")
+    )["data"]
+    assert settings["FLARE_CONSOLE_ROUTER_URL"] == ""
+    assert settings["FLARE_CORS_ALLOWED_ORIGINS"] == "[]"
