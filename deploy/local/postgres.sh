@@ -65,6 +65,11 @@ create_role_and_database() {
   if [ -z "$(superuser_psql -c "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'")" ]; then
     superuser_psql -c "CREATE ROLE \"$DB_USER\" LOGIN CREATEDB PASSWORD '$DB_PASSWORD'"
   fi
+  # Tests drop their databases WITH (FORCE), which must end an autovacuum worker that happens
+  # to be in one: that takes pg_signal_backend (a local development cluster only).
+  if [ "$(superuser_psql -c "SELECT pg_has_role('$DB_USER', 'pg_signal_backend', 'member')")" != t ]; then
+    superuser_psql -c "GRANT pg_signal_backend TO \"$DB_USER\""
+  fi
   if [ -z "$(superuser_psql -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" ]; then
     superuser_psql -c "CREATE DATABASE \"$DB_NAME\" OWNER \"$DB_USER\""
   fi
