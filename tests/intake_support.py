@@ -1,13 +1,10 @@
 """Helpers for intake's tests: partners with keys, and requests that read like a partner's."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from services.intake.app import create_app
@@ -17,7 +14,6 @@ from services.intake.settings import IntakeSettings
 from shared.db import make_engine, make_sessions
 from shared.events import ReporterType
 from tests.conftest import FlareEnv
-from tests.e2e.processes import free_port
 from tests.integration.conftest import running
 
 # EXAMPLE_ESCALATION's reporter type: a partner posting it must have this type.
@@ -71,31 +67,3 @@ async def partner_session(
     key = await new_partner(env, name)
     async with running(intake_app(env, **overrides)) as http:
         yield PartnerClient(http, key)
-
-
-@asynccontextmanager
-async def serving(app: FastAPI, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
-    """The app on a real port (uvicorn, lifespan included), for tools that speak HTTP.
-    With `tls` (certificate, key) it serves HTTPS."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=free_port(),
-        log_config=None,
-        # Clients that keep a connection open must not hold the test's shutdown.
-        timeout_graceful_shutdown=2,
-        ssl_certfile=str(tls[0]) if tls else None,
-        ssl_keyfile=str(tls[1]) if tls else None,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.05)
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        await task

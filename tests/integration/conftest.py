@@ -1,13 +1,17 @@
 """Helpers for tests that run a service's app in-process against the real Kafka and Postgres."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from tests.conftest import FlareEnv
+from tests.e2e.processes import free_port
 
 
 @asynccontextmanager
@@ -33,3 +37,31 @@ async def execute(env: FlareEnv, statement: str, *args: object) -> None:
         await connection.execute(statement, *args)
     finally:
         await connection.close()
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
+    """The app on a real port (uvicorn, lifespan included), for tools that speak HTTP.
+    With `tls` (certificate, key) it serves HTTPS."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_config=None,
+        # Clients that keep a connection open must not hold the test's shutdown.
+        timeout_graceful_shutdown=2,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await task

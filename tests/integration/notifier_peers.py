@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-import uvicorn
 import yaml
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
@@ -32,6 +31,7 @@ from shared.kafka import Envelope
 from shared.settings import FlareSettings
 from tests.conftest import FlareEnv
 from tests.e2e.processes import free_port
+from tests.integration.conftest import serving
 
 DEFAULT_SECRET = FlareSettings.model_fields["jwt_secret"].default
 
@@ -122,26 +122,6 @@ async def wait_until(
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"{what} did not hold within {timeout_s}s") from None
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app under uvicorn on a free local port, lifespan included; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def wait_ready(base_url: str) -> None:

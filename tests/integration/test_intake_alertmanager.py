@@ -18,8 +18,8 @@ from services.intake.partners import NewKey
 from shared.events import ReporterType
 from tests.conftest import FlareEnv
 from tests.e2e.processes import free_port
-from tests.intake_support import intake_app, new_partner, serving
-from tests.integration.conftest import fetch
+from tests.intake_support import intake_app, new_partner
+from tests.integration.conftest import fetch, serving
 
 BINARY = "prometheus-alertmanager"
 DEADLINE_S = 30.0

@@ -11,8 +11,8 @@ import pytest
 
 from shared.events import ReporterType
 from tests.conftest import FlareEnv
-from tests.intake_support import intake_app, new_partner, serving
-from tests.integration.conftest import fetch
+from tests.intake_support import intake_app, new_partner
+from tests.integration.conftest import fetch, serving
 
 
 @pytest.fixture

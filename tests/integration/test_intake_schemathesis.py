@@ -8,7 +8,8 @@ from pathlib import Path
 
 from shared.events import ReporterType
 from tests.conftest import FlareEnv
-from tests.intake_support import intake_app, new_partner, serving
+from tests.intake_support import intake_app, new_partner
+from tests.integration.conftest import serving
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 

@@ -16,10 +16,10 @@ from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from shared.events import EventType, Severity
 from tests.conftest import FlareEnv
+from tests.integration.conftest import serving
 from tests.integration.notifier_peers import (
     case_envelope,
     publish,
-    serving,
     snapshot,
     token,
     wait_ready,
