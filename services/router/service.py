@@ -159,18 +159,7 @@ async def _open_case(
     case.ack_due_at, case.resolve_due_at = deadlines.acknowledge_due, deadlines.resolve_due
     session.add(case)
     await session.flush()
-    await record_change(
-        session,
-        topics,
-        case,
-        EventType.CASE_CREATED,
-        actor="router",
-        at=at,
-        detail=_decided(case, report),
-        escalation_id=report.received.escalation_id,
-        received_at=report.received.received_at,
-        traceparent=report.envelope.traceparent,
-    )
+    await _record_report(session, topics, case, report, EventType.CASE_CREATED)
     log.info(
         "case_created",
         case_id=str(case.id),
@@ -226,23 +215,30 @@ async def _join_case(
         effective = raise_one_band(decision, policy) if case.surge else decision
         set_decision(case, decision, effective, routing)
     tighten_deadlines(case, policy)
-    await record_change(
-        session,
-        topics,
-        case,
-        EventType.CASE_UPDATED,
-        actor="router",
-        at=at,
-        detail=_decided(case, report),
-        escalation_id=report.received.escalation_id,
-        received_at=report.received.received_at,
-        traceparent=report.envelope.traceparent,
-    )
+    await _record_report(session, topics, case, report, EventType.CASE_UPDATED)
     log.info(
         "report_joined_case",
         case_id=str(case.id),
         escalation_id=str(report.received.escalation_id),
         report_count=case.report_count,
+    )
+
+
+async def _record_report(
+    session: AsyncSession, topics: Topics, case: Case, report: Report, event_type: EventType
+) -> None:
+    """The case change a report caused: on the timeline and, with the report's ids, on the wire."""
+    await record_change(
+        session,
+        topics,
+        case,
+        event_type,
+        actor="router",
+        at=report.at,
+        detail=_decided(case, report),
+        escalation_id=report.received.escalation_id,
+        received_at=report.received.received_at,
+        traceparent=report.envelope.traceparent,
     )
 
 
