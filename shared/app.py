@@ -71,5 +71,8 @@ class Plumbing:
         }
         # Set by the first SIGTERM (shared.http.serve); /readyz reports unready from then on.
         app.state.draining = threading.Event()
+        # Called when the server stops: responses that never finish on their own (live streams)
+        # end then, instead of holding the graceful stop for its whole timeout.
+        app.state.on_server_stop = []
         app.include_router(health_router(checks, required, app.state.draining.is_set))
         return app

@@ -1,6 +1,7 @@
 """HTTP plumbing: problem+json errors (RFC 9457), health and readiness, and serving with uvicorn."""
 
 import asyncio
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
@@ -162,9 +163,11 @@ class DrainingServer(uvicorn.Server):
     skips the drain.
     """
 
-    def __init__(self, config: uvicorn.Config, draining: threading.Event, drain_s: float) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_s: float) -> None:
         super().__init__(config)
-        self._draining, self._drain_s = draining, drain_s
+        self._draining: threading.Event = app.state.draining
+        self._on_stop: list[Callable[[], None]] = app.state.on_server_stop
+        self._drain_s = drain_s
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining.is_set() or self._drain_s <= 0:
@@ -177,6 +180,11 @@ class DrainingServer(uvicorn.Server):
         timer.daemon = True
         timer.start()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for end_responses in self._on_stop:
+            end_responses()
+        await super().shutdown(sockets)
+
 
 def serve(app: FastAPI, settings: FlareSettings) -> None:
     """Run one service until SIGTERM or SIGINT, then drain and shut down gracefully."""
@@ -188,4 +196,4 @@ def serve(app: FastAPI, settings: FlareSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         proxy_headers=True,
     )
-    DrainingServer(config, app.state.draining, settings.shutdown_drain_s).run()
+    DrainingServer(config, app, settings.shutdown_drain_s).run()

@@ -38,6 +38,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.hub = hub
+    app.state.on_server_stop.append(hub.close)
     app.state.sessions = plumbing.sessions
     app.state.senders = senders
     app.state.wake_deliveries = worker.wake

@@ -76,6 +76,7 @@ CONSOLE_HTML = """<!doctype html>
   </form>
   <div id="trends-error" role="alert"></div>
   <div id="charts" class="charts"></div>
+  <div id="series"></div>
 </section>
 </main>
 <script>__SCRIPT__</script>

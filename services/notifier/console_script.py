@@ -17,6 +17,8 @@ const CATEGORIES = ["crisis", "elections", "community_standards", "advertiser_po
 const RESOLUTIONS = ["actioned", "no_action_needed", "duplicate", "referred_externally",
   "false_alarm"];
 const ACTORS = ["responder", "lead", "admin"];
+// The queue follows the router's pages up to this many cases per status, then says so.
+const QUEUE_CAP = 5000;
 const caseMatch = location.pathname.match(/^\/cases\/([0-9a-f-]{36})$/);
 const cases = new Map();
 const warned = new Set();
@@ -171,11 +173,20 @@ function fillSelect(select, options) {
 }
 async function loadQueue() {
   try {
+    const capped = [];
     for (const status of ["open", "acknowledged"]) {
-      const page = await api("/v1/cases?" + new URLSearchParams({ status, limit: "200" }));
-      for (const item of page.items) if (!cases.has(item.case_id)) cases.set(item.case_id, item);
+      let cursor = null, loaded = 0;
+      do {
+        const query = { status, limit: "200", ...(cursor ? { cursor } : {}) };
+        const page = await api("/v1/cases?" + new URLSearchParams(query));
+        for (const item of page.items) if (!cases.has(item.case_id)) cases.set(item.case_id, item);
+        loaded += page.items.length; cursor = page.next_cursor;
+      } while (cursor && loaded < QUEUE_CAP);
+      if (cursor) capped.push(status);
     }
-    $("queue-error").replaceChildren();
+    $("queue-error").replaceChildren(...(capped.length ? [el("p", { className: "problem",
+      textContent: "Showing the first " + QUEUE_CAP + " " + capped.join(" and ")
+        + " cases; new ones still arrive live." })] : []));
   } catch (error) { showError("queue-error", error); }
   renderQueue();
 }

@@ -47,6 +47,11 @@ tr.fresh { animation: fresh 3s ease-out; }
 .warning-box { background: #fff4e5; border: 2px solid #e8710a; padding: .75rem;
   border-radius: 4px; margin-bottom: 1rem; }
 figure { margin: 0; }
+.tag { font-size: .8rem; border: 1px solid var(--line); border-radius: 3px; padding: 0 .3rem; }
+td.heat { text-align: center; min-width: 2.2rem; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 700; padding-bottom: .5rem; }
+#series .card { margin-top: 1rem; }
+#evidence { margin: 0; padding-left: 1.2rem; overflow-wrap: anywhere; }
 .problem { background: #fdecea; border: 1px solid #b3261e; padding: .5rem .75rem;
   border-radius: 4px; margin: .5rem 0; }
 .ok { background: #e6f4ea; border: 1px solid #1e7b34; padding: .5rem .75rem; border-radius: 4px; }

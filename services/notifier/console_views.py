@@ -27,7 +27,8 @@ function caseSkeleton(section) {
     el("div", { id: "case-result", role: "status" }), el("div", { id: "case-warning" }),
     el("div", { className: "grid" }, el("div", { className: "card", id: "case-facts" }),
       el("div", { className: "card actions", id: "case-actions" })),
-    el("div", { className: "grid", id: "case-why" }), el("div", { id: "case-timeline" }));
+    el("div", { className: "grid", id: "case-why" }), el("div", { id: "case-evidence" }),
+    el("div", { id: "case-timeline" }));
 }
 function renderCase(section, detail) {
   const c = detail.case;
@@ -61,15 +62,41 @@ function renderCase(section, detail) {
   }
   $("case-why").replaceChildren(explanationCard(detail), reportsCard(detail));
   $("case-timeline").replaceChildren(timelineCard(detail));
+  showEvidence(c);
+}
+// Evidence comes from its own endpoint, fetched only once the case may be seen: at once for
+// an ordinary case, after the click-through for a sensitive one (nothing loads before it).
+let evidenceFor = null;
+async function showEvidence(c) {
+  const box = $("case-evidence");
+  if (c.sensitive && !revealed) { evidenceFor = null; box.replaceChildren(); return; }
+  const key = c.case_id + "/" + c.report_count;
+  if (evidenceFor === key) return;
+  evidenceFor = key;
+  try {
+    const items = await api("/v1/cases/" + c.case_id + "/evidence");
+    box.replaceChildren(evidenceCard(items));
+  } catch (error) { evidenceFor = null; box.replaceChildren(problemBox(error)); }
+}
+function evidenceCard(items) {
+  const card = el("div", { className: "card" },
+    el("h3", { textContent: "Evidence (" + items.length + ")" }));
+  if (!items.length) card.append(el("p", { textContent: "The reports sent no evidence." }));
+  const safe = (url) => /^https?:\/\//i.test(url);
+  const link = (url) => (safe(url)
+    ? el("a", { href: url, textContent: url, target: "_blank", rel: "noopener noreferrer" }) : url);
+  const kind = (item) => item.kind + (item.sensitive ? ", sensitive" : "");
+  card.append(el("ul", { id: "evidence" }, ...items.map((item) => el("li", {},
+    el("span", { className: "tag", textContent: kind(item) }), " ", link(item.url),
+    " (report " + item.escalation_id.slice(0, 8) + ")"))));
+  return card;
 }
 function sensitivePart(section, detail) {
   if (!detail.case.sensitive) return null;
   const box = el("div", { className: "warning-box", id: "content-warning" });
   if (revealed) {
-    box.append(el("p", { textContent: "Sensitive content is shown. It may be graphic or "
-        + "concern minors or personal data." }),
-      el("p", { textContent: "Evidence links stay with the reporting partner: the router's "
-        + "API does not serve evidence yet." }));
+    box.append(el("p", { textContent: "Sensitive content is shown below. It may be graphic "
+        + "or concern minors or personal data; evidence links open the partner's copy." }));
     return box;
   }
   const reveal = el("button",
@@ -181,8 +208,43 @@ async function showTrends() {
     $("charts").replaceChildren(chart("Escalations per day", trends.by_day),
       chart("By category", trends.by_category), chart("By region", trends.by_region),
       chart("By severity", trends.by_severity),
-      chart("Acknowledged within SLA, by team (%)", attainment, 100));
+      chart("Acknowledgement SLA not breached, by team (%)", attainment, 100));
+    const days = daysOf(trends.start, trends.end);
+    $("series").replaceChildren(
+      series("Escalations over time by category", "series-category", trends.by_day_category, days),
+      series("Escalations over time by region", "series-region", trends.by_day_region, days));
   } catch (error) { showError("trends-error", error); }
+}
+function daysOf(start, end) {
+  const days = [];
+  for (let day = new Date(start); isoDay(day) <= end; day.setUTCDate(day.getUTCDate() + 1)) {
+    days.push(isoDay(day));
+  }
+  return days;
+}
+// A table with one row per category (or region) and one column per day; each cell shows its
+// count as a number and, shaded, against the busiest cell: readable without colour.
+function series(title, id, items, days) {
+  const counts = new Map(items.map((i) => [i.key + "|" + i.day, i.count]));
+  const totals = new Map();
+  for (const i of items) totals.set(i.key, (totals.get(i.key) || 0) + i.count);
+  const keys = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || (a < b ? -1 : 1));
+  const top = Math.max(1, ...items.map((i) => i.count));
+  const rows = keys.map((key) => el("tr", {},
+    el("th", { scope: "row", textContent: key.replace(/_/g, " ") }),
+    ...days.map((day) => {
+      const count = counts.get(key + "|" + day) || 0;
+      const cell = el("td", { className: "heat", textContent: count ? String(count) : "" });
+      cell.style.background = count ? "rgba(37, 99, 235, " + (0.12 + 0.6 * count / top) + ")" : "";
+      return cell;
+    }),
+    el("td", { className: "value", textContent: String(totals.get(key)) })));
+  const table = el("table", { id },
+    el("caption", { textContent: title }),
+    headings("", ...days.map((day) => day.slice(5)), "Total"), el("tbody", {}, ...rows));
+  const card = el("div", { className: "card scroll" }, table);
+  if (!keys.length) card.append(el("p", { textContent: "No cases in this period." }));
+  return card;
 }
 function chart(title, items, max) {
   const top = max || Math.max(1, ...items.map((i) => i.count));

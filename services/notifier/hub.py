@@ -7,6 +7,7 @@ gets what it missed (if the id is still in the buffer).
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -22,22 +23,24 @@ class StreamEvent:
     text: str  # the JSON a client receives
 
 
-# Put on a client's queue in place of events when it fell too far behind: close, do not block.
-TOO_SLOW = None
+class End(Enum):
+    """Put on a client's queue in place of events: its stream ends, and says why."""
+
+    TOO_SLOW = "client too slow; reconnect"  # it fell too far behind: cut off, not waited for
+    SHUTDOWN = "server stopping; reconnect"  # this replica is stopping: reconnect to another
 
 
 @dataclass(eq=False)
 class Subscriber:
-    queue_size: int
     filter: EventFilter = field(default_factory=EventFilter)
-
-    def __post_init__(self) -> None:
-        self.queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue(maxsize=self.queue_size)
+    # Bounded by the hub: it cuts off a client `queue_size` events behind.
+    queue: "asyncio.Queue[StreamEvent | End]" = field(default_factory=asyncio.Queue)
 
 
 class StreamHub:
     def __init__(self, queue_size: int, replay_size: int, registry: CollectorRegistry) -> None:
         self._queue_size = queue_size
+        self._closed = False
         self._subscribers: set[Subscriber] = set()
         self._recent: deque[StreamEvent] = deque(maxlen=replay_size)
         self._clients = Gauge(
@@ -57,7 +60,10 @@ class StreamHub:
     ) -> tuple[Subscriber, list[StreamEvent] | None]:
         """A new client, and the buffered events after `last_event_id` that its filter wants
         (None when that id is no longer buffered: the client missed an unknown number)."""
-        subscriber = Subscriber(self._queue_size, event_filter or EventFilter())
+        subscriber = Subscriber(event_filter or EventFilter())
+        if self._closed:
+            subscriber.queue.put_nowait(End.SHUTDOWN)
+            return subscriber, []
         # No await between reading the buffer and joining: no event can fall in between.
         missed = self._since(last_event_id, subscriber.filter) if last_event_id else []
         self._subscribers.add(subscriber)
@@ -84,15 +90,23 @@ class StreamHub:
         for subscriber in list(self._subscribers):
             if not subscriber.filter.matches(event.event_type, event.case):
                 continue
-            try:
-                subscriber.queue.put_nowait(event)
-                self._sent.inc()
-            except asyncio.QueueFull:
+            if subscriber.queue.qsize() >= self._queue_size:
                 self._drop(subscriber)
+                continue
+            subscriber.queue.put_nowait(event)
+            self._sent.inc()
+
+    def close(self) -> None:
+        """End every stream after the events it has queued (the server is stopping); streams
+        opened later end at once."""
+        self._closed = True
+        for subscriber in list(self._subscribers):
+            self.unsubscribe(subscriber)
+            subscriber.queue.put_nowait(End.SHUTDOWN)
 
     def _drop(self, subscriber: Subscriber) -> None:
         self.unsubscribe(subscriber)
         self._dropped.inc()
         while not subscriber.queue.empty():
             subscriber.queue.get_nowait()
-        subscriber.queue.put_nowait(TOO_SLOW)
+        subscriber.queue.put_nowait(End.TOO_SLOW)

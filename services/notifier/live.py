@@ -1,8 +1,10 @@
 """The live streams' framing: a WebSocket pump and a Server-Sent Events generator over the hub.
 
 Slow clients are cut off rather than slowing the others: a WebSocket closes with 1013 ("try
-again later"), an SSE stream ends with a `dropped` event; both name the reason. SSE sends a
-comment every heartbeat interval while idle; WebSocket liveness uses protocol pings (uvicorn).
+again later"), an SSE stream ends with a `dropped` event; both name the reason. When the
+replica stops, a WebSocket closes with 1012 ("service restart") and an SSE stream simply ends:
+browsers reconnect it on their own. SSE sends a comment every heartbeat interval while idle;
+WebSocket liveness uses protocol pings (uvicorn).
 """
 
 import asyncio
@@ -12,11 +14,10 @@ from contextlib import suppress
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from services.notifier.hub import TOO_SLOW, StreamEvent, StreamHub, Subscriber
+from services.notifier.hub import End, StreamEvent, StreamHub, Subscriber
 
-# RFC 6455 "Try Again Later": the client fell behind and should reconnect.
-CLOSE_TOO_SLOW = 1013
-TOO_SLOW_REASON = "client too slow; reconnect"
+# RFC 6455 close codes: "Try Again Later" (the client fell behind), "Service Restart".
+CLOSE_CODES = {End.TOO_SLOW: 1013, End.SHUTDOWN: 1012}
 # Browsers wait this long before reconnecting an EventSource.
 SSE_RETRY_MS = 2000
 
@@ -37,8 +38,8 @@ async def pump_websocket(websocket: WebSocket, hub: StreamHub, subscriber: Subsc
                 next_message.cancel()
                 return
             event = next_message.result()
-            if event is TOO_SLOW:
-                await websocket.close(code=CLOSE_TOO_SLOW, reason=TOO_SLOW_REASON)
+            if isinstance(event, End):
+                await websocket.close(code=CLOSE_CODES[event], reason=event.value)
                 return
             await websocket.send_text(event.text)
     finally:
@@ -66,14 +67,15 @@ async def sse_events(
             yield sse_frame(earlier)
         while True:
             try:
-                event: StreamEvent | None = await asyncio.wait_for(
+                event: StreamEvent | End = await asyncio.wait_for(
                     subscriber.queue.get(), heartbeat_s
                 )
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
-            if event is TOO_SLOW:
-                yield f"event: dropped\ndata: {json.dumps({'reason': TOO_SLOW_REASON})}\n\n"
+            if event is End.TOO_SLOW:
+                yield f"event: dropped\ndata: {json.dumps({'reason': event.value})}\n\n"
+            if isinstance(event, End):
                 return
             yield sse_frame(event)
     finally:

@@ -17,6 +17,7 @@ from services.router.schemas import (
     AcknowledgeIn,
     CaseDetail,
     CasePage,
+    EvidenceItem,
     NoteIn,
     OnCallOut,
     ReassignIn,
@@ -83,6 +84,12 @@ def _case_routes(
     async def get_case(case_id: UUID, _: AnyResponder) -> CaseDetail:
         async with sessions() as session:
             return await case_actions.case_detail(session, case_id)
+
+    # Apart from the case: the console fetches evidence only after its content warning.
+    @router.get("/cases/{case_id}/evidence")
+    async def get_evidence(case_id: UUID, _: AnyResponder) -> list[EvidenceItem]:
+        async with sessions() as session:
+            return await case_actions.case_evidence(session, case_id)
 
     @router.post("/cases/{case_id}/acknowledge")
     async def acknowledge(

@@ -14,6 +14,7 @@ from services.router.models import Case, CaseReport, TimelineEntry
 from services.router.schemas import (
     CaseDetail,
     CasePage,
+    EvidenceItem,
     ReassignIn,
     ReportItem,
     ResolutionCode,
@@ -108,6 +109,20 @@ async def case_detail(session: AsyncSession, case_id: UUID) -> CaseDetail:
             for r in reports
         ],
     )
+
+
+async def case_evidence(session: AsyncSession, case_id: UUID) -> list[EvidenceItem]:
+    """Every report's evidence links, oldest report first."""
+    if await session.get(Case, case_id) is None:
+        raise CaseNotFound(case_id)
+    reports = await session.scalars(
+        select(CaseReport).where(CaseReport.case_id == case_id).order_by(CaseReport.received_at)
+    )
+    return [
+        EvidenceItem(escalation_id=report.escalation_id, **item)
+        for report in reports
+        for item in report.evidence
+    ]
 
 
 async def _locked(session: AsyncSession, case_id: UUID, action: str) -> Case:

@@ -32,6 +32,8 @@ class ReporterFacts(FactsModel):
 
 
 class EvidenceFacts(FactsModel):
+    url: str
+    kind: str = "link"
     sensitive: bool = False
 
 

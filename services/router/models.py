@@ -72,6 +72,8 @@ class CaseReport(Base):
     score: Mapped[int]
     severity: Mapped[str] = mapped_column(Text)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The report's evidence links, served only by `GET /v1/cases/{id}/evidence` (behind auth).
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
 
 
 class TimelineEntry(Base):

@@ -22,6 +22,8 @@ DIMENSIONS = {
     "severity": "coalesce(severity, 'unscored')",
 }
 IN_PERIOD = "created_at >= :start AND created_at < :end"
+# Escalations over time: one count per day and category, and per day and region.
+SERIES = ("category", "region")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,17 @@ async def _counts(session: AsyncSession, sql: str, span: Period) -> list[dict[st
     return [{"key": str(key), "count": count} for key, count in rows]
 
 
+async def _series(session: AsyncSession, dimension: str, span: Period) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            f"SELECT {DIMENSIONS['day']}, {DIMENSIONS[dimension]}, count(*) FROM router.cases "
+            f"WHERE {IN_PERIOD} GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        {"start": span.start, "end": span.end},
+    )
+    return [{"day": day, "key": str(key), "count": count} for day, key, count in rows]
+
+
 async def trends(session: AsyncSession, span: Period) -> Report:
     body: dict[str, Any] = {
         "start": span.start.date().isoformat(),
@@ -60,6 +73,8 @@ async def trends(session: AsyncSession, span: Period) -> Report:
             "GROUP BY 1 ORDER BY 1",
             span,
         )
+    for dimension in SERIES:
+        body[f"by_day_{dimension}"] = await _series(session, dimension, span)
     body["top_subjects"] = await _counts(
         session,
         "SELECT correlation_key, count(*) FROM router.case_reports "
@@ -74,7 +89,7 @@ async def trends(session: AsyncSession, span: Period) -> Report:
         span,
     )
     rows = [
-        {"section": section, "key": item["key"], "count": item["count"]}
+        {"section": section, "day": item.get("day", ""), "key": item["key"], "count": item["count"]}
         for section, items in body.items()
         if isinstance(items, list)
         for item in items

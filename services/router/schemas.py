@@ -69,6 +69,14 @@ class ReportItem(BaseModel):
     severity: str
 
 
+class EvidenceItem(BaseModel):
+    escalation_id: UUID  # the report that sent it
+    url: str
+    kind: str
+    # Graphic media, minors, personal data: the console shows it only after a content warning.
+    sensitive: bool
+
+
 class CaseDetail(BaseModel):
     case: CaseSnapshot
     # The score explained: policy version, every rule that fired and its contribution.

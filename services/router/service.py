@@ -255,6 +255,7 @@ def _add_report(
             region=report.facts.region,
             score=decision.score,
             severity=decision.severity.value,
+            evidence=[item.model_dump() for item in report.facts.evidence],
             explanation={
                 **decision.explanation(),
                 "context": {

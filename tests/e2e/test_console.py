@@ -1,8 +1,11 @@
 """The responder console in a real browser (Debian's Chromium) against the three services."""
 
+import asyncio
+import csv
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +43,11 @@ SENSITIVE_EVIDENCE = "https://evidence.example.org/frames/graphic-frame.png"
 
 @dataclass
 class Console:
-    page: Page
+    browser: Browser
     flare: ConsoleFlare
     partner: dict[str, str]
     token: str
+    page: Page = field(init=False)
 
     def url(self, path: str = "/") -> str:
         return self.flare.url("notifier") + path
@@ -84,21 +88,29 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+async def sign_in(browser: Browser, console: Console) -> Page:
+    """A new browser window on the queue, signed in with `console.token`; its clock can be
+    moved forward (`page.clock.fast_forward`) to see SLA countdowns change."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    await page.clock.install()
+    await page.goto(console.url())
+    await page.get_by_label("Responder token").fill(console.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#live")).to_have_text("Live", timeout=LIVE_DEADLINE_MS)
+    return page
+
+
 @pytest.fixture
 async def console(
     flare_env: FlareEnv, flare: ConsoleFlare, browser: Browser
 ) -> AsyncIterator[Console]:
     await flare.wait_ready()
     partner = bearer(await new_partner(flare_env))
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    page = await context.new_page()
-    signed_in = Console(page, flare, partner, responder_token(RESPONDER, Role.LEAD))
-    await page.goto(signed_in.url())
-    await page.get_by_label("Responder token").fill(signed_in.token)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#live")).to_have_text("Live", timeout=LIVE_DEADLINE_MS)
+    signed_in = Console(browser, flare, partner, responder_token(RESPONDER, Role.LEAD))
+    signed_in.page = await sign_in(browser, signed_in)
     yield signed_in
-    await context.close()
+    await signed_in.page.context.close()
 
 
 def queue_row(page: Page, text: str) -> Any:
@@ -115,15 +127,20 @@ async def test_a_new_escalation_appears_live_and_is_acknowledged_from_the_page(
     row = queue_row(page, TITLE)
     await expect(row).to_be_visible(timeout=LIVE_DEADLINE_MS)
     await expect(row.locator(".band")).to_have_text(re.compile(r"^SEV[1-4]$"))
-    await expect(row.locator(".sla")).to_contain_text("ack in")
+    await expect(row.locator(".sla.on-time")).to_contain_text("ack in")
+    case_id = await row.get_attribute("data-case-id")
+    assert case_id
+    # Four fifths of the way to the acknowledgement deadline the countdown turns amber.
+    case = await console.router_case(case_id)
+    window = datetime.fromisoformat(case["ack_due_at"]) - datetime.fromisoformat(case["created_at"])
+    await page.clock.fast_forward(int(window.total_seconds() * 800))
+    await expect(row.locator(".sla.warning")).to_contain_text("(warning)")
     # A legal deadline already passed makes the SLA overdue at once: the countdown turns red.
     await console.report(OVERDUE_ESCALATION)
     overdue = queue_row(page, str(OVERDUE_ESCALATION["title"]))
     await expect(overdue.locator(".sla.breached")).to_contain_text("overdue by")
     await console.screenshot("queue")
 
-    case_id = await row.get_attribute("data-case-id")
-    assert case_id
     await row.get_by_role("button", name=re.compile("^Acknowledge")).click()
     await expect(row).to_contain_text("acknowledged")
     await expect(row.get_by_role("button", name=re.compile("^Acknowledge"))).to_have_count(0)
@@ -142,14 +159,16 @@ async def test_a_new_escalation_appears_live_and_is_acknowledged_from_the_page(
     await page.get_by_role("button", name="Reassign").click()
     await expect(page.locator("#case-result .problem")).to_be_visible()
     await console.screenshot("case")
+    await page.get_by_label("Resolution").select_option("duplicate")
+    await page.get_by_label("Summary").fill("Same video as the court-order case.")
+    await page.get_by_role("button", name="Resolve").click()
+    await expect(page.locator("#case-result .ok")).to_have_text("Resolved.")
+    await expect(page.locator("#case-facts")).to_contain_text("resolved (duplicate)")
+    assert (await console.router_case(case_id))["resolution_code"] == "duplicate"
 
-    await page.goto(console.url("/trends"))
-    await expect(page.locator("#charts")).to_contain_text("By category")
-    await expect(page.locator("#charts")).to_contain_text("crisis")
-    await console.screenshot("trends")
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.goto(console.url("/"))
-    await expect(page.locator("#queue-rows tr")).to_have_count(2)
+    await expect(page.locator("#queue-rows tr")).to_have_count(1)
     await console.screenshot("queue-phone")
 
 
@@ -183,9 +202,15 @@ async def test_a_sensitive_case_shows_its_warning_before_anything_sensitive(
     assert title not in await page.content()
     assert not [url for url in requested if "evidence.example.org" in url]
 
+    assert not [url for url in requested if "/evidence" in url]
+
     await page.get_by_role("button", name="I understand, show the sensitive content").click()
     await expect(page.locator("#case-heading")).to_contain_text(title)
+    link = page.locator("#evidence a")
+    await expect(link).to_have_attribute("href", SENSITIVE_EVIDENCE)
+    await expect(page.locator("#evidence")).to_contain_text("image, sensitive")
     await console.screenshot("case-sensitive-revealed")
+    # The evidence is listed as a link to the partner's copy, never fetched by the console.
     assert not [url for url in requested if "evidence.example.org" in url]
 
 
@@ -201,3 +226,63 @@ async def test_the_page_shows_when_the_live_connection_drops_and_comes_back(
     await console.screenshot("connection-lost")
     await console.flare.start("notifier").wait_ready()
     await expect(live).to_contain_text("Live again", timeout=LIVE_DEADLINE_MS)
+
+
+async def open_case_count(console: Console) -> int:
+    headers = {"Authorization": f"Bearer {console.token}"}
+    count, cursor = 0, None
+    async with httpx.AsyncClient(base_url=console.flare.url("router"), headers=headers) as router:
+        while True:
+            params = {"status": "open", "limit": "200", **({"cursor": cursor} if cursor else {})}
+            page = (await router.get("/v1/cases", params=params)).json()
+            count += len(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return count
+
+
+async def test_an_analyst_reads_every_open_case_and_the_trends_but_changes_nothing(
+    console: Console, tmp_path: Path
+) -> None:
+    # More open cases than one page of the router's list: the queue follows the cursor.
+    reports = [
+        {
+            **EXAMPLE_ESCALATION,
+            "category": "elections" if index % 3 else "crisis",
+            "region": "BR" if index % 2 else "IN",
+            "subject": {"content_id": f"post:paged-{index}"},
+            "dedup_key": f"post:paged-{index}",
+        }
+        for index in range(205)
+    ]
+    for start in range(0, len(reports), 25):
+        await asyncio.gather(*(console.report(body) for body in reports[start : start + 25]))
+    async with asyncio.timeout(60):
+        while True:
+            if await open_case_count(console) == len(reports):
+                break
+            await asyncio.sleep(0.5)
+
+    console.token = responder_token("ines", Role.ANALYST)
+    page = await sign_in(console.browser, console)
+    await expect(page.locator("#queue-count")).to_have_text(f"({len(reports)})")
+    await expect(page.get_by_role("button", name=re.compile("^Acknowledge"))).to_have_count(0)
+    await queue_row(page, TITLE).first.get_by_role("link").click()
+    await expect(page.locator("#case-actions")).to_contain_text("can read cases, not change them")
+    await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+
+    await page.goto(console.url("/trends"))
+    category = page.locator("#series-category")
+    await expect(category.locator("tbody tr")).to_have_count(2)
+    await expect(category.locator("tbody tr").first).to_contain_text("elections")
+    await expect(page.locator("#series-region")).to_contain_text("BR")
+    await expect(page.locator("#charts")).to_contain_text("Acknowledgement SLA not breached")
+    await page.screenshot(path=SCREENSHOTS / "trends.png", full_page=True)
+    async with page.expect_download() as started:
+        await page.get_by_role("button", name="Download trends CSV").click()
+    saved = tmp_path / "trends.csv"
+    await (await started.value).save_as(saved)
+    rows = list(csv.DictReader(saved.open()))
+    today = datetime.now(UTC).date().isoformat()
+    assert {"section": "by_day_category", "day": today, "key": "crisis", "count": "69"} in rows
+    await page.context.close()

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
+from shared.auth import Role
 from tests.conftest import FlareEnv
+from tests.e2e.console_support import responder_token
 from tests.e2e.processes import start_service
 
 pytestmark = pytest.mark.e2e
@@ -34,3 +37,32 @@ async def test_sigterm_turns_readyz_false_while_still_serving_then_exits(
         service.terminate()
     assert exit_code == -signal.SIGTERM
     assert '"event": "service_stopped"' in service.log.read_text(), service.log_tail()
+
+
+async def test_stopping_the_notifier_ends_its_live_streams_instead_of_waiting_for_them(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    # A shutdown timeout longer than `terminate` waits: a stop held up by the streams is killed.
+    settings = {"FLARE_SHUTDOWN_DRAIN_S": "0", "FLARE_SHUTDOWN_TIMEOUT_S": "120"}
+    notifier = start_service("notifier", flare_env, tmp_path, settings)
+    token = responder_token("dana", Role.RESPONDER)
+    try:
+        await notifier.wait_ready()
+        ws_url = notifier.url.replace("http", "ws") + f"/v1/ws?token={token}"
+        async with (
+            httpx.AsyncClient(base_url=notifier.url, timeout=None) as client,
+            client.stream("GET", "/v1/stream", params={"token": token}) as sse,
+            websockets.connect(ws_url) as websocket,
+        ):
+            assert sse.status_code == 200
+            notifier.process.send_signal(signal.SIGTERM)
+            body = [chunk async for chunk in sse.aiter_text()]  # returns once the stream ends
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await websocket.recv()
+        exit_code = await asyncio.to_thread(notifier.terminate, 60)
+    finally:
+        notifier.terminate()
+    assert exit_code == -signal.SIGTERM, notifier.log_tail()
+    assert "".join(body).startswith("retry:")
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1012

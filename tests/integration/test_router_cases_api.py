@@ -11,6 +11,7 @@ import pytest
 
 from services.router.settings import RouterSettings
 from shared.auth import Role
+from shared.events import EscalationReceived
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
 from tests.integration.router_helpers import (
@@ -138,6 +139,31 @@ async def test_case_detail_explains_the_score_and_keeps_the_timeline(flare_env: 
     assert body["timeline"][2]["detail"]["to"] == {"team": "Legal", "assignee": "dana"}
     assert (body["case"]["team"], body["case"]["assignee"]) == ("Legal", "dana")
     assert missing.status_code == 404
+
+
+async def test_evidence_is_served_apart_from_the_case_and_only_to_responders(
+    flare_env: FlareEnv,
+) -> None:
+    frame = {"url": "https://evidence.example.org/77/frame.png", "kind": "image", "sensitive": True}
+    page = {"url": "https://example.org/post/77", "kind": "link"}
+    first = received(escalation(evidence=[frame]))
+    second = received(escalation(evidence=[page]), at=T0 + timedelta(minutes=1))
+    [case_id, joined] = await handle_all(flare_env, first, second)
+    assert joined == case_id
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        evidence = await client.get(f"/v1/cases/{case_id}/evidence", headers=bearer(settings))
+        detail = await client.get(f"/v1/cases/{case_id}", headers=bearer(settings))
+        anonymous = await client.get(f"/v1/cases/{case_id}/evidence")
+        missing = await client.get(f"/v1/cases/{uuid4()}/evidence", headers=bearer(settings))
+    first_id = EscalationReceived.model_validate(first.data).escalation_id
+    second_id = EscalationReceived.model_validate(second.data).escalation_id
+    assert evidence.json() == [
+        {"escalation_id": str(first_id), **frame},
+        {"escalation_id": str(second_id), **page, "sensitive": False},
+    ]
+    assert detail.json()["case"]["sensitive"] is True
+    assert "evidence.example.org" not in detail.text
+    assert (anonymous.status_code, missing.status_code) == (401, 404)
 
 
 async def test_the_timeline_is_append_only_in_the_database(flare_env: FlareEnv) -> None:

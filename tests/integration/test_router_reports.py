@@ -35,7 +35,7 @@ async def seed(env: FlareEnv) -> None:
         )
 
 
-async def test_trends_count_cases_by_day_category_region_team_and_top_subjects(
+async def test_trends_count_cases_over_time_by_category_region_team_and_top_subjects(
     flare_env: FlareEnv,
 ) -> None:
     await seed(flare_env)
@@ -53,10 +53,19 @@ async def test_trends_count_cases_by_day_category_region_team_and_top_subjects(
         {"key": "legal_request", "count": 1},
     ]
     assert {"key": "US", "count": 1} in body["by_region"]
+    assert body["by_day_category"] == [
+        {"day": "2026-10-12", "key": "crisis", "count": 1},
+        {"day": "2026-10-13", "key": "legal_request", "count": 1},
+    ]
+    assert body["by_day_region"] == [
+        {"day": "2026-10-12", "key": "US", "count": 1},
+        {"day": "2026-10-13", "key": "unknown", "count": 1},
+    ]
     assert body["top_subjects"][0] == {"key": "dedup:a", "count": 2}
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert {"section": "by_team", "key": "Legal", "count": "1"} in rows
+    assert {"section": "by_team", "day": "", "key": "Legal", "count": "1"} in rows
+    assert {"section": "by_day_region", "day": "2026-10-12", "key": "US", "count": "1"} in rows
     assert refused.status_code == 403
 
 

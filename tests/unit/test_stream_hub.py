@@ -6,7 +6,7 @@ from asyncio import Queue
 from prometheus_client import CollectorRegistry
 
 from services.notifier.filters import EventFilter
-from services.notifier.hub import TOO_SLOW, StreamEvent, StreamHub
+from services.notifier.hub import End, StreamEvent, StreamHub
 from shared.events import Severity
 from tests.integration.notifier_peers import snapshot
 
@@ -19,11 +19,11 @@ def hub(queue_size: int = 10, replay_size: int = 10) -> StreamHub:
     return StreamHub(queue_size, replay_size, CollectorRegistry())
 
 
-def drain(queue: "Queue[StreamEvent | None]") -> list[str]:
+def drain(queue: "Queue[StreamEvent | End]") -> list[str]:
     items = []
     while not queue.empty():
         item = queue.get_nowait()
-        items.append("TOO_SLOW" if item is TOO_SLOW else item.id)
+        items.append(item.name if isinstance(item, End) else item.id)
     return items
 
 
@@ -77,3 +77,16 @@ def test_unsubscribed_client_receives_nothing() -> None:
     streams.unsubscribe(gone)
     streams.publish(event("x"))
     assert gone.queue.empty()
+
+
+def test_closing_ends_every_stream_after_its_queued_events_and_any_opened_later() -> None:
+    registry = CollectorRegistry()
+    streams = StreamHub(queue_size=10, replay_size=10, registry=registry)
+    open_one, _ = streams.subscribe()
+    streams.publish(event("unsent"))
+    streams.close()
+    late, _ = streams.subscribe()
+    streams.publish(event("after"))
+    assert drain(open_one.queue) == ["unsent", "SHUTDOWN"]
+    assert drain(late.queue) == ["SHUTDOWN"]
+    assert registry.get_sample_value("flare_stream_clients") == 0

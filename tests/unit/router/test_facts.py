@@ -2,6 +2,8 @@
 
 import pytest
 
+URL = "https://example.org/frame.png"
+
 from services.router.facts import EscalationFacts
 from tests.unit.router.policy_fixtures import facts
 
@@ -10,14 +12,14 @@ from tests.unit.router.policy_fixtures import facts
     ("evidence", "signals", "sensitive"),
     [
         ([], {}, False),
-        ([{"sensitive": False}], {"imminent_harm": True}, False),
-        ([{"sensitive": False}, {"sensitive": True}], {}, True),
+        ([{"url": URL, "sensitive": False}], {"imminent_harm": True}, False),
+        ([{"url": URL, "sensitive": False}, {"url": URL, "sensitive": True}], {}, True),
         ([], {"minors_involved": True}, True),
     ],
     ids=["nothing", "plain-evidence", "evidence-marked-sensitive", "minors-involved"],
 )
 def test_sensitive_evidence_or_minors_make_a_report_sensitive(
-    evidence: list[dict[str, bool]], signals: dict[str, bool], sensitive: bool
+    evidence: list[dict[str, object]], signals: dict[str, bool], sensitive: bool
 ) -> None:
     report = facts("community_standards").model_dump()
     report["signals"] = signals
