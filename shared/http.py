@@ -158,9 +158,10 @@ class DrainingServer(uvicorn.Server):
 
     Kubernetes removes a terminating pod from its Service concurrently with sending SIGTERM;
     answering for a few more seconds (with /readyz false) means no request arrives at a
-    closed socket. Then uvicorn stops accepting, finishes in-flight requests, and the
-    lifespan stops the workers (finish the current message, commit, close). A second signal
-    skips the drain.
+    closed socket. Then uvicorn stops accepting, the app's `on_server_stop` hooks end the
+    responses that never finish by themselves (live streams), uvicorn finishes in-flight
+    requests, and the lifespan stops the workers (finish the current message, commit, close).
+    A second signal skips the drain.
     """
 
     def __init__(self, config: uvicorn.Config, app: FastAPI, drain_s: float) -> None:
