@@ -21,6 +21,7 @@ from services.intake.service import (
     has_open_escalation,
     mark_by_source,
 )
+from shared.events import Escalation
 from shared.http import Problem, json_pointer
 from shared.kafka import valid_traceparent
 
@@ -36,20 +37,16 @@ def unmappable(error: ValidationError, prefix: tuple[str | int, ...]) -> Problem
     return Problem(422, "The payload cannot become an escalation.", errors=errors)
 
 
-async def _accept_alert(
-    wired: Wired, partner: Partner, alert: AlertmanagerAlert, index: int, trace: str | None
-) -> UUID | None:
-    """A firing alert's id when new; None when Alertmanager is repeating an unresolved alert."""
-    if await has_open_escalation(wired.sessions, partner, alert.fingerprint):
-        return None
-    try:
-        escalation = from_alertmanager(partner, alert)
-    except ValidationError as error:
-        raise unmappable(error, ("alerts", index)) from error
-    receipt = await accept_escalation(
-        wired.sessions, wired.settings.topics, partner, escalation, trace
-    )
-    return receipt.id
+def _mapped(partner: Partner, alerts: list[AlertmanagerAlert]) -> list[Escalation | None]:
+    """Each firing alert as an escalation (None for a resolved one), or a 422 naming the first
+    alert that cannot become one: checked for the whole batch before anything is stored."""
+    mapped: list[Escalation | None] = []
+    for index, alert in enumerate(alerts):
+        try:
+            mapped.append(from_alertmanager(partner, alert) if alert.status == "firing" else None)
+        except ValidationError as error:
+            raise unmappable(error, ("alerts", index)) from error
+    return mapped
 
 
 @integration_router.post(
@@ -67,17 +64,17 @@ async def post_alertmanager(
     trace = valid_traceparent(request.headers.get("traceparent"))
     accepted: list[UUID] = []
     repeated = resolved = 0
-    for index, alert in enumerate(webhook.alerts):
-        if alert.status == "resolved":
+    topics = wired.settings.topics
+    for alert, escalation in zip(webhook.alerts, _mapped(partner, webhook.alerts), strict=True):
+        if escalation is None:
             resolved += await mark_by_source(
-                wired.sessions, wired.settings.topics, partner, alert.fingerprint, "resolved"
+                wired.sessions, topics, partner, alert.fingerprint, "resolved"
             )
-            continue
-        escalation_id = await _accept_alert(wired, partner, alert, index, trace)
-        if escalation_id is None:
-            repeated += 1
+        elif await has_open_escalation(wired.sessions, partner, alert.fingerprint):
+            repeated += 1  # Alertmanager repeats an alert until it resolves
         else:
-            accepted.append(escalation_id)
+            receipt = await accept_escalation(wired.sessions, topics, partner, escalation, trace)
+            accepted.append(receipt.id)
     if accepted or resolved:
         wired.relay.wake()
     return AlertmanagerReceipt(accepted=accepted, repeated=repeated, resolved=resolved)
