@@ -87,9 +87,11 @@ def _case_routes(
 
     # Apart from the case: the console fetches evidence only after its content warning.
     @router.get("/cases/{case_id}/evidence")
-    async def get_evidence(case_id: UUID, _: AnyResponder) -> list[EvidenceItem]:
-        async with sessions() as session:
-            return await case_actions.case_evidence(session, case_id)
+    async def get_evidence(case_id: UUID, who: AnyResponder) -> list[EvidenceItem]:
+        async with sessions.begin() as session:
+            return await case_actions.case_evidence(
+                session, case_id, who.subject, datetime.now(UTC)
+            )
 
     @router.post("/cases/{case_id}/acknowledge")
     async def acknowledge(

@@ -111,10 +111,16 @@ async def case_detail(session: AsyncSession, case_id: UUID) -> CaseDetail:
     )
 
 
-async def case_evidence(session: AsyncSession, case_id: UUID) -> list[EvidenceItem]:
-    """Every report's evidence links, oldest report first."""
-    if await session.get(Case, case_id) is None:
+async def case_evidence(
+    session: AsyncSession, case_id: UUID, viewer: str, now: datetime
+) -> list[EvidenceItem]:
+    """Every report's evidence links, oldest report first. Who opened a sensitive case's
+    evidence, and when, goes on its timeline (no case event: nothing about the case changed)."""
+    case = await session.get(Case, case_id)
+    if case is None:
         raise CaseNotFound(case_id)
+    if case.sensitive:
+        session.add(TimelineEntry(case_id=case_id, at=now, actor=viewer, action="evidence_viewed"))
     reports = await session.scalars(
         select(CaseReport).where(CaseReport.case_id == case_id).order_by(CaseReport.received_at)
     )

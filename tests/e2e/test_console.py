@@ -209,6 +209,8 @@ async def test_a_sensitive_case_shows_its_warning_before_anything_sensitive(
     link = page.locator("#evidence a")
     await expect(link).to_have_attribute("href", SENSITIVE_EVIDENCE)
     await expect(page.locator("#evidence")).to_contain_text("image, sensitive")
+    await page.reload()  # the router recorded who opened the evidence
+    await expect(page.locator("#timeline")).to_contain_text(f"{RESPONDER}: evidence viewed")
     await console.screenshot("case-sensitive-revealed")
     # The evidence is listed as a link to the partner's copy, never fetched by the console.
     assert not [url for url in requested if "evidence.example.org" in url]

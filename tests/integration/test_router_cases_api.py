@@ -164,6 +164,10 @@ async def test_evidence_is_served_apart_from_the_case_and_only_to_responders(
     assert detail.json()["case"]["sensitive"] is True
     assert "evidence.example.org" not in detail.text
     assert (anonymous.status_code, missing.status_code) == (401, 404)
+    viewed = await fetch(
+        flare_env, "SELECT actor FROM router.case_timeline WHERE action = 'evidence_viewed'"
+    )
+    assert [row["actor"] for row in viewed] == ["ana"]
 
 
 async def test_the_timeline_is_append_only_in_the_database(flare_env: FlareEnv) -> None:
