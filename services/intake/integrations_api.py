@@ -15,12 +15,7 @@ from services.intake.schemas import (
     PagerDutyEvent,
     PagerDutyReceipt,
 )
-from services.intake.service import (
-    SourceStatus,
-    accept_escalation,
-    has_open_escalation,
-    mark_by_source,
-)
+from services.intake.service import SourceStatus, accept_tool_alert, mark_by_source
 from shared.events import Escalation
 from shared.http import Problem, json_pointer
 from shared.kafka import valid_traceparent
@@ -70,11 +65,10 @@ async def post_alertmanager(
             resolved += await mark_by_source(
                 wired.sessions, topics, partner, alert.fingerprint, "resolved"
             )
-        elif await has_open_escalation(wired.sessions, partner, alert.fingerprint):
-            repeated += 1  # Alertmanager repeats an alert until it resolves
-        else:
-            receipt = await accept_escalation(wired.sessions, topics, partner, escalation, trace)
+        elif receipt := await accept_tool_alert(wired.sessions, topics, partner, escalation, trace):
             accepted.append(receipt.id)
+        else:
+            repeated += 1  # Alertmanager repeats an alert until it resolves
     if accepted or resolved:
         wired.relay.wake()
     return AlertmanagerReceipt(accepted=accepted, repeated=repeated, resolved=resolved)
@@ -101,13 +95,12 @@ async def post_pagerduty(request: Request, event: PagerDutyEvent, wired: Wired) 
         return PagerDutyReceipt(dedup_key=event.dedup_key)
     assert event.payload is not None  # the schema requires it for a trigger
     dedup_key = event.dedup_key or uuid4().hex
-    if await has_open_escalation(wired.sessions, partner, dedup_key):
-        return PagerDutyReceipt(dedup_key=dedup_key)
     try:
         escalation = from_pagerduty(partner, event.payload, dedup_key)
     except ValidationError as error:
         raise unmappable(error, ("payload",)) from error
     trace = valid_traceparent(request.headers.get("traceparent"))
-    await accept_escalation(wired.sessions, wired.settings.topics, partner, escalation, trace)
-    wired.relay.wake()
+    # A trigger repeating an unresolved dedup_key joins it: nothing new is stored.
+    if await accept_tool_alert(wired.sessions, wired.settings.topics, partner, escalation, trace):
+        wired.relay.wake()
     return PagerDutyReceipt(dedup_key=dedup_key)

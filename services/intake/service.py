@@ -99,6 +99,34 @@ async def accept_escalation(
                 log.info("escalation_replayed", escalation_id=str(first.id), partner=partner.name)
                 return first
         await _store(session, topics, partner, escalation, receipt, traceparent)
+    _log_accepted(partner, escalation, receipt)
+    return receipt
+
+
+async def accept_tool_alert(
+    sessions: async_sessionmaker[AsyncSession],
+    topics: Topics,
+    partner: Partner,
+    alert: Escalation,
+    traceparent: str | None,
+) -> EscalationAccepted | None:
+    """A monitoring tool's alert (its `dedup_key` names it), stored with its `received` event
+    unless the tool already sent it and has not resolved it: then None, a repeat. Copies of one
+    alert arriving in parallel, on any replica, take turns on a lock named by the alert, so
+    only the first is stored."""
+    assert alert.dedup_key is not None  # the tools' mappings always set it
+    receipt = EscalationAccepted(id=uuid4(), status="accepted", received_at=datetime.now(UTC))
+    async with sessions.begin() as session:
+        name = f"flare.intake.alert:{partner.id}:{alert.dedup_key}"
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+        if await _open_alert(session, partner, alert.dedup_key):
+            return None
+        await _store(session, topics, partner, alert, receipt, traceparent)
+    _log_accepted(partner, alert, receipt)
+    return receipt
+
+
+def _log_accepted(partner: Partner, escalation: Escalation, receipt: EscalationAccepted) -> None:
     # The correlation key is not logged: it may be a subject's URL or account id.
     log.info(
         "escalation_accepted",
@@ -106,7 +134,6 @@ async def accept_escalation(
         partner=partner.name,
         category=escalation.category.value,
     )
-    return receipt
 
 
 async def _store(
@@ -237,20 +264,17 @@ async def record_case_event(sessions: async_sessionmaker[AsyncSession], event: C
     return int(getattr(result, "rowcount", 0))
 
 
-async def has_open_escalation(
-    sessions: async_sessionmaker[AsyncSession], partner: Partner, dedup_key: str
-) -> bool:
+async def _open_alert(session: AsyncSession, partner: Partner, dedup_key: str) -> bool:
     """Whether the sending tool already told us about this alert and has not resolved it."""
-    async with sessions() as session:
-        found = await session.scalar(
-            select(EscalationRecord.id)
-            .where(
-                EscalationRecord.partner_id == partner.id,
-                EscalationRecord.dedup_key == dedup_key,
-                EscalationRecord.source_status.is_distinct_from("resolved"),
-            )
-            .limit(1)
+    found = await session.scalar(
+        select(EscalationRecord.id)
+        .where(
+            EscalationRecord.partner_id == partner.id,
+            EscalationRecord.dedup_key == dedup_key,
+            EscalationRecord.source_status.is_distinct_from("resolved"),
         )
+        .limit(1)
+    )
     return found is not None
 
 

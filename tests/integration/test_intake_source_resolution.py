@@ -1,11 +1,12 @@
 """A tool resolving its alert tells the router (flare.escalation.resolved), once per report."""
 
+import asyncio
 import json
 
 from shared.events import ReporterType
 from tests.conftest import FlareEnv
 from tests.intake_support import intake_app, new_partner
-from tests.integration.conftest import running
+from tests.integration.conftest import fetch, running
 from tests.kafka_reader import read_topic
 
 
@@ -33,3 +34,14 @@ async def test_resolving_twice_sends_one_resolution_after_the_report(flare_env: 
     assert resolved["escalation_ids"] == [received["escalation_id"]]
     assert resolved["partner"] == "pd-bridge"
     assert records[0].key == records[1].key == b"dedup:disk-full"
+
+
+async def test_a_tool_repeating_an_alert_in_parallel_stores_it_once(flare_env: FlareEnv) -> None:
+    key = await new_partner(flare_env, "pd-bridge", ReporterType.MONITORING)
+    async with running(intake_app(flare_env)) as http:
+        responses = await asyncio.gather(
+            *(http.post("/v2/enqueue", json=pagerduty("trigger", key.api_key)) for _ in range(8))
+        )
+    assert [response.status_code for response in responses] == [202] * 8
+    stored = await fetch(flare_env, "SELECT id FROM intake.escalations")
+    assert len(stored) == 1
