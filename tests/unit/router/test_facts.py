@@ -2,10 +2,10 @@
 
 import pytest
 
-URL = "https://example.org/frame.png"
-
 from services.router.facts import EscalationFacts
 from tests.unit.router.policy_fixtures import facts
+
+URL = "https://example.org/frame.png"
 
 
 @pytest.mark.parametrize(
