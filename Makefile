@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-deploy
 SHELL := /bin/bash
 
-.PHONY: run test stop lint clean lock lock-deploy
+.PHONY: run test chaos bench stop lint clean lock lock-deploy
 
 # The virtualenv is rebuilt whenever the pinned dependencies change.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -30,6 +30,17 @@ test: $(VENV)/.installed $(TOOLS)/.installed
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "[flare] FAILED: pytest collected no tests"; exit 1; fi; \
 	exit $$status
+
+# Every fault scenario (tests/chaos/; `make test` runs the fast ones): kills and stops Kafka and
+# PostgreSQL servers of its own, never the shared ones. Prints the results table and writes it
+# to chaos/results/<date>.md (docs/reliability.md).
+chaos: $(VENV)/.installed
+	@$(PY) -m pytest tests/chaos --chaos $(PYTEST_ARGS)
+
+# Not part of `make test`: about ten minutes of load on the bench's own Kafka and PostgreSQL
+# (never the shared ones); writes bench/results/ and prints the table (bench/README.md).
+bench: $(VENV)/.installed
+	@$(PY) -m bench $(BENCH_ARGS)
 
 stop:
 	@deploy/local/down.sh

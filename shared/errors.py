@@ -2,12 +2,24 @@
 
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# SQLSTATEs of a server that is going away, coming back or full, which asyncpg raises as
+# plain errors: a connection exception (08...), too many connections (53300), and an
+# administrator's or a crash's shutdown or "the database system is starting up" (57P01-03).
+TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03")
 
 
 def is_transient(error: BaseException) -> bool:
     """A database, broker or network that is down or slow: worth retrying, never a reason to
     dead-letter a message or to blame the caller. (asyncpg raises plain OSError when it
-    cannot connect at all.)"""
+    cannot connect at all; a request that waits too long for a pooled connection is an
+    overloaded database, not a bug.)"""
     if isinstance(error, DBAPIError):
-        return isinstance(error, OperationalError) or error.connection_invalidated
-    return isinstance(error, OSError | TimeoutError | KafkaError)
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return (
+            isinstance(error, OperationalError)
+            or error.connection_invalidated
+            or sqlstate.startswith(TRANSIENT_SQLSTATES)
+        )
+    return isinstance(error, OSError | TimeoutError | PoolTimeout | KafkaError)

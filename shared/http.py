@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import is_transient
@@ -111,7 +112,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     # Outages are answered here; anything else is a bug: a 500 problem, and the server logs it.
-    for dependency_error in (DBAPIError, OSError, TimeoutError):
+    for dependency_error in (DBAPIError, OSError, TimeoutError, PoolTimeout):
         app.add_exception_handler(dependency_error, on_dependency)
     app.add_exception_handler(Exception, on_unexpected)
 

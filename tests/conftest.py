@@ -83,6 +83,21 @@ def _ensure_up(name: str, config: pytest.Config) -> bool:
     return True
 
 
+def migrate(database_url: str, services: tuple[str, ...] = SERVICES) -> None:
+    """Each service's migrations, run as an operator runs them (`python -m ... migrate`)."""
+    for service in services:
+        migrated = subprocess.run(
+            [sys.executable, "-m", f"services.{service}", "migrate"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "FLARE_DATABASE_URL": database_url},
+            check=False,
+        )
+        assert migrated.returncode == 0, (
+            f"{service} migration failed:\n{migrated.stdout}{migrated.stderr}"
+        )
+
+
 def _database_url(name: str) -> str:
     return f"postgresql+asyncpg://flare:flare@127.0.0.1:{PG_PORT}/{name}"
 
@@ -101,17 +116,7 @@ def template_database(pytestconfig: pytest.Config) -> Iterator[str]:
     started = [name for name in ("postgres.sh", "kafka.sh") if _ensure_up(name, pytestconfig)]
     template = f"flare_test_template_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(f'CREATE DATABASE "{template}"'))
-    for service in SERVICES:
-        migrated = subprocess.run(
-            [sys.executable, "-m", f"services.{service}", "migrate"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "FLARE_DATABASE_URL": _database_url(template)},
-            check=False,
-        )
-        assert migrated.returncode == 0, (
-            f"{service} migration failed:\n{migrated.stdout}{migrated.stderr}"
-        )
+    migrate(_database_url(template))
     yield template
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
     for name in reversed(started):

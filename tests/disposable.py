@@ -4,9 +4,10 @@ start again: the shared ones must never be touched. Started with the project's o
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.e2e.processes import free_port
 @dataclass(frozen=True)
 class Disposable:
     script: str
+    port: int
     env: dict[str, str]
 
     def run(self, action: str) -> None:
@@ -33,8 +35,30 @@ class Disposable:
     async def stop(self) -> None:
         await asyncio.to_thread(self.run, "stop")
 
+    async def kill(self) -> None:
+        """SIGKILL, as when the machine dies; `start` brings it back. For a server the scripts
+        keep a pid file of (Kafka). The pid file goes too: nothing may reap the dead process,
+        and a zombie would pass the script's "already running" check."""
+        pid_file = Path(self.env["FLARE_LOCAL_DIR"]) / "run" / self.script.replace(".sh", ".pid")
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        pid_file.unlink()
+        for _ in range(300):  # 30 s
+            if not await _port_open(self.port):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.script}: port {self.port} still open after SIGKILL")
+
     async def start(self) -> None:
         await asyncio.to_thread(self.run, "start")
+
+
+async def _port_open(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 @contextmanager
@@ -49,15 +73,18 @@ def _state_dir() -> Iterator[Path]:
 
 
 @contextmanager
-def disposable_kafka() -> Iterator[tuple[Disposable, str]]:
-    """A single-node broker reusing the jars fetched for the shared one; yields its address."""
+def disposable_kafka(advertised_port: int | None = None) -> Iterator[tuple[Disposable, str]]:
+    """A single-node broker reusing the jars fetched for the shared one; yields its address.
+    With `advertised_port`, clients are sent there (to a proxy in front of the broker)."""
     with _state_dir() as state:
         port = free_port()
         broker = Disposable(
             "kafka.sh",
+            port,
             {
                 "FLARE_LOCAL_DIR": str(state),
                 "FLARE_KAFKA_PORT": str(port),
+                "FLARE_KAFKA_ADVERTISED_PORT": str(advertised_port or port),
                 "FLARE_KAFKA_CONTROLLER_PORT": str(free_port()),
                 "FLARE_KAFKA_LIBS": str(ROOT / ".local" / "kafka" / "libs"),
             },
@@ -70,12 +97,17 @@ def disposable_kafka() -> Iterator[tuple[Disposable, str]]:
 
 
 @contextmanager
-def disposable_postgres() -> Iterator[tuple[Disposable, str]]:
-    """A cluster of its own with the `flare` role and database; yields its asyncpg URL."""
+def disposable_postgres(
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Disposable, str]]:
+    """A cluster of its own with the `flare` role and database; yields its asyncpg URL.
+    `extra_env` goes to the server too (a faked clock, say)."""
     with _state_dir() as state:
         port = free_port()
         server = Disposable(
-            "postgres.sh", {"FLARE_LOCAL_DIR": str(state), "FLARE_PG_PORT": str(port)}
+            "postgres.sh",
+            port,
+            {"FLARE_LOCAL_DIR": str(state), "FLARE_PG_PORT": str(port), **(extra_env or {})},
         )
         server.run("start")
         try:

@@ -5,6 +5,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PORT=${FLARE_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${FLARE_KAFKA_CONTROLLER_PORT:-9093}
+# The port clients are told to connect to: another one puts a proxy in between (chaos tests).
+ADVERTISED_PORT=${FLARE_KAFKA_ADVERTISED_PORT:-$PORT}
 HOME_DIR=$STATE/kafka
 # A disposable broker (tests on other ports) may reuse jars already fetched elsewhere.
 LIBS=${FLARE_KAFKA_LIBS:-$HOME_DIR/libs}
@@ -29,7 +31,8 @@ fetch_jars() {
 
 write_config() {
   mkdir -p "$DATA"
-  sed -e "s#@DATA_DIR@#$DATA#" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+  sed -e "s#@DATA_DIR@#$DATA#" -e "s#@PORT@#$PORT#g" -e "s#@ADVERTISED_PORT@#$ADVERTISED_PORT#g" \
+    -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
     "$ROOT/deploy/local/kafka.properties" >"$CONFIG"
 }
 

@@ -11,6 +11,7 @@ from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
 from shared.app import Plumbing
 from shared.db import pruner
+from shared.group_commit import GroupCommit
 from shared.kafka import EventProducer
 
 
@@ -40,7 +41,11 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         required={"postgres"},
     )
     app.state.intake = api.Intake(
-        settings=settings, sessions=plumbing.sessions, relay=relay, limiter=RateLimiter()
+        settings=settings,
+        sessions=plumbing.sessions,
+        group_commit=GroupCommit(plumbing.sessions),
+        relay=relay,
+        limiter=RateLimiter(),
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outside the body limit, so its 413s are counted too.

@@ -5,10 +5,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,12 +23,14 @@ from shared.events import (
     EventType,
     Topics,
 )
+from shared.group_commit import GroupCommit, Rows, insert_rows
 from shared.http import Problem
 from shared.kafka import Envelope, OutgoingMessage
 from shared.logging import get_logger
-from shared.outbox import add_to_outbox
+from shared.outbox import add_to_outbox, outbox_row
 
 log = get_logger(__name__)
+ESCALATIONS = cast(Table, EscalationRecord.__table__)
 SOURCE = "/flare/intake"
 SourceStatus = Literal["acknowledged", "resolved"]
 
@@ -76,6 +78,7 @@ def request_hash(escalation: Escalation) -> str:
 
 async def accept_escalation(
     sessions: async_sessionmaker[AsyncSession],
+    group_commit: GroupCommit,
     topics: Topics,
     partner: Partner,
     escalation: Escalation,
@@ -83,6 +86,8 @@ async def accept_escalation(
     idempotency: Idempotency | None = None,
 ) -> EscalationAccepted:
     """Store the escalation and its `received` event in one transaction: both or neither.
+    Without an Idempotency-Key, that transaction is shared with concurrent requests (group
+    commit); it has committed when this returns.
 
     With an Idempotency-Key, a repeat of the same body answers the first receipt and stores
     nothing; the same key with another body is refused.
@@ -90,15 +95,20 @@ async def accept_escalation(
     if escalation.reporter.type != partner.reporter_type:
         raise ReporterMismatch(partner)
     receipt = EscalationAccepted(id=uuid4(), status="accepted", received_at=datetime.now(UTC))
+    rows = _received_rows(topics, partner, escalation, receipt, traceparent)
+    if idempotency is None:
+        await group_commit.insert(rows)
+        _log_accepted(partner, escalation, receipt)
+        return receipt
+    # The key is claimed in the transaction that stores the report: it needs one of its own.
     async with sessions.begin() as session:
-        if idempotency is not None:
-            first = await _claim_idempotency_key(
-                session, partner, idempotency, request_hash(escalation), receipt.id
-            )
-            if first is not None:
-                log.info("escalation_replayed", escalation_id=str(first.id), partner=partner.name)
-                return first
-        await _store(session, topics, partner, escalation, receipt, traceparent)
+        first = await _claim_idempotency_key(
+            session, partner, idempotency, request_hash(escalation), receipt.id
+        )
+        if first is not None:
+            log.info("escalation_replayed", escalation_id=str(first.id), partner=partner.name)
+            return first
+        await insert_rows(session, rows)
     _log_accepted(partner, escalation, receipt)
     return receipt
 
@@ -121,7 +131,7 @@ async def accept_tool_alert(
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
         if await _open_alert(session, partner, alert.dedup_key):
             return None
-        await _store(session, topics, partner, alert, receipt, traceparent)
+        await insert_rows(session, _received_rows(topics, partner, alert, receipt, traceparent))
     _log_accepted(partner, alert, receipt)
     return receipt
 
@@ -136,28 +146,15 @@ def _log_accepted(partner: Partner, escalation: Escalation, receipt: EscalationA
     )
 
 
-async def _store(
-    session: AsyncSession,
+def _received_rows(
     topics: Topics,
     partner: Partner,
     escalation: Escalation,
     receipt: EscalationAccepted,
     traceparent: str | None,
-) -> None:
+) -> Rows:
     """The escalation row and its outbox event, keyed by the correlation key."""
     correlation_key = escalation.correlation_key(receipt.id)
-    session.add(
-        EscalationRecord(
-            id=receipt.id,
-            partner_id=partner.id,
-            received_at=receipt.received_at,
-            status="accepted",
-            category=escalation.category.value,
-            correlation_key=correlation_key,
-            dedup_key=escalation.dedup_key,
-            body=escalation.model_dump(mode="json"),
-        )
-    )
     event = EscalationReceived(
         escalation_id=receipt.id,
         received_at=receipt.received_at,
@@ -165,9 +162,18 @@ async def _store(
         escalation=escalation,
     )
     envelope = Envelope.new(EventType.ESCALATION_RECEIVED, SOURCE, event, traceparent)
-    await add_to_outbox(
-        session, outbox, OutgoingMessage(topics.escalations, correlation_key, envelope)
-    )
+    record = {
+        "id": receipt.id,
+        "partner_id": partner.id,
+        "received_at": receipt.received_at,
+        "status": "accepted",
+        "category": escalation.category.value,
+        "correlation_key": correlation_key,
+        "dedup_key": escalation.dedup_key,
+        "body": escalation.model_dump(mode="json"),
+    }
+    message = OutgoingMessage(topics.escalations, correlation_key, envelope)
+    return [(ESCALATIONS, record), (outbox, outbox_row(message))]
 
 
 async def _claim_idempotency_key(

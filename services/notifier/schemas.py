@@ -2,16 +2,18 @@
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import CaseSnapshot, Category, EventType, Severity
+from shared.events import STORABLE, CaseSnapshot, Category, EventType, Severity
 
 Channel = Literal["webhook", "chat", "email"]
 DeliveryStatus = Literal["pending", "retrying", "delivered", "dead", "cancelled"]
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Text stored as sent: PostgreSQL refuses NUL and lone surrogates, so they are a 422.
+Text = Annotated[str, STORABLE]
 
 
 class SubscriptionCreate(BaseModel):
@@ -20,11 +22,11 @@ class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel = "webhook"
-    target: str = Field(
+    target: Text = Field(
         min_length=3, max_length=2048, description="An http(s) URL, or an email address."
     )
-    description: str = Field(default="", max_length=500)
-    teams: list[str] = Field(default_factory=list, max_length=50)
+    description: Text = Field(default="", max_length=500)
+    teams: list[Text] = Field(default_factory=list, max_length=50)
     categories: list[Category] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
     min_severity: Severity | None = None

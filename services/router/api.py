@@ -23,6 +23,7 @@ from services.router.schemas import (
     ReassignIn,
     ResolveIn,
     TeamOut,
+    Text,
 )
 from shared.auth import AnyResponder, Responder, Role, require_role
 from shared.events import CaseSnapshot, CaseStatus, Category, Severity, Topics
@@ -62,7 +63,7 @@ def _case_routes(
         _: AnyResponder,
         status: CaseStatus | None = None,
         severity: Severity | None = None,
-        team: str | None = None,
+        team: Annotated[Text | None, Query(max_length=100)] = None,
         category: Category | None = None,
         region: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
         since: AwareDatetime | None = None,

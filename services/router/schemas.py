@@ -2,12 +2,15 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import CaseSnapshot
+from shared.events import STORABLE, CaseSnapshot
+
+# Free text a responder sends: PostgreSQL refuses NUL and lone surrogates, so they are a 422.
+Text = Annotated[str, STORABLE]
 
 
 class Body(BaseModel):
@@ -25,18 +28,18 @@ class ResolutionCode(StrEnum):
 
 
 class AcknowledgeIn(Body):
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class ResolveIn(Body):
     code: ResolutionCode
-    summary: str = Field(default="", max_length=2000)
+    summary: Text = Field(default="", max_length=2000)
 
 
 class ReassignIn(Body):
-    team: str | None = Field(default=None, min_length=1, max_length=100)
-    responder: str | None = Field(default=None, min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=2000)
+    team: Text | None = Field(default=None, min_length=1, max_length=100)
+    responder: Text | None = Field(default=None, min_length=1, max_length=100)
+    reason: Text = Field(min_length=1, max_length=2000)
 
     @model_validator(mode="after")
     def names_a_target(self) -> "ReassignIn":
@@ -46,7 +49,7 @@ class ReassignIn(Body):
 
 
 class NoteIn(Body):
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
 
 
 class CasePage(BaseModel):

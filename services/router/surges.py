@@ -63,23 +63,23 @@ async def check_key_surge(
 async def check_region_surge(
     session: AsyncSession, topics: Topics, policy: Policy, facts: EscalationFacts, at: datetime
 ) -> None:
-    """A surge across one region and category is published once per fixed window."""
+    """A surge across one region and category is published once per fixed window.
+
+    In a surge every report asks again, so that question stays cheap however many reports the
+    window holds: count no further than the threshold, and look up whether this window is
+    already recorded; the full count is taken once per window, for the record itself.
+    """
     if facts.region is None:
         return
     await session.flush()
-    minutes = policy.surge.region_category_window_minutes
-    count = await session.scalar(
-        select(func.count())
-        .select_from(CaseReport)
-        .where(
-            CaseReport.region == facts.region,
-            CaseReport.category == facts.category.value,
-            CaseReport.received_at > at - timedelta(minutes=minutes),
-        )
-    )
-    if not is_surge(count or 0, policy.surge.region_category_reports):
+    threshold = policy.surge.region_category_reports
+    since = at - timedelta(minutes=policy.surge.region_category_window_minutes)
+    if not is_surge(await _region_reports(session, facts, since, threshold), threshold):
         return
-    start = window_start(at, minutes)
+    start = window_start(at, policy.surge.region_category_window_minutes)
+    if await session.get(EmergingRisk, (facts.region, facts.category.value, start)) is not None:
+        return
+    count = await _region_reports(session, facts, since)
     recorded = await session.scalar(
         insert(EmergingRisk)
         .values(
@@ -93,7 +93,25 @@ async def check_region_surge(
         .returning(EmergingRisk.region)
     )
     if recorded is not None:
+        minutes = policy.surge.region_category_window_minutes
         await _publish_emerging_risk(session, topics, facts, count or 1, start, minutes, at)
+
+
+async def _region_reports(
+    session: AsyncSession, facts: EscalationFacts, since: datetime, limit: int | None = None
+) -> int:
+    """Reports in the region and category since then; no more than `limit` are counted."""
+    reports = (
+        select(CaseReport.escalation_id)
+        .where(
+            CaseReport.region == facts.region,
+            CaseReport.category == facts.category.value,
+            CaseReport.received_at > since,
+        )
+        .limit(limit)
+        .subquery()
+    )
+    return await session.scalar(select(func.count()).select_from(reports)) or 0
 
 
 async def _publish_emerging_risk(

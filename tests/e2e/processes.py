@@ -14,6 +14,14 @@ import httpx
 
 from tests.conftest import FlareEnv
 
+# A notifier's settings for tests: local receivers are allowed; timers and the delivery queue
+# are polled often.
+FAST_NOTIFIER = {
+    "FLARE_EGRESS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+    "FLARE_ESCALATION_POLL_INTERVAL_S": "0.1",
+    "FLARE_DELIVERY_POLL_INTERVAL_S": "0.1",
+}
+
 
 @dataclass
 class ServiceProcess:
@@ -51,6 +59,11 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as when a node dies."""
+        self.process.kill()
+        self.process.wait()
 
 
 def free_port() -> int:

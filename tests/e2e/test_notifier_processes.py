@@ -11,7 +11,7 @@ import websockets
 
 from shared.events import EventType
 from tests.conftest import FlareEnv
-from tests.e2e.processes import ServiceProcess, start_service
+from tests.e2e.processes import FAST_NOTIFIER, ServiceProcess, start_service
 from tests.integration.conftest import fetch
 from tests.integration.notifier_peers import (
     case_envelope,
@@ -28,17 +28,9 @@ DEADLINE_S = 30
 TEAM = "Global Operations"
 
 
-# Local receivers are allowed; timers and the delivery queue are polled often.
-FAST = {
-    "FLARE_EGRESS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-    "FLARE_ESCALATION_POLL_INTERVAL_S": "0.1",
-    "FLARE_DELIVERY_POLL_INTERVAL_S": "0.1",
-}
-
-
 def notifier(env: FlareEnv, log_dir: Path) -> ServiceProcess:
     log_dir.mkdir(exist_ok=True)
-    return start_service("notifier", env, log_dir, FAST)
+    return start_service("notifier", env, log_dir, FAST_NOTIFIER)
 
 
 async def test_two_replicas_both_stream_an_event_to_their_own_clients(
@@ -91,8 +83,7 @@ async def test_timer_pending_at_sigkill_fires_once_after_restart(
 
             await wait_until(paged_on_call, DEADLINE_S, "the first page")
         finally:
-            first.process.kill()  # SIGKILL: no shutdown, the lead's timer is still pending
-            first.process.wait()
+            first.kill()  # no shutdown: the lead's timer is still pending
         pending = await fetch(flare_env, "SELECT state, next_step FROM notifier.escalation_timers")
         assert [tuple(row) for row in pending] == [("pending", 1)]
         second = notifier(flare_env, tmp_path / "second")

@@ -32,6 +32,7 @@ from shared.settings import FlareSettings
 from tests.conftest import FlareEnv
 from tests.e2e.processes import free_port
 from tests.integration.conftest import serving
+from tests.kafka_reader import publish_messages
 
 DEFAULT_SECRET = FlareSettings.model_fields["jwt_secret"].default
 
@@ -87,12 +88,8 @@ async def publish(env: FlareEnv, *envelopes: Envelope, key: str | None = None) -
 
 
 async def publish_raw(env: FlareEnv, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=env.kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait(env.topics.cases, value=value, key=b"poison", headers=headers)
-    finally:
-        await producer.stop()
+    """One message onto the test's cases topic exactly as given (poison, say)."""
+    await publish_messages(env.kafka, env.topics.cases, [(b"poison", value, headers)])
 
 
 def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, Any]]) -> str:
@@ -153,6 +150,10 @@ class Receiver:
     url: str = ""
     # While cleared, requests are recorded but not answered (a page "in flight").
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    # Seconds before answering: longer than the sender's timeout makes a slow target.
+    delay_s: float = 0.0
+    # Requests answered with a success while their sender still waited for the answer.
+    delivered: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -162,11 +163,15 @@ class Receiver:
 
         @app.post("/{path:path}")
         async def receive(path: str, request: Request) -> Response:
-            self.requests.append(Received(path, dict(request.headers), await request.body()))
+            received = Received(path, dict(request.headers), await request.body())
+            self.requests.append(received)
             await self.gate.wait()
+            await asyncio.sleep(self.delay_s)
             if self.failures > 0:
                 self.failures -= 1
                 return Response(status_code=self.status_on_failure)
+            if not await request.is_disconnected():
+                self.delivered.append(received)
             return Response(status_code=204)
 
         return app

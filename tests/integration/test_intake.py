@@ -11,6 +11,7 @@ from services.intake.schemas import EXAMPLE_ESCALATION, FULL_EXAMPLE_ESCALATION,
 from services.intake.service import accept_escalation
 from shared.db import make_engine, make_sessions
 from shared.events import Escalation, EscalationReceived
+from shared.group_commit import GroupCommit
 from shared.kafka import EventProducer
 from shared.outbox import OutboxRelay
 from tests.conftest import FlareEnv
@@ -94,7 +95,12 @@ async def test_two_relays_at_once_publish_every_row_once_in_commit_order(
         str(
             (
                 await accept_escalation(
-                    sessions, topics, partner, escalation(dedup_key=f"k{number % 7}"), None
+                    sessions,
+                    GroupCommit(sessions),
+                    topics,
+                    partner,
+                    escalation(dedup_key=f"k{number % 7}"),
+                    None,
                 )
             ).id
         )

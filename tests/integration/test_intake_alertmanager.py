@@ -3,10 +3,6 @@ it are notified to intake, become escalations, and resolve when the alert resolv
 
 import asyncio
 import json
-import shutil
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,22 +12,18 @@ import pytest
 
 from services.intake.partners import NewKey
 from shared.events import ReporterType
+from tests.alertmanager import BINARY, alertmanager, install_alertmanager
 from tests.conftest import FlareEnv
-from tests.e2e.processes import free_port
 from tests.intake_support import intake_app, new_partner
 from tests.integration.conftest import fetch, serving
 
-BINARY = "prometheus-alertmanager"
 DEADLINE_S = 30.0
 
 
 @pytest.fixture(scope="module")
 def alertmanager_binary() -> str:
     """Installed with apt-get when missing; the test is skipped only if that cannot be done."""
-    if shutil.which(BINARY) is None:
-        for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", BINARY]):
-            subprocess.run(command, capture_output=True, check=False)
-    path = shutil.which(BINARY)
+    path = install_alertmanager()
     if path is None:
         pytest.skip(f"{BINARY} is not installed and apt-get could not install it")
     return path
@@ -59,44 +51,6 @@ def config(intake_url: str, key: NewKey) -> dict[str, Any]:
             }
         ],
     }
-
-
-def start_alertmanager(
-    binary: str, workdir: Path, settings: dict[str, Any], port: int
-) -> subprocess.Popen[bytes]:
-    config_file = workdir / "alertmanager.yml"
-    config_file.write_text(json.dumps(settings))  # JSON is YAML
-    return subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "alertmanager.log").open("wb"),
-    )
-
-
-@asynccontextmanager
-async def alertmanager(binary: str, workdir: Path, settings: dict[str, Any]) -> AsyncIterator[str]:
-    port = free_port()
-    process = start_alertmanager(binary, workdir, settings, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(DEADLINE_S):
-            while True:
-                try:
-                    if (await client.get(f"{url}/-/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 async def rows_when(env: FlareEnv, query: str, count: int) -> list[Any]:
@@ -127,7 +81,7 @@ async def test_alerts_from_real_alertmanager_become_escalations_and_resolve(
     }
     async with (
         serving(intake_app(flare_env)) as intake_url,
-        alertmanager(alertmanager_binary, tmp_path, config(intake_url, key)) as manager_url,
+        alertmanager(alertmanager_binary, tmp_path, config(intake_url, key)) as (manager_url, _),
         httpx.AsyncClient(base_url=manager_url) as client,
     ):
         assert (await client.post("/api/v2/alerts", json=[alert])).status_code == 200

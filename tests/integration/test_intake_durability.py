@@ -2,16 +2,13 @@
 PostgreSQL server stopped under intake. Each test stops a server of its own, never the shared."""
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Callable
 
 from services.intake.schemas import EXAMPLE_ESCALATION
 from shared.events import EscalationReceived
 from shared.kafka_admin import create_topics
-from tests.conftest import FlareEnv
+from tests.conftest import FlareEnv, migrate
 from tests.disposable import disposable_kafka, disposable_postgres
 from tests.intake_support import PartnerClient, intake_app, new_partner
 from tests.integration.conftest import fetch, running
@@ -95,14 +92,7 @@ async def test_postgres_stopped_is_503_with_retry_after_and_never_202(
     flare_env: FlareEnv,
 ) -> None:
     with disposable_postgres() as (server, database_url):
-        migrated = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "services.intake", "migrate"],
-            env={**os.environ, "FLARE_DATABASE_URL": database_url},
-            capture_output=True,
-            check=False,
-        )
-        assert migrated.returncode == 0, migrated.stderr
+        await asyncio.to_thread(migrate, database_url, ("intake",))
         own = FlareEnv(database_url, flare_env.kafka, flare_env.topic_prefix)
         key = await new_partner(own)
         async with running(intake_app(own)) as http:

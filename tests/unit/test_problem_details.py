@@ -5,6 +5,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.http import Problem, install_problem_handlers, json_pointer
 
@@ -25,6 +26,10 @@ def make_app() -> FastAPI:
     @app.get("/database-down")
     async def database_down() -> None:
         raise ConnectionRefusedError("connect call failed")
+
+    @app.get("/pool-exhausted")
+    async def pool_exhausted() -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached")
 
     @app.get("/bug")
     async def bug() -> None:
@@ -82,6 +87,12 @@ async def test_an_unreachable_database_is_503_with_retry_after() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_free_database_connection_is_503_too_not_a_500() -> None:
+    response = await call("GET", "/pool-exhausted")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
 
 
 async def test_a_bug_is_a_500_problem_not_an_outage() -> None:

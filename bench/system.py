@@ -1,0 +1,186 @@
+"""The system under test and its references, each a real process on loopback: the bench's own
+PostgreSQL and Kafka (it stops Kafka; the shared ones must never be touched), the three
+services, the bare-endpoint ceiling and Alertmanager."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.intake.partners import create_partner
+from shared.auth import Role, mint_token
+from shared.db import make_engine, make_sessions
+from shared.events import ReporterType, Topics
+from shared.kafka_admin import create_topics
+from shared.settings import FlareSettings
+from tests.alertmanager import alertmanager
+from tests.conftest import LOCAL, SERVICES, FlareEnv
+from tests.disposable import Disposable, disposable_kafka, disposable_postgres
+from tests.e2e.processes import ServiceProcess, free_port, start_service
+
+# The load must never be refused for quota: the partner's limit is far above any bench rate.
+UNLIMITED_PER_MINUTE = 100_000_000
+# The bench's WebSocket client may fall behind during a surge; the notifier buffers for it.
+SERVICE_SETTINGS = {"notifier": {"FLARE_STREAM_QUEUE_SIZE": "1000000"}}
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    env: FlareEnv
+    kafka: Disposable
+
+    @property
+    def dsn(self) -> str:
+        return self.env.dsn
+
+
+@contextmanager
+def infrastructure() -> Iterator[Infrastructure]:
+    """PostgreSQL and Kafka of the bench's own on free ports, migrated, topics created."""
+    with disposable_postgres() as (_, database_url), disposable_kafka() as (kafka, bootstrap):
+        env = FlareEnv(database_url, bootstrap, "")
+        for service in SERVICES:
+            subprocess.run(
+                [sys.executable, "-m", f"services.{service}", "migrate"],
+                env={**os.environ, "FLARE_DATABASE_URL": database_url},
+                check=True,
+                capture_output=True,
+            )
+        asyncio.run(create_topics(bootstrap, env.topics))
+        asyncio.run(create_topics(bootstrap, Topics.with_prefix("ceiling.")))
+        yield Infrastructure(env, kafka)
+
+
+def kafka_control(kafka: Disposable) -> dict[str, Any]:
+    """What the load process needs to stop and start the bench's broker itself."""
+    return {"kafka_script": str(LOCAL / kafka.script), "kafka_env": kafka.env}
+
+
+@asynccontextmanager
+async def flare(env: FlareEnv, log_dir: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """The three services, one process each, ready."""
+    services = {
+        name: start_service(name, env, log_dir, SERVICE_SETTINGS.get(name)) for name in SERVICES
+    }
+    try:
+        for service in services.values():
+            await service.wait_ready(120)
+        yield services
+    finally:
+        for service in services.values():
+            service.terminate()
+
+
+async def partner_key(env: FlareEnv) -> str:
+    engine = make_engine(env.database_url, pool_size=1)
+    try:
+        created = await create_partner(
+            make_sessions(engine), "bench", ReporterType.TRUSTED_FLAGGER, UNLIMITED_PER_MINUTE
+        )
+    finally:
+        await engine.dispose()
+    return created.api_key
+
+
+def responder_token() -> str:
+    """Signed with the secret the services run with (the local default)."""
+    secret = FlareSettings.model_fields["jwt_secret"].default
+    return mint_token(secret, "bench-responder", Role.RESPONDER, timedelta(hours=1))
+
+
+def start_ceiling(port: int, dsn: str, log_dir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.ceiling", str(port), dsn],
+        stdout=(log_dir / "ceiling.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@asynccontextmanager
+async def ceiling(dsn: str, log_dir: Path) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    process = start_ceiling(port, dsn, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(60):
+            while True:
+                try:
+                    await client.get(f"{url}/docs")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def alertmanager_settings(webhook_port: int | None) -> dict[str, Any]:
+    """Every alert its own group (`...`), notified at once (group_wait 0s) to the bench's
+    webhook; without a port, a receiver that notifies nobody (alerts are only taken in)."""
+    receiver: dict[str, Any] = {"name": "bench"}
+    if webhook_port is not None:
+        receiver["webhook_configs"] = [
+            {"url": f"http://127.0.0.1:{webhook_port}/", "send_resolved": False}
+        ]
+    return {
+        "route": {
+            "receiver": "bench",
+            "group_by": ["..."],
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "repeat_interval": "24h",
+        },
+        "receivers": [receiver],
+    }
+
+
+@asynccontextmanager
+async def alertmanager_peer(
+    binary: str, workdir: Path, webhook_port: int | None
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    async with alertmanager(binary, workdir, alertmanager_settings(webhook_port)) as peer:
+        yield peer
+
+
+async def count(dsn: str, query: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        found: int = await connection.fetchval(query)
+        return found
+    finally:
+        await connection.close()
+
+
+async def settle(dsn: str, timeout_s: float = 300.0) -> None:
+    """Wait until the router has handled every stored escalation (the pipeline is idle)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            stored = await count(dsn, "SELECT count(*) FROM intake.escalations")
+            if await count(dsn, "SELECT count(*) FROM router.processed_events") >= stored:
+                return
+            await asyncio.sleep(0.5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's high-water mark of resident memory (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmHWM for pid {pid}")

@@ -1,0 +1,77 @@
+"""Group commit: concurrent reports share transactions, every 202 is stored with its event, and
+a batch that fails stores none of its rows and fails every caller in it."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from services.intake.models import outbox
+from shared.db import make_engine, make_sessions
+from shared.group_commit import GroupCommit
+from tests.conftest import FlareEnv
+from tests.intake_support import partner_session
+from tests.integration.conftest import fetch
+from tests.kafka_reader import read_topic
+
+
+def event_row() -> dict[str, Any]:
+    return {
+        "topic": "t",
+        "key": "k",
+        "event_id": uuid4(),
+        "event_type": "flare.escalation.received",
+        "source": "/test",
+        "occurred_at": datetime.now(UTC),
+        "data": {},
+    }
+
+
+async def test_concurrent_reports_are_each_stored_with_their_event(flare_env: FlareEnv) -> None:
+    async with partner_session(flare_env) as partner:
+        responses = await asyncio.gather(*(partner.post() for _ in range(40)))
+        # Each with its event: the relay publishes every one, once.
+        records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=40)
+    assert [response.status_code for response in responses] == [202] * 40
+    ids = {response.json()["id"] for response in responses}
+    stored = await fetch(flare_env, "SELECT id::text FROM intake.escalations")
+    assert {row["id"] for row in stored} == ids
+    assert sorted(json.loads(record.value)["escalation_id"] for record in records) == sorted(ids)
+
+
+async def test_a_failed_batch_stores_nothing_and_fails_every_caller(flare_env: FlareEnv) -> None:
+    engine = make_engine(flare_env.database_url)
+    group = GroupCommit(make_sessions(engine))
+    row = event_row()  # outbox event ids are unique: the second row breaks the batch
+    try:
+        results = await asyncio.gather(
+            group.insert([(outbox, row)]),
+            group.insert([(outbox, {**row, "key": "other"})]),
+            return_exceptions=True,
+        )
+    finally:
+        await engine.dispose()
+    assert [type(result) for result in results] == [IntegrityError, IntegrityError]
+    assert await fetch(flare_env, "SELECT 1 FROM intake.outbox") == []
+
+
+@pytest.mark.parametrize("callers", [1, 3])
+async def test_callers_return_only_after_their_rows_are_committed(
+    flare_env: FlareEnv, callers: int
+) -> None:
+    engine = make_engine(flare_env.database_url)
+    group = GroupCommit(make_sessions(engine))
+
+    async def insert_then_count() -> int:
+        await group.insert([(outbox, event_row())])
+        return len(await fetch(flare_env, "SELECT 1 FROM intake.outbox"))
+
+    try:
+        seen = await asyncio.gather(*(insert_then_count() for _ in range(callers)))
+    finally:
+        await engine.dispose()
+    assert all(count >= 1 for count in seen), "visible to another connection: committed"
