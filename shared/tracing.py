@@ -6,11 +6,11 @@ With `FLARE_OTEL_EXPORTER=otlp` (or `console`) every HTTP request, consumed even
 work inside them become OpenTelemetry spans.
 """
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import NoOpTracer, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -83,12 +85,25 @@ def current_traceparent() -> str | None:
 def trace_requests(app: FastAPI) -> None:
     """A server span per request, continuing the caller's `traceparent` header."""
 
-    @app.middleware("http")
-    async def traced(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        name = f"{request.method} {request.url.path}"
-        with span(name, request.headers.get("traceparent"), SpanKind.SERVER) as current:
-            response = await call_next(request)
-            current.set_attribute("http.response.status_code", response.status_code)
-            return response
+    app.add_middleware(TraceRequests)
+
+
+class TraceRequests:
+    """A server span around each HTTP request: plain ASGI, like shared.metrics.ObserveResponses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        traceparent = Headers(scope=scope).get("traceparent")
+        with span(f"{scope['method']} {scope['path']}", traceparent, SpanKind.SERVER) as current:
+
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    current.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, sending)

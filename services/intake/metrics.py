@@ -1,9 +1,10 @@
 """intake's outcome metrics: every partner request counted as accepted or rejected, with why."""
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
+from starlette.types import Scope
+
+from shared.metrics import ObserveResponses
 
 # The routes a partner reports through; status reads are not reports.
 REPORT_ROUTES = frozenset({"/v1/escalations", "/v1/integrations/alertmanager", "/v2/enqueue"})
@@ -35,13 +36,11 @@ def count_outcomes(app: FastAPI, registry: CollectorRegistry) -> None:
         registry=registry,
     )
 
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if request.method == "POST" and request.url.path in REPORT_ROUTES:
-            # Set by authentication; an unknown caller's key never becomes a label.
-            partner = getattr(request.state, "partner", "unauthenticated")
-            reports.labels(request.url.path, partner, outcome(response.status_code)).inc()
-        return response
+    def count(scope: Scope, status: int, _: float) -> None:
+        if scope["method"] == "POST" and scope["path"] in REPORT_ROUTES:
+            # request.state.partner, set by authentication; an unknown caller's key never
+            # becomes a label.
+            partner = scope.get("state", {}).get("partner", "unauthenticated")
+            reports.labels(scope["path"], partner, outcome(status)).inc()
+
+    app.add_middleware(ObserveResponses, observe=count)
