@@ -1,8 +1,10 @@
 """Sends queued deliveries, records every attempt, and retries on the schedule until dead.
 
 Replicas share the queue: each due row is claimed with `FOR UPDATE SKIP LOCKED` and held for
-the duration of its send, so one replica sends it. A crash mid-send rolls the claim back and
-another replica sends again with the same `webhook-id` (receivers deduplicate on it). A page
+the duration of its send, so one replica sends it; its outcome is recorded in the same
+transaction, committed as soon as that send ends. A crash mid-send rolls the claim back and
+another replica sends again with the same `webhook-id` (receivers deduplicate on it): only the
+sends under way at the crash can repeat (at most `delivery_concurrency` per replica). A page
 (an escalation step) also holds its case's timer row `FOR SHARE` while it is sent: an
 acknowledgement must wait for that page to finish, and once the acknowledgement has stopped
 the timer, queued pages are cancelled instead of sent.
@@ -63,24 +65,27 @@ class DeliveryWorker:
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             self._wake.clear()
-            if await self.deliver_due() >= self._settings.delivery_batch_size:
-                continue
+            slots = range(self._settings.delivery_concurrency)
+            await asyncio.gather(*(self._deliver_until_none_due(stopping) for _ in slots))
             await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
 
-    async def deliver_due(self) -> int:
-        """Claim a batch of due deliveries, send them concurrently, record the outcomes."""
+    async def _deliver_until_none_due(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set() and await self._deliver_one():
+            pass
+
+    async def _deliver_one(self) -> bool:
+        """Claim the next due delivery, send it and record the outcome in one transaction;
+        False when none is due."""
         async with self._sessions.begin() as session:
-            claimed = list((await session.execute(self._claim_query())).mappings())
-            sendable = []
-            for row in claimed:
-                if row["kind"] == "page" and not await _page_still_wanted(session, row):
-                    await self._cancel(session, row)
-                else:
-                    sendable.append(row)
-            results = await asyncio.gather(*(self._attempt(row) for row in sendable))
-            for row, (outcome, started_at, latency_s) in zip(sendable, results, strict=True):
-                await self._record(session, row, outcome, started_at, latency_s)
-        return len(claimed)
+            row = (await session.execute(self._claim_query())).mappings().first()
+            if row is None:
+                return False
+            if row["kind"] == "page" and not await _page_still_wanted(session, row):
+                await self._cancel(session, row)
+                return True
+            outcome, started_at, latency_s = await self._attempt(row)
+            await self._record(session, row, outcome, started_at, latency_s)
+        return True
 
     def _claim_query(self) -> Any:
         return (
@@ -89,7 +94,7 @@ class DeliveryWorker:
             .where(deliveries.c.status.in_(("pending", "retrying")))
             .where(deliveries.c.next_attempt_at <= datetime.now(UTC))
             .order_by(deliveries.c.next_attempt_at)
-            .limit(self._settings.delivery_batch_size)
+            .limit(1)
             .with_for_update(of=deliveries, skip_locked=True)
         )
 

@@ -19,10 +19,11 @@ class NotifierSettings(FlareSettings):
     # Where the console's browser code calls the router's API (cases, teams, reports). Empty
     # means the console's own origin, as behind the Kubernetes ingress (ADR 0008).
     console_router_url: str = "http://127.0.0.1:8002"
-    # Outbound deliveries: per-attempt timeout, retry schedule, and how often the queue is polled.
+    # Outbound deliveries: per-attempt timeout, how often the queue is polled, how many are
+    # sent at once (each holds a database connection while it is sent), the retry schedule.
     delivery_timeout_s: float = Field(default=10.0, gt=0)
     delivery_poll_interval_s: float = Field(default=1.0, gt=0)
-    delivery_batch_size: int = Field(default=20, ge=1)
+    delivery_concurrency: int = Field(default=8, ge=1, le=16)
     retry_first_delay_s: float = Field(default=10.0, gt=0)
     retry_factor: float = Field(default=3.0, ge=1)
     retry_max_delay_s: float = Field(default=3600.0, gt=0)

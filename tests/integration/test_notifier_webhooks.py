@@ -299,3 +299,31 @@ async def test_events_after_deliveries_began_are_delivered_however_late(
     assert [request.json()["data"]["case_id"] for request in peer.requests] == [
         str(during_outage.case_id)
     ]
+
+
+async def test_each_outcome_is_recorded_when_its_send_ends_not_with_slower_ones(
+    flare_env: FlareEnv,
+) -> None:
+    # A crash repeats only the sends under way: a finished one is already on record.
+    # The stuck send outlasts the wait below: its timeout cannot end it early.
+    patient = settings(flare_env, delivery_timeout_s=60)
+    async with (
+        receiver() as stuck,
+        receiver() as quick,
+        running(create_app(patient)) as client,
+    ):
+        stuck.gate.clear()  # its answer is held: that send stays in flight
+        await subscribe(client, f"{stuck.url}/stuck")
+        quick_subscription = await subscribe(client, f"{quick.url}/quick")
+        case = snapshot()
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+        await received(stuck, 1)
+
+        async def quick_recorded() -> bool:
+            items = await deliveries(client, case_id=str(case.case_id))
+            mine = [i for i in items if i["subscription_id"] == quick_subscription["id"]]
+            return [item["status"] for item in mine] == ["delivered"]
+
+        await wait_until(quick_recorded, what="the quick delivery recorded")
+        assert stuck.delivered == [], "the stuck send is still in flight"
+        stuck.gate.set()
