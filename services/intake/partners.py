@@ -125,8 +125,10 @@ async def disable_partner(sessions: async_sessionmaker[AsyncSession], name: str)
 
 
 async def authenticate(sessions: async_sessionmaker[AsyncSession], api_key: str) -> Partner | None:
-    """The enabled partner holding this key, else None (unknown and disabled look the same)."""
+    """The enabled partner holding this key, else None (unknown and disabled look the same).
+    One statement outside any transaction: no BEGIN and ROLLBACK around it on every request."""
     async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         record = await session.scalar(
             select(PartnerRecord).where(
                 PartnerRecord.key_hash == hash_api_key(api_key),
