@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from services.intake.partners import create_partner
 from shared.auth import Role, mint_token
@@ -25,7 +24,7 @@ from shared.settings import FlareSettings
 from tests.alertmanager import alertmanager
 from tests.conftest import LOCAL, SERVICES, FlareEnv
 from tests.disposable import Disposable, disposable_kafka, disposable_postgres
-from tests.e2e.processes import ServiceProcess, free_port, start_service
+from tests.e2e.processes import ServiceProcess, answering, free_port, start_service
 
 # The load must never be refused for quota: the partner's limit is far above any bench rate.
 UNLIMITED_PER_MINUTE = 100_000_000
@@ -111,13 +110,7 @@ async def ceiling(dsn: str, log_dir: Path) -> AsyncIterator[tuple[str, subproces
     process = start_ceiling(port, dsn, log_dir)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(60):
-            while True:
-                try:
-                    await client.get(f"{url}/docs")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+        await answering(f"{url}/docs", process, log_dir / "ceiling.log")
         yield url, process
     finally:
         process.terminate()

@@ -1,7 +1,6 @@
 """Debian's real `prometheus-alertmanager` as a local peer, for tests and the bench: installed
 with apt-get when missing, started on a free loopback port with a config of the caller's."""
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -10,9 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.e2e.processes import free_port
+from tests.e2e.processes import answering, free_port
 
 BINARY = "prometheus-alertmanager"
 READY_DEADLINE_S = 30.0
@@ -53,14 +50,7 @@ async def alertmanager(
     process = start_alertmanager(binary, workdir, settings, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(READY_DEADLINE_S):
-            while True:
-                try:
-                    if (await client.get(f"{url}/-/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await answering(f"{url}/-/ready", process, workdir / "alertmanager.log", READY_DEADLINE_S)
         yield url, process
     finally:
         process.terminate()

@@ -35,19 +35,10 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
-        async with httpx.AsyncClient(timeout=2.0) as client, asyncio.timeout(timeout_s):
-            while True:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"{self.name} exited early:\n{self.log_tail()}")
-                try:
-                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await answering(f"{self.url}/readyz", self.process, self.log, timeout_s)
 
     def terminate(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, as Kubernetes sends it; returns the exit code (killed if it hangs)."""
@@ -64,6 +55,27 @@ class ServiceProcess:
         """SIGKILL: no shutdown at all, as when a node dies."""
         self.process.kill()
         self.process.wait()
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def answering(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0
+) -> None:
+    """Poll `url` until it answers 200: a process we started is ready. Fails at once, with
+    the end of its log, if the process exits first."""
+    async with httpx.AsyncClient(timeout=2.0) as client, asyncio.timeout(timeout_s):
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"{log.stem} exited early:\n{log_tail(log)}")
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
 
 
 def free_port() -> int:
