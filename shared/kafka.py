@@ -243,7 +243,8 @@ def group_consumer(
     return make
 
 
-Handler = Callable[[Envelope], Awaitable[None]]
+Handler = Callable[[Sequence[Envelope]], Awaitable[None]]
+"""Handles the envelopes in order, all or nothing: when it raises, none has taken effect."""
 OnStarted = Callable[[AIOKafkaConsumer], Awaitable[None]]
 LAG_EVERY_S = 1.0
 
@@ -285,6 +286,11 @@ class ConsumerLoop:
     With `commit`, a partition's offsets are committed only after every handled record's
     database effect has committed; a transient failure seeks back and retries the record,
     so order within a partition holds and nothing is skipped.
+
+    The handler gets one record at a time, or with `batches` all the records of one poll in
+    one call (one transaction instead of one per record); when such a call fails for any
+    reason but a transient one, the records are handled again one at a time, which finds the
+    poison among them and dead-letters it alone.
     """
 
     def __init__(
@@ -298,8 +304,10 @@ class ConsumerLoop:
         commit: bool = True,
         on_started: OnStarted | None = None,
         retry_delay_s: float = 1.0,
+        batches: bool = False,
     ) -> None:
         self.name, self._make_consumer, self._handle = name, make_consumer, handle
+        self._batches = batches
         self._dead_letters, self._dlq_topic, self._commit = dead_letters, dlq_topic, commit
         self._on_started, self._retry_delay_s = on_started, retry_delay_s
         metrics = _consumer_metrics(registry)
@@ -314,6 +322,8 @@ class ConsumerLoop:
             lag_measured = 0.0
             while not stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                if await self._handled_as_one(consumer, batches):
+                    continue
                 for partition, records in batches.items():
                     await self._handle_partition(consumer, partition, records, stopping)
                 if time.monotonic() - lag_measured > LAG_EVERY_S:
@@ -328,6 +338,37 @@ class ConsumerLoop:
             if end is not None:
                 behind = end - await consumer.position(partition)
                 self._lag.labels(self.name, partition.topic, str(partition.partition)).set(behind)
+
+    async def _handled_as_one(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> bool:
+        """Handle the whole poll in one call; False when it must go one record at a time."""
+        records = [record for partition_records in batches.values() for record in partition_records]
+        if not self._batches or len(records) < 2:
+            return False
+        try:
+            envelopes = [Envelope.from_record(record) for record in records]
+            traces = [envelope.traceparent for envelope in envelopes]
+            with span(f"consume {self.name} batch", kind=SpanKind.CONSUMER, links=traces):
+                await self._handle(envelopes)
+        except Exception as error:
+            if not is_transient(error):
+                log.info("batch_handled_one_by_one", consumer=self.name, error=repr(error))
+                return False
+            log.warning("batch_retry", consumer=self.name, records=len(records), error=repr(error))
+            self._outcomes.labels(self.name, "retried").inc(len(records))
+            for partition, partition_records in batches.items():
+                consumer.seek(partition, partition_records[0].offset)
+            await asyncio.sleep(self._retry_delay_s)
+            return True
+        self._outcomes.labels(self.name, "handled").inc(len(records))
+        if self._commit:
+            await consumer.commit(
+                {partition: rows[-1].offset + 1 for partition, rows in batches.items()}
+            )
+        return True
 
     async def _handle_partition(
         self,
@@ -352,7 +393,7 @@ class ConsumerLoop:
         try:
             envelope = Envelope.from_record(record)
             with span(f"consume {record.topic}", envelope.traceparent, SpanKind.CONSUMER):
-                await self._handle(envelope)
+                await self._handle([envelope])
         except InvalidEvent as error:
             return await self._dead_letter(record, str(error))
         except Exception as error:

@@ -6,7 +6,7 @@ With `FLARE_OTEL_EXPORTER=otlp` (or `console`) every HTTP request, consumed even
 work inside them become OpenTelemetry spans.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 
@@ -67,12 +67,27 @@ def use_exporter(service: str, exporter: SpanExporter | None, batch: bool = Fals
 
 @contextmanager
 def span(
-    name: str, traceparent: str | None = None, kind: SpanKind = SpanKind.INTERNAL
+    name: str,
+    traceparent: str | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    links: Sequence[str | None] = (),
 ) -> Iterator[trace.Span]:
-    """A span continuing `traceparent` (from an HTTP header or a Kafka event) when given."""
+    """A span continuing `traceparent` (from an HTTP header or a Kafka event) when given.
+
+    `links` are the traceparents of the other traces the span works for: a batch of consumed
+    events has one parent at most but belongs to every event's trace.
+    """
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
-    with _State.tracer.start_as_current_span(name, context=parent, kind=kind) as current:
+    linked = [trace.Link(_span_context(link)) for link in links if link]
+    with _State.tracer.start_as_current_span(
+        name, context=parent, kind=kind, links=linked
+    ) as current:
         yield current
+
+
+def _span_context(traceparent: str) -> trace.SpanContext:
+    extracted = _PROPAGATOR.extract({"traceparent": traceparent})
+    return trace.get_current_span(extracted).get_span_context()
 
 
 def current_traceparent() -> str | None:

@@ -243,31 +243,38 @@ async def escalation_status(
     )
 
 
-async def record_case_event(sessions: async_sessionmaker[AsyncSession], event: CaseEvent) -> int:
-    """The report named by the event is routed; every report on the case follows its changes.
+async def record_case_events(
+    sessions: async_sessionmaker[AsyncSession], events: Sequence[CaseEvent]
+) -> None:
+    """The reports the events name are routed; every report on a case follows its changes.
 
-    Events of one case share a partition, so they arrive in order and the last one wins.
+    Events of one case share a partition, so they arrive in order and the last one wins. The
+    events are recorded in one transaction.
     """
+    async with sessions.begin() as session:
+        for event in events:
+            await _record_case_event(session, event)
+
+
+async def _record_case_event(session: AsyncSession, event: CaseEvent) -> None:
     case = event.case
     named = [EscalationRecord.case_id == case.case_id]
     if event.escalation_id is not None:
         named.append(EscalationRecord.id == event.escalation_id)
-    async with sessions.begin() as session:
-        result = await session.execute(
-            update(EscalationRecord)
-            .where(or_(*named))
-            .values(
-                status="routed",
-                case_id=case.case_id,
-                severity=case.severity.value if case.severity else None,
-                score=case.score,
-                team=case.team,
-                watchers=case.watchers,
-                # When it was first routed; later changes keep that time.
-                routed_at=func.coalesce(EscalationRecord.routed_at, case.updated_at),
-            )
+    await session.execute(
+        update(EscalationRecord)
+        .where(or_(*named))
+        .values(
+            status="routed",
+            case_id=case.case_id,
+            severity=case.severity.value if case.severity else None,
+            score=case.score,
+            team=case.team,
+            watchers=case.watchers,
+            # When it was first routed; later changes keep that time.
+            routed_at=func.coalesce(EscalationRecord.routed_at, case.updated_at),
         )
-    return int(getattr(result, "rowcount", 0))
+    )
 
 
 async def _open_alert(session: AsyncSession, partner: Partner, dedup_key: str) -> bool:

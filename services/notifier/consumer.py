@@ -10,7 +10,7 @@ then commits; each event is handled by one replica of the group.
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.hub import StreamEvent, StreamHub
-from services.notifier.service import delivery_epoch_of, record_case_event
+from services.notifier.service import delivery_epoch_of, record_case_events
 from services.notifier.settings import NotifierSettings
 from shared.events import CaseEvent, is_case_event
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
@@ -73,7 +73,8 @@ class CaseStream:
             await consumer.position(partition)  # resolves "latest" now, not at the first fetch
         self.positioned.set()
 
-    async def _handle(self, envelope: Envelope) -> None:
+    async def _handle(self, envelopes: Sequence[Envelope]) -> None:
+        [envelope] = envelopes  # one at a time: publishing to the streams cannot be undone
         about_a_case = is_case_event(envelope.event_type)
         text = json.dumps(
             {
@@ -107,8 +108,8 @@ def delivery_consumer(
     async def remember_epoch(_: AIOKafkaConsumer) -> None:
         epoch[:] = [await delivery_epoch_of(sessions)]
 
-    async def handle(envelope: Envelope) -> None:
-        if await record_case_event(sessions, settings, envelope, epoch[0]):
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        if await record_case_events(sessions, settings, envelopes, epoch[0]):
             wake_deliveries()
 
     # A new group reads the retained topic; events from long before deliveries first started
@@ -128,4 +129,5 @@ def delivery_consumer(
         dead_letters=dead_letters,
         dlq_topic=settings.topics.dlq,
         on_started=remember_epoch,
+        batches=True,
     )

@@ -51,28 +51,32 @@ async def delivery_epoch_of(sessions: Sessions) -> datetime:
     return started
 
 
-async def record_case_event(
-    sessions: Sessions, settings: NotifierSettings, envelope: Envelope, epoch: datetime
+async def record_case_events(
+    sessions: Sessions, settings: NotifierSettings, envelopes: Sequence[Envelope], epoch: datetime
 ) -> int:
-    """Queue one delivery per matching subscription and move the case's escalation timer.
+    """Queue one delivery per matching subscription and move each case's escalation timer, for
+    the events in one transaction.
 
     Idempotent: a redelivered event inserts nothing new (one row per event and destination).
     Returns the number of deliveries queued.
     """
-    if not is_case_event(envelope.event_type):
-        log.info("event_ignored", event_id=str(envelope.id), event_type=envelope.event_type)
-        return 0
-    event = envelope.body(CaseEvent)
     now = datetime.now(UTC)
     history_ends = epoch - timedelta(seconds=settings.delivery_max_event_age_s)
-    fresh = envelope.time >= history_ends
+    queued = 0
     async with sessions.begin() as session:
-        await _project_case(session, envelope.event_type, event)
-        await _track_escalation(session, settings, event, now, start=fresh)
-        if not fresh:
-            log.info("event_too_old_to_deliver", event_id=str(envelope.id))
-            return 0
-        return await _queue_subscriptions(session, settings, envelope, event, now)
+        for envelope in envelopes:
+            if not is_case_event(envelope.event_type):
+                log.info("event_ignored", event_id=str(envelope.id), type=envelope.event_type)
+                continue
+            event = envelope.body(CaseEvent)
+            fresh = envelope.time >= history_ends
+            await _project_case(session, envelope.event_type, event)
+            await _track_escalation(session, settings, event, now, start=fresh)
+            if not fresh:
+                log.info("event_too_old_to_deliver", event_id=str(envelope.id))
+                continue
+            queued += await _queue_subscriptions(session, settings, envelope, event, now)
+    return queued
 
 
 async def _project_case(session: AsyncSession, event_type: str, event: CaseEvent) -> None:

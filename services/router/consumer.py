@@ -1,12 +1,13 @@
-"""router's Kafka loop: received escalations -> handle_escalation -> commit offset."""
+"""router's Kafka loop: received escalations -> handle_events (a poll at a time) -> commit."""
+
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.policy_store import PolicyStore
-from services.router.service import handle_escalation, handle_source_resolution
+from services.router.service import handle_events
 from services.router.settings import RouterSettings
-from shared.events import EventType
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 from shared.outbox import OutboxRelay
 
@@ -19,14 +20,9 @@ def escalation_consumer(
     dead_letters: EventProducer,
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
-    async def handle(envelope: Envelope) -> None:
-        if envelope.event_type == EventType.ESCALATION_RESOLVED:
-            if await handle_source_resolution(sessions, settings.topics, envelope):
-                relay.wake()
-            return
-        # The policy in force when the event is handled; a reload applies from the next one.
-        case_id = await handle_escalation(sessions, settings.topics, policies.current, envelope)
-        if case_id is not None:
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        # The policy in force when the events are handled; a reload applies from the next poll.
+        if await handle_events(sessions, settings.topics, policies.current, envelopes):
             relay.wake()
 
     make_consumer = group_consumer(
@@ -42,4 +38,5 @@ def escalation_consumer(
         registry,
         dead_letters=dead_letters,
         dlq_topic=settings.topics.dlq,
+        batches=True,
     )

@@ -1,5 +1,6 @@
 """router's main use case: a received escalation becomes a scored, assigned case (or joins one)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
@@ -59,52 +60,74 @@ def read_report(envelope: Envelope) -> Report:
     return Report(envelope, received, facts)
 
 
-async def handle_escalation(
-    sessions: async_sessionmaker[AsyncSession], topics: Topics, policy: Policy, envelope: Envelope
-) -> UUID | None:
-    """Open a case for a report or join it to its key's open case, exactly once per event id.
+async def handle_events(
+    sessions: async_sessionmaker[AsyncSession],
+    topics: Topics,
+    policy: Policy,
+    envelopes: Sequence[Envelope],
+) -> list[UUID]:
+    """Handle consumed events in one transaction, all or nothing, in their order, each event id
+    once: a redelivery (handled before, or twice in the same poll) changes nothing.
 
-    Returns the case id, or None when this event was handled before (a redelivery).
+    Returns the ids of the cases they changed (none when every event was a redelivery).
     """
-    report = read_report(envelope)
+    reports = [None if _is_resolution(e) else read_report(e) for e in envelopes]
+    changed: list[UUID] = []
     async with sessions.begin() as session:
-        if not await _first_time(session, envelope):
-            return None
-        case = await _correlate_and_decide(session, topics, policy, report)
-        await check_key_surge(session, topics, policy, case, report.at)
-        await check_region_surge(session, topics, policy, report.facts, report.at)
+        first_time = await _first_time(session, envelopes)
+        for envelope, report in zip(envelopes, reports, strict=True):
+            if envelope.id not in first_time:
+                log.info("event_already_handled", event_id=str(envelope.id))
+                continue
+            first_time.remove(envelope.id)
+            if report is None:
+                changed += await handle_source_resolution(session, topics, envelope)
+            else:
+                changed.append(await handle_escalation(session, topics, policy, report))
+    return changed
+
+
+def _is_resolution(envelope: Envelope) -> bool:
+    return envelope.event_type == EventType.ESCALATION_RESOLVED
+
+
+async def _first_time(session: AsyncSession, envelopes: Sequence[Envelope]) -> set[UUID]:
+    """Record the event ids; those recorded now are the ones never handled before."""
+    ids = list(dict.fromkeys(envelope.id for envelope in envelopes))
+    recorded = await session.scalars(
+        insert(ProcessedEvent)
+        .values([{"event_id": event_id} for event_id in ids])
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
+    )
+    return set(recorded)
+
+
+async def handle_escalation(
+    session: AsyncSession, topics: Topics, policy: Policy, report: Report
+) -> UUID:
+    """Open a case for a report or join it to its key's open case; returns the case id."""
+    case, key_reports = await _correlate_and_decide(session, topics, policy, report)
+    await check_key_surge(session, topics, policy, case, report.at, key_reports)
+    await check_region_surge(session, topics, policy, report.facts, report.at)
     return case.id
 
 
 async def handle_source_resolution(
-    sessions: async_sessionmaker[AsyncSession], topics: Topics, envelope: Envelope
+    session: AsyncSession, topics: Topics, envelope: Envelope
 ) -> list[UUID]:
-    """The partner's tool resolved its alert: resolve the cases of those reports, once."""
+    """The partner's tool resolved its alert: resolve the cases of those reports."""
     resolved = envelope.body(EscalationResolved)
-    async with sessions.begin() as session:
-        if not await _first_time(session, envelope):
-            return []
-        return await resolve_at_source(
-            session, topics, resolved.escalation_ids, resolved.partner, resolved.resolved_at
-        )
-
-
-async def _first_time(session: AsyncSession, envelope: Envelope) -> bool:
-    """Record the event id; False when it was handled before (a redelivery changes nothing)."""
-    first_time = await session.scalar(
-        insert(ProcessedEvent)
-        .values(event_id=envelope.id)
-        .on_conflict_do_nothing()
-        .returning(ProcessedEvent.event_id)
+    return await resolve_at_source(
+        session, topics, resolved.escalation_ids, resolved.partner, resolved.resolved_at
     )
-    if first_time is None:
-        log.info("event_already_handled", event_id=str(envelope.id), type=envelope.event_type)
-    return first_time is not None
 
 
 async def _correlate_and_decide(
     session: AsyncSession, topics: Topics, policy: Policy, report: Report
-) -> Case:
+) -> tuple[Case, int]:
+    """The case the report opened or joined, and the key's reports in the surge window (this
+    one included)."""
     key = report.received.correlation_key
     latest = await session.scalar(
         select(Case)
@@ -113,13 +136,8 @@ async def _correlate_and_decide(
         .limit(1)
         .with_for_update()
     )
-    since = report.at - timedelta(minutes=policy.velocity_window_minutes)
-    recent = await session.scalar(
-        select(func.count())
-        .select_from(CaseReport)
-        .where(CaseReport.correlation_key == key, CaseReport.received_at > since)
-    )
-    velocity = velocity_per_hour((recent or 0) + 1, policy.velocity_window_minutes)
+    recent, key_reports = await _reports_on_key(session, policy, key, report.at)
+    velocity = velocity_per_hour(recent + 1, policy.velocity_window_minutes)
     context = build_context(report.facts, policy, report.at, velocity)
     decision = score_escalation(report.facts, context, policy)
     routing = route_escalation(report.facts, context, policy)
@@ -133,7 +151,27 @@ async def _correlate_and_decide(
         case = _new_case(report, latest, velocity)
         await _open_case(session, topics, policy, case, report, decision, routing)
     _add_report(session, case, report, decision, context)
-    return case
+    return case, key_reports + 1
+
+
+async def _reports_on_key(
+    session: AsyncSession, policy: Policy, key: str, at: datetime
+) -> tuple[int, int]:
+    """Reports stored on the key within the velocity window and within the surge window."""
+    velocity_since = at - timedelta(minutes=policy.velocity_window_minutes)
+    surge_since = at - timedelta(minutes=policy.surge.key_window_minutes)
+    counts = (
+        await session.execute(
+            select(
+                func.count().filter(CaseReport.received_at > velocity_since),
+                func.count().filter(CaseReport.received_at > surge_since),
+            ).where(
+                CaseReport.correlation_key == key,
+                CaseReport.received_at > min(velocity_since, surge_since),
+            )
+        )
+    ).one()
+    return counts[0], counts[1]
 
 
 def _latest_state(case: Case | None) -> LatestCase | None:
@@ -181,6 +219,7 @@ def _new_case(report: Report, previous: Case | None, velocity: float) -> Case:
         product=facts.product.value,
         title=facts.title,
         created_at=at,
+        updated_at=at,
         region=facts.region,
         report_count=1,
         velocity_per_hour=velocity,

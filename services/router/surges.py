@@ -24,22 +24,21 @@ log = get_logger(__name__)
 
 
 async def check_key_surge(
-    session: AsyncSession, topics: Topics, policy: Policy, case: Case, at: datetime
+    session: AsyncSession,
+    topics: Topics,
+    policy: Policy,
+    case: Case,
+    at: datetime,
+    count: int,
 ) -> None:
-    """The first surge on a case's key raises it one band and publishes flare.case.surge."""
+    """The first surge on a case's key raises it one band and publishes flare.case.surge.
+
+    `count` is the key's reports in the surge window up to `at`, the new one included.
+    """
     if case.surge or case.status == "resolved":
         return
-    await session.flush()
     window = policy.surge.key_window_minutes
-    count = await session.scalar(
-        select(func.count())
-        .select_from(CaseReport)
-        .where(
-            CaseReport.correlation_key == case.correlation_key,
-            CaseReport.received_at > at - timedelta(minutes=window),
-        )
-    )
-    if not is_surge(count or 0, policy.surge.key_reports):
+    if not is_surge(count, policy.surge.key_reports):
         return
     explanation = dict(case.explanation or {})
     raised = raise_one_band(decision_from_explanation(explanation), policy)

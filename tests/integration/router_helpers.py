@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.router.app import create_app
 from services.router.policy import Policy
 from services.router.policy_store import load_policy_file
-from services.router.service import handle_escalation
+from services.router.service import handle_events
 from services.router.settings import DEFAULT_POLICY, RouterSettings
 from shared.auth import Role, mint_token
 from shared.db import make_engine, make_sessions
@@ -65,8 +65,10 @@ async def router_sessions(env: FlareEnv) -> AsyncIterator[async_sessionmaker[Asy
 async def handle_all(
     env: FlareEnv, *events: Envelope, policy: Policy = POLICY
 ) -> list[UUID | None]:
+    """Each event in a transaction of its own; the case it opened or joined, None if none."""
     async with router_sessions(env) as sessions:
-        return [await handle_escalation(sessions, env.topics, policy, event) for event in events]
+        changed = [await handle_events(sessions, env.topics, policy, [event]) for event in events]
+    return [case_ids[0] if case_ids else None for case_ids in changed]
 
 
 def every(minutes: float, count: int, start: datetime = T0) -> list[datetime]:

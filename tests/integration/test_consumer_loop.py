@@ -1,7 +1,7 @@
 """The shared consumer loop on a real broker: poison to the DLQ, retries in order, late commits."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
@@ -64,8 +64,9 @@ async def committed(env: FlareEnv, group: str, partition: int) -> int | None:
 def consumer_loop(
     env: FlareEnv,
     group: str,
-    handle: Callable[[Envelope], Awaitable[None]],
+    handle: Callable[[Sequence[Envelope]], Awaitable[None]],
     dead_letters: EventProducer,
+    batches: bool = False,
 ) -> ConsumerLoop:
     def make_consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -84,6 +85,7 @@ def consumer_loop(
         dead_letters=dead_letters,
         dlq_topic=env.topics.dlq,
         retry_delay_s=0.05,
+        batches=batches,
     )
 
 
@@ -94,7 +96,8 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_loop_goes_on(
     handled: list[str] = []
     done = asyncio.Event()
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        [envelope] = envelopes
         handled.append(envelope.data["title"])
         done.set()
 
@@ -119,7 +122,8 @@ async def test_transient_failure_is_retried_in_order_and_committed_only_after(
     attempts: list[str] = []
     done = asyncio.Event()
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        [envelope] = envelopes
         attempts.append(envelope.data["title"])
         if attempts == ["first"]:
             raise ConnectionRefusedError("database restarting")
@@ -148,7 +152,7 @@ async def test_lag_counts_the_records_a_stuck_partition_has_not_finished(
         "partition": str(partition),
     }
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(envelopes: Sequence[Envelope]) -> None:
         if registry.get_sample_value("flare_consumer_lag", labels) == 2:
             measured.set()
         raise ConnectionRefusedError("database down")
@@ -166,3 +170,76 @@ async def test_lag_counts_the_records_a_stuck_partition_has_not_finished(
     await run_until(stuck, measured)
     assert registry.get_sample_value("flare_consumer_lag", labels) == 2
     assert await committed(flare_env, "g-lag", partition) is None
+
+
+class Recorder:
+    """A handler that records what it was given: whole polls, and records one at a time."""
+
+    def __init__(self, expected: int, fail: Callable[[list[str]], None] = lambda _: None) -> None:
+        self.batches: list[list[str]] = []
+        self.singles: list[str] = []
+        self.expected, self.fail = expected, fail
+        self.done = asyncio.Event()
+
+    async def handle(self, envelopes: Sequence[Envelope]) -> None:
+        titles = [envelope.data["title"] for envelope in envelopes]
+        if len(titles) > 1:
+            self.batches.append(titles)
+        else:
+            self.singles += titles
+        self.fail(titles)
+        self.expected -= len(titles)
+        if self.expected <= 0:
+            self.done.set()
+
+
+async def run_recorder(env: FlareEnv, group: str, recorder: Recorder) -> None:
+    dead_letters = EventProducer(env.kafka, "dlq")
+    try:
+        loop = consumer_loop(env, group, recorder.handle, dead_letters, batches=True)
+        await run_until(loop, recorder.done)
+    finally:
+        await dead_letters.stop()
+
+
+async def test_a_poll_is_handled_in_one_batch_and_committed_after_it(flare_env: FlareEnv) -> None:
+    partition = await produce(flare_env, *(valid_message(title) for title in "abc"))
+    recorder = Recorder(expected=3)
+    await run_recorder(flare_env, "g-batch", recorder)
+    assert recorder.batches == [["a", "b", "c"]]
+    assert recorder.singles == []
+    assert await committed(flare_env, "g-batch", partition) == 3
+
+
+async def test_a_failed_batch_is_handled_one_by_one_and_only_its_poison_is_dead_lettered(
+    flare_env: FlareEnv,
+) -> None:
+    partition = await produce(
+        flare_env, valid_message("a"), valid_message("poison"), valid_message("c")
+    )
+
+    def refuse_poison(titles: list[str]) -> None:
+        if "poison" in titles:
+            raise ValueError("a bug this record triggers")
+
+    recorder = Recorder(expected=2, fail=refuse_poison)
+    await run_recorder(flare_env, "g-batch-poison", recorder)
+    assert recorder.batches == [["a", "poison", "c"]], "tried once as a whole"
+    assert recorder.singles == ["a", "poison", "c"]
+    dlq = await read_topic(flare_env.kafka, flare_env.topics.dlq, expected=1)
+    assert b"a bug this record triggers" in dict(dlq[0].headers)["flare_dlq_reason"]
+    assert await committed(flare_env, "g-batch-poison", partition) == 3
+
+
+async def test_a_batch_failing_transiently_is_retried_whole(flare_env: FlareEnv) -> None:
+    partition = await produce(flare_env, valid_message("a"), valid_message("b"))
+
+    def database_restarts_once(_: list[str]) -> None:
+        if len(recorder.batches) == 1:
+            raise ConnectionRefusedError("database restarting")
+
+    recorder = Recorder(expected=2, fail=database_restarts_once)
+    await run_recorder(flare_env, "g-batch-retry", recorder)
+    assert recorder.batches == [["a", "b"], ["a", "b"]]
+    assert recorder.singles == []
+    assert await committed(flare_env, "g-batch-retry", partition) == 2

@@ -8,10 +8,12 @@ import pytest
 
 from services.router import case_actions
 from services.router.schemas import ResolutionCode, ResolveIn
+from services.router.service import handle_events
 from shared.kafka import Envelope, InvalidEvent
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
 from tests.integration.router_helpers import (
+    POLICY,
     T0,
     TRACEPARENT,
     escalation,
@@ -67,6 +69,41 @@ async def test_event_of_another_type_is_invalid_and_stores_nothing(flare_env: Fl
     with pytest.raises(InvalidEvent, match="cannot handle"):
         await handle_all(flare_env, wrong)
     assert await fetch(flare_env, "SELECT 1 FROM router.processed_events") == []
+
+
+async def test_a_polls_events_are_handled_in_one_transaction_as_one_by_one_would(
+    flare_env: FlareEnv,
+) -> None:
+    first, joining = received(), received(at=T0 + timedelta(hours=1))
+    other = received(escalation(dedup_key="video:456"))
+    async with router_sessions(flare_env) as sessions:
+        changed = await handle_events(
+            sessions, flare_env.topics, POLICY, [first, joining, other, first]
+        )
+    case_a, again, case_b = changed
+    assert case_a == again != case_b, "the second report joins the case the first opened"
+    cases = await fetch(flare_env, "SELECT id, report_count FROM router.cases ORDER BY created_at")
+    assert sorted((row["id"], row["report_count"]) for row in cases) == sorted(
+        [(case_a, 2), (case_b, 1)]
+    )
+    events = await fetch(flare_env, "SELECT key, event_type FROM router.outbox ORDER BY id")
+    assert [tuple(row) for row in events] == [
+        (str(case_a), "flare.case.created"),
+        (str(case_a), "flare.case.updated"),
+        (str(case_b), "flare.case.created"),
+    ], "the redelivered first report changed nothing"
+
+
+async def test_a_poll_with_an_event_it_cannot_handle_stores_none_of_them(
+    flare_env: FlareEnv,
+) -> None:
+    event = received()
+    wrong = Envelope(event.id, "flare.case.created", event.source, event.time, event.data)
+    async with router_sessions(flare_env) as sessions:
+        with pytest.raises(InvalidEvent):
+            await handle_events(sessions, flare_env.topics, POLICY, [received(), wrong])
+    assert await fetch(flare_env, "SELECT 1 FROM router.processed_events") == []
+    assert await fetch(flare_env, "SELECT 1 FROM router.cases") == []
 
 
 async def test_reports_on_one_key_within_the_window_join_one_case(flare_env: FlareEnv) -> None:

@@ -3,12 +3,19 @@
 from datetime import timedelta
 
 from services.router import case_actions
-from services.router.service import handle_source_resolution
+from services.router.service import handle_events
 from shared.events import EscalationResolved, EventType
 from shared.kafka import Envelope
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
-from tests.integration.router_helpers import T0, escalation, handle_all, received, router_sessions
+from tests.integration.router_helpers import (
+    POLICY,
+    T0,
+    escalation,
+    handle_all,
+    received,
+    router_sessions,
+)
 
 
 def resolved_by_tool(*escalation_ids: object) -> Envelope:
@@ -28,8 +35,8 @@ async def test_the_tools_resolution_resolves_the_case_once(flare_env: FlareEnv) 
     [case_id] = await handle_all(flare_env, report)
     resolution = resolved_by_tool(report.data["escalation_id"])
     async with router_sessions(flare_env) as sessions:
-        first = await handle_source_resolution(sessions, flare_env.topics, resolution)
-        again = await handle_source_resolution(sessions, flare_env.topics, resolution)
+        first = await handle_events(sessions, flare_env.topics, POLICY, [resolution])
+        again = await handle_events(sessions, flare_env.topics, POLICY, [resolution])
     assert first == [case_id]
     assert again == []
     [case] = await fetch(flare_env, "SELECT status, resolution_code FROM router.cases")
@@ -42,11 +49,11 @@ async def test_an_already_resolved_case_is_left_alone(flare_env: FlareEnv) -> No
     report = received(escalation())
     await handle_all(flare_env, report)
     async with router_sessions(flare_env) as sessions:
-        await handle_source_resolution(
-            sessions, flare_env.topics, resolved_by_tool(report.data["escalation_id"])
+        await handle_events(
+            sessions, flare_env.topics, POLICY, [resolved_by_tool(report.data["escalation_id"])]
         )
-        later = await handle_source_resolution(
-            sessions, flare_env.topics, resolved_by_tool(report.data["escalation_id"])
+        later = await handle_events(
+            sessions, flare_env.topics, POLICY, [resolved_by_tool(report.data["escalation_id"])]
         )
     assert later == []
     assert len(await fetch(flare_env, "SELECT 1 FROM router.outbox")) == 2
@@ -57,8 +64,8 @@ async def test_a_case_with_other_reports_stays_open_with_a_note(flare_env: Flare
     case_ids = await handle_all(flare_env, from_tool, from_flagger)
     assert case_ids[0] == case_ids[1], "same dedup key, one case"
     async with router_sessions(flare_env) as sessions:
-        resolved = await handle_source_resolution(
-            sessions, flare_env.topics, resolved_by_tool(from_tool.data["escalation_id"])
+        resolved = await handle_events(
+            sessions, flare_env.topics, POLICY, [resolved_by_tool(from_tool.data["escalation_id"])]
         )
     assert resolved == []
     [case] = await fetch(flare_env, "SELECT status FROM router.cases")

@@ -1,7 +1,7 @@
 """Trace context: a partner's traceparent follows the report through Kafka to the consumer."""
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import httpx
 import pytest
@@ -56,14 +56,15 @@ async def post_report(env: FlareEnv) -> Envelope:
     return sent[0]
 
 
-async def consume_one(env: FlareEnv) -> Envelope:
-    """Consume the event and return the event the handler would publish in turn."""
+async def consume_events(env: FlareEnv, expected: int = 1, batches: bool = False) -> Envelope:
+    """Consume the events and return the event the handler would publish in turn."""
     published: list[Envelope] = []
     done = asyncio.Event()
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(envelopes: Sequence[Envelope]) -> None:
         published.append(Envelope.new("test.handled", "/tests", BODY))
-        done.set()
+        if len(envelopes) >= expected:
+            done.set()
 
     def make_consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -75,7 +76,7 @@ async def consume_one(env: FlareEnv) -> Envelope:
         )
 
     stopping = asyncio.Event()
-    loop = ConsumerLoop("tracing", make_consumer, handle, CollectorRegistry())
+    loop = ConsumerLoop("tracing", make_consumer, handle, CollectorRegistry(), batches=batches)
     task = asyncio.create_task(loop.run(stopping))
     try:
         async with asyncio.timeout(20):
@@ -89,14 +90,14 @@ async def consume_one(env: FlareEnv) -> Envelope:
 async def test_without_an_exporter_events_carry_the_callers_trace(flare_env: FlareEnv) -> None:
     sent = await post_report(flare_env)
     assert sent.traceparent == CALLER
-    assert (await consume_one(flare_env)).traceparent == CALLER
+    assert (await consume_events(flare_env)).traceparent == CALLER
 
 
 async def test_with_an_exporter_each_hop_is_a_child_span_of_the_one_before(
     flare_env: FlareEnv, spans: InMemorySpanExporter
 ) -> None:
     sent = await post_report(flare_env)
-    handled = await consume_one(flare_env)
+    handled = await consume_events(flare_env)
     by_name = {finished.name: finished for finished in spans.get_finished_spans()}
     request, consume = by_name["POST /report"], by_name[f"consume {flare_env.topics.escalations}"]
     assert {format(s.context.trace_id, "032x") for s in (request, consume)} == {TRACE_ID}
@@ -106,3 +107,21 @@ async def test_with_an_exporter_each_hop_is_a_child_span_of_the_one_before(
     assert consume.parent is not None
     assert consume.parent.span_id == request.context.span_id
     assert span_id(handled.traceparent) == format(consume.context.span_id, "016x")
+
+
+async def test_a_batch_span_links_the_trace_of_every_event_it_handles(
+    flare_env: FlareEnv, spans: InMemorySpanExporter
+) -> None:
+    other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    events = [Envelope.new("test.reported", "/tests", BODY, parent) for parent in (CALLER, other)]
+    producer = EventProducer(flare_env.kafka, "tracing-test")
+    try:
+        await producer.send_all(
+            [OutgoingMessage(flare_env.topics.escalations, "k", e) for e in events]
+        )
+    finally:
+        await producer.stop()
+    await consume_events(flare_env, expected=2, batches=True)
+    [batch] = [s for s in spans.get_finished_spans() if s.name == "consume tracing batch"]
+    linked = {format(link.context.trace_id, "032x") for link in batch.links}
+    assert linked == {TRACE_ID, "0af7651916cd43dd8448eb211c80319c"}
