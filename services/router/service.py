@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -47,6 +47,16 @@ class Report:
     @property
     def at(self) -> datetime:
         return self.received.received_at
+
+
+@dataclass(frozen=True)
+class RecentReports:
+    """Reports stored before this one: on its key within the velocity and the surge windows,
+    and in its region and category within the surge window (counted up to the threshold)."""
+
+    for_velocity: int
+    on_key: int
+    in_region: int
 
 
 def read_report(envelope: Envelope) -> Report:
@@ -107,9 +117,10 @@ async def handle_escalation(
     session: AsyncSession, topics: Topics, policy: Policy, report: Report
 ) -> UUID:
     """Open a case for a report or join it to its key's open case; returns the case id."""
-    case, key_reports = await _correlate_and_decide(session, topics, policy, report)
-    await check_key_surge(session, topics, policy, case, report.at, key_reports)
-    await check_region_surge(session, topics, policy, report.facts, report.at)
+    case, recent = await _correlate_and_decide(session, topics, policy, report)
+    # Both surge counts include this report.
+    await check_key_surge(session, topics, policy, case, report.at, recent.on_key + 1)
+    await check_region_surge(session, topics, policy, report.facts, report.at, recent.in_region + 1)
     return case.id
 
 
@@ -125,9 +136,8 @@ async def handle_source_resolution(
 
 async def _correlate_and_decide(
     session: AsyncSession, topics: Topics, policy: Policy, report: Report
-) -> tuple[Case, int]:
-    """The case the report opened or joined, and the key's reports in the surge window (this
-    one included)."""
+) -> tuple[Case, RecentReports]:
+    """The case the report opened or joined, and the reports stored before it."""
     key = report.received.correlation_key
     latest = await session.scalar(
         select(Case)
@@ -136,8 +146,8 @@ async def _correlate_and_decide(
         .limit(1)
         .with_for_update()
     )
-    recent, key_reports = await _reports_on_key(session, policy, key, report.at)
-    velocity = velocity_per_hour(recent + 1, policy.velocity_window_minutes)
+    recent = await _recent_reports(session, policy, report)
+    velocity = velocity_per_hour(recent.for_velocity + 1, policy.velocity_window_minutes)
     context = build_context(report.facts, policy, report.at, velocity)
     decision = score_escalation(report.facts, context, policy)
     routing = route_escalation(report.facts, context, policy)
@@ -151,27 +161,41 @@ async def _correlate_and_decide(
         case = _new_case(report, latest, velocity)
         await _open_case(session, topics, policy, case, report, decision, routing)
     _add_report(session, case, report, decision, context)
-    return case, key_reports + 1
+    return case, recent
 
 
-async def _reports_on_key(
-    session: AsyncSession, policy: Policy, key: str, at: datetime
-) -> tuple[int, int]:
-    """Reports stored on the key within the velocity window and within the surge window."""
-    velocity_since = at - timedelta(minutes=policy.velocity_window_minutes)
-    surge_since = at - timedelta(minutes=policy.surge.key_window_minutes)
+async def _recent_reports(session: AsyncSession, policy: Policy, report: Report) -> RecentReports:
+    """The counts the report's decisions need, in one query."""
+    at, key, facts = report.at, report.received.correlation_key, report.facts
+
+    def on_key(since: datetime) -> ScalarSelect[int]:
+        return (
+            select(func.count())
+            .where(CaseReport.correlation_key == key, CaseReport.received_at > since)
+            .scalar_subquery()
+        )
+
+    in_region = (
+        select(CaseReport.escalation_id)
+        .where(
+            CaseReport.region == facts.region,
+            CaseReport.category == facts.category.value,
+            CaseReport.received_at
+            > at - timedelta(minutes=policy.surge.region_category_window_minutes),
+        )
+        .limit(policy.surge.region_category_reports)
+        .subquery()
+    )
     counts = (
         await session.execute(
             select(
-                func.count().filter(CaseReport.received_at > velocity_since),
-                func.count().filter(CaseReport.received_at > surge_since),
-            ).where(
-                CaseReport.correlation_key == key,
-                CaseReport.received_at > min(velocity_since, surge_since),
+                on_key(at - timedelta(minutes=policy.velocity_window_minutes)),
+                on_key(at - timedelta(minutes=policy.surge.key_window_minutes)),
+                select(func.count()).select_from(in_region).scalar_subquery(),
             )
         )
     ).one()
-    return counts[0], counts[1]
+    return RecentReports(*counts)
 
 
 def _latest_state(case: Case | None) -> LatestCase | None:

@@ -60,21 +60,25 @@ async def check_key_surge(
 
 
 async def check_region_surge(
-    session: AsyncSession, topics: Topics, policy: Policy, facts: EscalationFacts, at: datetime
+    session: AsyncSession,
+    topics: Topics,
+    policy: Policy,
+    facts: EscalationFacts,
+    at: datetime,
+    count: int,
 ) -> None:
     """A surge across one region and category is published once per fixed window.
 
-    In a surge every report asks again, so that question stays cheap however many reports the
-    window holds: count no further than the threshold, and look up whether this window is
-    already recorded; the full count is taken once per window, for the record itself.
+    `count` is the reports in the region and category in the window, this one included,
+    counted no further than the threshold (the caller's query stops there, so the question
+    stays cheap however many reports a surge brings). Past the threshold, each report looks
+    up whether this window is already recorded; the full count is taken once per window, for
+    the record itself.
     """
-    if facts.region is None:
+    if facts.region is None or not is_surge(count, policy.surge.region_category_reports):
         return
     await session.flush()
-    threshold = policy.surge.region_category_reports
     since = at - timedelta(minutes=policy.surge.region_category_window_minutes)
-    if not is_surge(await _region_reports(session, facts, since, threshold), threshold):
-        return
     start = window_start(at, policy.surge.region_category_window_minutes)
     if await session.get(EmergingRisk, (facts.region, facts.category.value, start)) is not None:
         return
@@ -96,21 +100,18 @@ async def check_region_surge(
         await _publish_emerging_risk(session, topics, facts, count or 1, start, minutes, at)
 
 
-async def _region_reports(
-    session: AsyncSession, facts: EscalationFacts, since: datetime, limit: int | None = None
-) -> int:
-    """Reports in the region and category since then; no more than `limit` are counted."""
-    reports = (
-        select(CaseReport.escalation_id)
-        .where(
-            CaseReport.region == facts.region,
-            CaseReport.category == facts.category.value,
-            CaseReport.received_at > since,
+async def _region_reports(session: AsyncSession, facts: EscalationFacts, since: datetime) -> int:
+    """Reports in the region and category since then."""
+    return (
+        await session.scalar(
+            select(func.count()).where(
+                CaseReport.region == facts.region,
+                CaseReport.category == facts.category.value,
+                CaseReport.received_at > since,
+            )
         )
-        .limit(limit)
-        .subquery()
+        or 0
     )
-    return await session.scalar(select(func.count()).select_from(reports)) or 0
 
 
 async def _publish_emerging_risk(
