@@ -1,6 +1,7 @@
 """Which failures are our infrastructure's (retry, answer 503) and which are bugs or bad data."""
 
 from aiokafka.errors import KafkaError
+from asyncpg import PostgresError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -14,7 +15,10 @@ def is_transient(error: BaseException) -> bool:
     """A database, broker or network that is down or slow: worth retrying, never a reason to
     dead-letter a message or to blame the caller. (asyncpg raises plain OSError when it
     cannot connect at all; a request that waits too long for a pooled connection is an
-    overloaded database, not a bug.)"""
+    overloaded database, not a bug.) Raw asyncpg errors count too, for the connections that
+    SQLAlchemy does not hold (shared.invalidation's LISTEN)."""
+    if isinstance(error, PostgresError):
+        return str(error.sqlstate or "").startswith(TRANSIENT_SQLSTATES)
     if isinstance(error, DBAPIError):
         sqlstate = getattr(error.orig, "sqlstate", None) or ""
         return (

@@ -15,6 +15,7 @@ from services.intake.service import Idempotency, accept_escalation, escalation_s
 from services.intake.settings import IntakeSettings
 from shared.group_commit import GroupCommit
 from shared.http import Problem
+from shared.invalidation import InvalidatedCache
 from shared.outbox import OutboxRelay
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -41,6 +42,7 @@ class Intake:
     group_commit: GroupCommit
     relay: OutboxRelay
     limiter: RateLimiter
+    partner_keys: InvalidatedCache[str, Partner]
 
 
 # Dependencies are coroutines even when they need not be: FastAPI runs a plain function in a
@@ -63,7 +65,7 @@ class Unauthorized(Problem):
 
 
 async def partner_by_key(request: Request, wired: Intake, api_key: str) -> Partner:
-    partner = await authenticate(wired.sessions, api_key)
+    partner = await authenticate(wired.sessions, wired.partner_keys, api_key)
     if partner is None:
         raise Unauthorized()
     request.state.partner = partner.name  # for the outcome metrics

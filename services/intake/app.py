@@ -7,11 +7,13 @@ from services.intake.consumer import status_consumer
 from services.intake.limits import BodyLimit
 from services.intake.metrics import count_outcomes
 from services.intake.models import IdempotencyKey, outbox
+from services.intake.partners import PARTNERS_CHANGED, Partner
 from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
 from shared.app import Plumbing
 from shared.db import pruner
 from shared.group_commit import GroupCommit
+from shared.invalidation import InvalidatedCache, InvalidationListener
 from shared.kafka import EventProducer
 
 
@@ -20,6 +22,14 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-intake")
     relay = plumbing.relay(outbox, producer)
     statuses = status_consumer(settings, plumbing.sessions, plumbing.registry)
+    # Keys by hash; emptied whenever intake.partners changes anywhere (ADR 0011).
+    partner_keys = InvalidatedCache[str, Partner]("intake_partner_key", plumbing.registry)
+    partner_changes = InvalidationListener(
+        settings.database_url,
+        PARTNERS_CHANGED,
+        partner_keys,
+        application_name="flare-intake-invalidation",
+    )
     app = plumbing.app(
         title="Flare intake",
         description=(
@@ -31,6 +41,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         jobs={
             "outbox_relay": relay.run,
             "status_consumer": statuses.run,
+            "partner_key_invalidation": partner_changes.run,
             # Keys past their TTL answer nothing any more: their rows can go.
             "idempotency_pruner": pruner(
                 plumbing.sessions, IdempotencyKey.created_at, settings.idempotency_ttl
@@ -46,6 +57,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         group_commit=GroupCommit(plumbing.sessions),
         relay=relay,
         limiter=RateLimiter(),
+        partner_keys=partner_keys,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outside the body limit, so its 413s are counted too.

@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.intake.keys import hash_api_key, new_api_key
 from services.intake.models import PartnerRecord
 from shared.events import ReporterType
+from shared.invalidation import InvalidatedCache
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+# NOTIFYed by a trigger on every change to intake.partners (migration 0003).
+PARTNERS_CHANGED = "flare_intake_partners"
 
 
 class PartnerExists(Exception):
@@ -124,14 +127,27 @@ async def disable_partner(sessions: async_sessionmaker[AsyncSession], name: str)
     return partner
 
 
-async def authenticate(sessions: async_sessionmaker[AsyncSession], api_key: str) -> Partner | None:
+async def authenticate(
+    sessions: async_sessionmaker[AsyncSession],
+    partner_keys: InvalidatedCache[str, Partner],
+    api_key: str,
+) -> Partner | None:
     """The enabled partner holding this key, else None (unknown and disabled look the same).
-    One statement outside any transaction: no BEGIN and ROLLBACK around it on every request."""
+    From memory when this replica has seen the key since the partners last changed (ADR 0011):
+    a rotated or disabled key stops working as soon as the change's notification arrives."""
+    key_hash = hash_api_key(api_key)
+    return await partner_keys.get(key_hash, lambda: _enabled_partner(sessions, key_hash))
+
+
+async def _enabled_partner(
+    sessions: async_sessionmaker[AsyncSession], key_hash: str
+) -> Partner | None:
+    # One statement outside any transaction: no BEGIN and ROLLBACK around it.
     async with sessions() as session:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         record = await session.scalar(
             select(PartnerRecord).where(
-                PartnerRecord.key_hash == hash_api_key(api_key),
+                PartnerRecord.key_hash == key_hash,
                 PartnerRecord.disabled_at.is_(None),
             )
         )

@@ -4,6 +4,7 @@ import pytest
 from asyncpg.exceptions import (
     AdminShutdownError,
     CannotConnectNowError,
+    ConnectionDoesNotExistError,
     PostgresError,
     TooManyConnectionsError,
     UniqueViolationError,
@@ -38,3 +39,19 @@ def test_a_server_going_away_or_coming_back_is_transient(cause: PostgresError) -
 
 def test_a_constraint_violation_is_not_transient() -> None:
     assert not is_transient(as_sqlalchemy_raises_it(UniqueViolationError("duplicate key")))
+
+
+# shared.invalidation's LISTEN connection is asyncpg's own, so its errors arrive unwrapped.
+@pytest.mark.parametrize(
+    ("cause", "transient"),
+    [
+        (AdminShutdownError("terminating connection due to administrator command"), True),
+        (TooManyConnectionsError("too many connections for database"), True),
+        (ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+        (UniqueViolationError("duplicate key"), False),
+    ],
+)
+def test_raw_asyncpg_errors_are_judged_by_their_sqlstate_too(
+    cause: PostgresError, transient: bool
+) -> None:
+    assert is_transient(cause) is transient
