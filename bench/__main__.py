@@ -124,6 +124,19 @@ class Bench:
             ),
         )
 
+    async def pipeline_with_cpu(self, plan: Plan) -> dict[str, Any]:
+        """The pipeline's sustained rate, and each service's CPU per escalation meanwhile."""
+        pids = {name: service.process.pid for name, service in self.services.items()}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        result = await self.pipeline(
+            plan.pipeline_requests, plan.pipeline_s, plan.partners, "pipeline"
+        )
+        received = max(1, result["received"])
+        result["cpu_ms_per_escalation"] = {
+            name: (cpu_seconds(pid) - before[name]) / received * 1000 for name, pid in pids.items()
+        }
+        return result
+
     async def growth(self, cases: int) -> dict[str, Any]:
         """Router CPU per 1,000 events with `cases` stored (open cases resolved first, so only
         the stored count differs between the two measurements)."""
@@ -225,9 +238,7 @@ class Bench:
         await self.pipeline(WARM_UP_EVENTS, 60, 32, "warm-up")
         small = await self.growth(plan.small_cases)
         intake = await self.intake_phase(alertmanager)
-        pipeline = await self.pipeline(
-            plan.pipeline_requests, plan.pipeline_s, plan.partners, "pipeline"
-        )
+        pipeline = await self.pipeline_with_cpu(plan)
         kafka = await self.load(
             "kafka_ceiling",
             "raw Kafka loop",

@@ -147,6 +147,12 @@ def details(results: Results) -> str:
         "Peak RSS (MiB): "
         + ", ".join(f"{name} {mib:.0f}" for name, mib in results["memory"].items()),
     ]
+    cpu = results["pipeline"]["flare"]["cpu_ms_per_escalation"]
+    rows += [
+        "",
+        "CPU per escalation in the pipeline phase (ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items()),
+    ]
     return "\n".join(rows)
 
 
