@@ -10,10 +10,11 @@ empty again each time it reconnects.
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from alembic import op
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.engine import make_url
 
@@ -201,3 +202,35 @@ class InvalidationListener:
             if not is_transient(error):
                 raise
             on_lost(repr(error))
+
+
+def create_change_notification(schema: str, tables: Sequence[str], channel: str) -> None:
+    """For a migration: every committed change to the tables NOTIFYs `channel`.
+
+    Once per statement, not per row: a listener only needs to know that something changed.
+    INSERT too, though a new row cannot make a found value wrong: "every change notifies" has
+    no exception to remember. PostgreSQL sends the notification when, and only if, the
+    transaction commits.
+    """
+    function = f"{schema}.notify_{channel}"
+    op.execute(f"""
+        CREATE FUNCTION {function}() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{channel}', '');
+            RETURN NULL;
+        END
+        $$
+    """)
+    for table in tables:
+        op.execute(f"""
+            CREATE TRIGGER {table}_changed
+            AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {schema}.{table}
+            FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+        """)
+
+
+def drop_change_notification(schema: str, tables: Sequence[str], channel: str) -> None:
+    for table in tables:
+        op.execute(f"DROP TRIGGER {table}_changed ON {schema}.{table}")
+    op.execute(f"DROP FUNCTION {schema}.notify_{channel}()")

@@ -37,17 +37,23 @@ Change = Callable[[AsyncSession, datetime], Awaitable[Case]]
 
 
 def build_router(
-    sessions: async_sessionmaker[AsyncSession], topics: Topics, changed: Callable[[], None]
+    sessions: async_sessionmaker[AsyncSession],
+    topics: Topics,
+    changed: Callable[[], None],
+    rotations: teams.Rotations,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    router.include_router(_case_routes(sessions, topics, changed))
+    router.include_router(_case_routes(sessions, topics, changed, rotations))
     router.include_router(_team_routes(sessions))
     router.include_router(_report_routes(sessions))
     return router
 
 
 def _case_routes(
-    sessions: async_sessionmaker[AsyncSession], topics: Topics, changed: Callable[[], None]
+    sessions: async_sessionmaker[AsyncSession],
+    topics: Topics,
+    changed: Callable[[], None],
+    rotations: teams.Rotations,
 ) -> APIRouter:
     router = APIRouter(tags=["cases"])
 
@@ -112,7 +118,9 @@ def _case_routes(
     @router.post("/cases/{case_id}/reassign")
     async def reassign(case_id: UUID, body: ReassignIn, who: Lead) -> CaseSnapshot:
         return await apply(
-            lambda s, now: case_actions.reassign(s, topics, case_id, who.subject, body, now)
+            lambda s, now: case_actions.reassign(
+                s, topics, case_id, who.subject, body, now, rotations
+            )
         )
 
     @router.post("/cases/{case_id}/notes", status_code=201)

@@ -9,8 +9,10 @@ from services.router.models import ProcessedEvent, outbox
 from services.router.policy_store import PolicyStore
 from services.router.settings import RouterSettings
 from services.router.sla_check import sla_worker
+from services.router.teams import ROTATIONS_CHANGED, rotations_cache
 from shared.app import Plumbing
 from shared.db import pruner
+from shared.invalidation import InvalidationListener
 from shared.kafka import EventProducer
 
 
@@ -20,8 +22,16 @@ def create_app(settings: RouterSettings) -> FastAPI:
     plumbing = Plumbing(settings)
     producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-router")
     relay = plumbing.relay(outbox, producer)
+    # On-call rotations by team; emptied whenever teams or rotations change anywhere (ADR 0011).
+    rotations = rotations_cache(plumbing.registry)
+    rotation_changes = InvalidationListener(
+        settings.database_url,
+        ROTATIONS_CHANGED,
+        rotations,
+        application_name="flare-router-invalidation",
+    )
     consumer = escalation_consumer(
-        settings, plumbing.sessions, policies, relay, producer, plumbing.registry
+        settings, plumbing.sessions, policies, rotations, relay, producer, plumbing.registry
     )
     sla = sla_worker(
         plumbing.sessions,
@@ -36,6 +46,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         jobs={
             "escalation_consumer": consumer.run,
             "outbox_relay": relay.run,
+            "rotation_invalidation": rotation_changes.run,
             "sla_check": sla,
             "policy_reload": lambda stopping: policies.watch(
                 stopping, settings.policy_reload_interval_s
@@ -55,5 +66,5 @@ def create_app(settings: RouterSettings) -> FastAPI:
         allow_headers=["authorization", "content-type", "accept"],
         max_age=600,
     )
-    app.include_router(build_router(plumbing.sessions, settings.topics, relay.wake))
+    app.include_router(build_router(plumbing.sessions, settings.topics, relay.wake, rotations))
     return app

@@ -21,7 +21,7 @@ from services.router.schemas import (
     ResolveIn,
     TimelineItem,
 )
-from services.router.teams import pick_assignee, require_responders, require_team
+from services.router.teams import Rotations, pick_assignee, require_responders, require_team
 from shared.events import CaseStatus, EventType, Topics
 from shared.http import Problem
 from shared.logging import get_logger
@@ -252,6 +252,7 @@ async def reassign(
     actor: str,
     body: ReassignIn,
     now: datetime,
+    rotations: Rotations,
 ) -> Case:
     case = await _locked(session, case_id, "reassigned")
     before = {"team": case.team, "assignee": case.assignee}
@@ -263,7 +264,7 @@ async def reassign(
         await require_responders(session, [body.responder])
         case.assignee = body.responder
     elif case.team is not None:
-        case.assignee = await pick_assignee(session, case.team, now)
+        case.assignee = await pick_assignee(session, case.team, now, rotations)
     after = {"team": case.team, "assignee": case.assignee}
     await record_change(
         session,

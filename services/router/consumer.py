@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.router.policy_store import PolicyStore
 from services.router.service import handle_events
 from services.router.settings import RouterSettings
+from services.router.teams import Rotations
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 from shared.outbox import OutboxRelay
 
@@ -16,13 +17,15 @@ def escalation_consumer(
     settings: RouterSettings,
     sessions: async_sessionmaker[AsyncSession],
     policies: PolicyStore,
+    rotations: Rotations,
     relay: OutboxRelay,
     dead_letters: EventProducer,
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
     async def handle(envelopes: Sequence[Envelope]) -> None:
         # The policy in force when the events are handled; a reload applies from the next poll.
-        if await handle_events(sessions, settings.topics, policies.current, envelopes):
+        policy = policies.current
+        if await handle_events(sessions, settings.topics, policy, rotations, envelopes):
             relay.wake()
 
     make_consumer = group_consumer(

@@ -28,7 +28,7 @@ from services.router.scoring import (
 )
 from services.router.sla import sla_deadlines
 from services.router.surges import check_key_surge, check_region_surge
-from services.router.teams import pick_assignee
+from services.router.teams import Rotations, pick_assignee
 from shared.events import CaseStatus, EscalationReceived, EscalationResolved, EventType, Topics
 from shared.kafka import Envelope, InvalidEvent
 from shared.logging import get_logger
@@ -74,6 +74,7 @@ async def handle_events(
     sessions: async_sessionmaker[AsyncSession],
     topics: Topics,
     policy: Policy,
+    rotations: Rotations,
     envelopes: Sequence[Envelope],
 ) -> list[UUID]:
     """Handle consumed events in one transaction, all or nothing, in their order, each event id
@@ -93,7 +94,8 @@ async def handle_events(
             if report is None:
                 changed += await handle_source_resolution(session, topics, envelope)
             else:
-                changed.append(await handle_escalation(session, topics, policy, report))
+                case_id = await handle_escalation(session, topics, policy, rotations, report)
+                changed.append(case_id)
     return changed
 
 
@@ -114,10 +116,10 @@ async def _first_time(session: AsyncSession, envelopes: Sequence[Envelope]) -> s
 
 
 async def handle_escalation(
-    session: AsyncSession, topics: Topics, policy: Policy, report: Report
+    session: AsyncSession, topics: Topics, policy: Policy, rotations: Rotations, report: Report
 ) -> UUID:
     """Open a case for a report or join it to its key's open case; returns the case id."""
-    case, recent = await _correlate_and_decide(session, topics, policy, report)
+    case, recent = await _correlate_and_decide(session, topics, policy, rotations, report)
     # Both surge counts include this report.
     await check_key_surge(session, topics, policy, case, report.at, recent.on_key + 1)
     await check_region_surge(session, topics, policy, report.facts, report.at, recent.in_region + 1)
@@ -135,7 +137,7 @@ async def handle_source_resolution(
 
 
 async def _correlate_and_decide(
-    session: AsyncSession, topics: Topics, policy: Policy, report: Report
+    session: AsyncSession, topics: Topics, policy: Policy, rotations: Rotations, report: Report
 ) -> tuple[Case, RecentReports]:
     """The case the report opened or joined, and the reports stored before it."""
     key = report.received.correlation_key
@@ -159,6 +161,7 @@ async def _correlate_and_decide(
         case = latest
     else:
         case = _new_case(report, latest, velocity)
+        case.assignee = await pick_assignee(session, routing.team, report.at, rotations)
         await _open_case(session, topics, policy, case, report, decision, routing)
     _add_report(session, case, report, decision, context)
     return case, recent
@@ -215,7 +218,6 @@ async def _open_case(
 ) -> None:
     at = report.at
     case.team, case.watchers = routing.team, list(routing.watchers)
-    case.assignee = await pick_assignee(session, routing.team, at)
     set_decision(case, decision, decision, routing)
     deadlines = sla_deadlines(decision.severity, at, case.legal_deadline, policy)
     case.ack_due_at, case.resolve_due_at = deadlines.acknowledge_due, deadlines.resolve_due

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from services.router.models import (
     TeamMember,
 )
 from services.router.rotations import Layer, Override, Rotation, team_on_call
+from shared.invalidation import InvalidatedCache
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -84,10 +86,23 @@ async def find_team(session: AsyncSession, team: str) -> Team | None:
 
 
 async def on_call(session: AsyncSession, team: str, now: datetime) -> list[str]:
+    """Who is on call for the team, read from the database now (for people asking)."""
+    return team_on_call(list(await _team_rotations(session, team) or ()), now)
+
+
+async def _team_rotations(session: AsyncSession, team: str) -> tuple[Rotation, ...] | None:
     found = await find_team(session, team)
-    if found is None:
-        return []
-    return team_on_call(await load_rotations(session, found.slug), now)
+    return None if found is None else tuple(await load_rotations(session, found.slug))
+
+
+# NOTIFYed by triggers on every change to teams and rotations (router migration 0005).
+ROTATIONS_CHANGED = "flare_router_rotations"
+Rotations = InvalidatedCache[str, tuple[Rotation, ...]]
+"""Each team's rotations by the name cases give it, kept until teams or rotations change."""
+
+
+def rotations_cache(registry: CollectorRegistry) -> Rotations:
+    return Rotations("router_rotations", registry)
 
 
 async def open_case_counts(session: AsyncSession, handles: Sequence[str]) -> dict[str, int]:
@@ -99,9 +114,15 @@ async def open_case_counts(session: AsyncSession, handles: Sequence[str]) -> dic
     return {assignee: count for assignee, count in rows if assignee is not None}
 
 
-async def pick_assignee(session: AsyncSession, team: str, now: datetime) -> str | None:
-    """The least-loaded responder on call for the team now, or None when nobody is."""
-    responders = await on_call(session, team, now)
+async def pick_assignee(
+    session: AsyncSession, team: str, now: datetime, rotations: Rotations
+) -> str | None:
+    """The least-loaded responder on call for the team now, or None when nobody is.
+
+    Rotations come from memory while they have not changed (ADR 0011): a case is opened on
+    every report, rotations change a few times a week."""
+    found = await rotations.get(team, lambda: _team_rotations(session, team))
+    responders = team_on_call(list(found or ()), now)
     if not responders:
         log.warning("nobody_on_call", team=team, at=now.isoformat())
         return None

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.app import create_app
@@ -14,6 +15,7 @@ from services.router.policy import Policy
 from services.router.policy_store import load_policy_file
 from services.router.service import handle_events
 from services.router.settings import DEFAULT_POLICY, RouterSettings
+from services.router.teams import Rotations, rotations_cache
 from shared.auth import Role, mint_token
 from shared.db import make_engine, make_sessions
 from shared.events import Escalation, EscalationReceived, EventType
@@ -67,8 +69,16 @@ async def handle_all(
 ) -> list[UUID | None]:
     """Each event in a transaction of its own; the case it opened or joined, None if none."""
     async with router_sessions(env) as sessions:
-        changed = [await handle_events(sessions, env.topics, policy, [event]) for event in events]
+        changed = [
+            await handle_events(sessions, env.topics, policy, uncached(), [event])
+            for event in events
+        ]
     return [case_ids[0] if case_ids else None for case_ids in changed]
+
+
+def uncached() -> Rotations:
+    """A rotations cache without its listener: it keeps nothing, each pick reads the database."""
+    return rotations_cache(CollectorRegistry())
 
 
 def every(minutes: float, count: int, start: datetime = T0) -> list[datetime]:

@@ -21,6 +21,7 @@ from tests.integration.router_helpers import (
     handle_all,
     received,
     router_sessions,
+    uncached,
 )
 
 
@@ -78,7 +79,7 @@ async def test_a_polls_events_are_handled_in_one_transaction_as_one_by_one_would
     other = received(escalation(dedup_key="video:456"))
     async with router_sessions(flare_env) as sessions:
         changed = await handle_events(
-            sessions, flare_env.topics, POLICY, [first, joining, other, first]
+            sessions, flare_env.topics, POLICY, uncached(), [first, joining, other, first]
         )
     case_a, again, case_b = changed
     assert case_a == again != case_b, "the second report joins the case the first opened"
@@ -101,7 +102,7 @@ async def test_a_poll_with_an_event_it_cannot_handle_stores_none_of_them(
     wrong = Envelope(event.id, "flare.case.created", event.source, event.time, event.data)
     async with router_sessions(flare_env) as sessions:
         with pytest.raises(InvalidEvent):
-            await handle_events(sessions, flare_env.topics, POLICY, [received(), wrong])
+            await handle_events(sessions, flare_env.topics, POLICY, uncached(), [received(), wrong])
     assert await fetch(flare_env, "SELECT 1 FROM router.processed_events") == []
     assert await fetch(flare_env, "SELECT 1 FROM router.cases") == []
 

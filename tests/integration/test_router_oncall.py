@@ -1,9 +1,14 @@
 """Teams and on-call from Postgres: the seed, GET /v1/teams and /v1/oncall, least-loaded pick."""
 
+import asyncio
 from datetime import date, time, timedelta
 
+from prometheus_client import CollectorRegistry
+
 from services.router import teams
+from shared.invalidation import InvalidationListener
 from tests.conftest import FlareEnv
+from tests.integration.notifier_peers import wait_until
 from tests.integration.router_helpers import (
     T0,
     bearer,
@@ -78,3 +83,46 @@ async def test_an_override_puts_its_responder_on_call_for_its_period(flare_env: 
             after = await teams.on_call(session, "sales", T0 + timedelta(hours=2))
     assert during == ["luis"]
     assert after != ["luis"]
+
+
+async def test_the_routers_rotations_are_kept_until_a_change_is_notified(
+    flare_env: FlareEnv,
+) -> None:
+    registry = CollectorRegistry()
+    rotations = teams.rotations_cache(registry)
+    listener = InvalidationListener(
+        flare_env.database_url,
+        teams.ROTATIONS_CHANGED,
+        rotations,
+        application_name="flare-test-rotations",
+    )
+
+    def sample(name: str) -> float:
+        return registry.get_sample_value(f"flare_router_rotations_cache_{name}_total") or 0.0
+
+    async def listening() -> bool:
+        return rotations.listening
+
+    async def notified() -> bool:
+        return sample("invalidations") > 0
+
+    stopping = asyncio.Event()
+    task = asyncio.create_task(listener.run(stopping))
+    try:
+        await wait_until(listening, what="the listener is listening")
+        async with router_sessions(flare_env) as sessions:
+            async with sessions() as session:
+                before = [await teams.pick_assignee(session, "Sales", T0, rotations) for _ in "ab"]
+                assert sample("hits") == 1, "the second pick read no rotations"
+            cover = "kate" if before[0] == "luis" else "luis"
+            async with sessions.begin() as session:
+                period = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+                await teams.add_override(session, "sales", "primary", cover, period, "cover")
+            await wait_until(notified, what="the override's notification")
+            async with sessions() as session:
+                after = await teams.pick_assignee(session, "Sales", T0, rotations)
+    finally:
+        stopping.set()
+        await task
+    assert before[0] == before[1] != cover
+    assert after == cover, "the override counts from its notification on"

@@ -1,6 +1,9 @@
 """Case changes that arrive from outside or late: a tool's resolution, a report after an ack."""
 
 from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router import case_actions
 from services.router.service import handle_events
@@ -15,6 +18,7 @@ from tests.integration.router_helpers import (
     handle_all,
     received,
     router_sessions,
+    uncached,
 )
 
 
@@ -30,13 +34,19 @@ def resolved_by_tool(*escalation_ids: object) -> Envelope:
     return Envelope.new(EventType.ESCALATION_RESOLVED, "/flare/intake", body)
 
 
+async def handle(
+    sessions: async_sessionmaker[AsyncSession], env: FlareEnv, event: Envelope
+) -> list[UUID]:
+    return await handle_events(sessions, env.topics, POLICY, uncached(), [event])
+
+
 async def test_the_tools_resolution_resolves_the_case_once(flare_env: FlareEnv) -> None:
     report = received(escalation())
     [case_id] = await handle_all(flare_env, report)
     resolution = resolved_by_tool(report.data["escalation_id"])
     async with router_sessions(flare_env) as sessions:
-        first = await handle_events(sessions, flare_env.topics, POLICY, [resolution])
-        again = await handle_events(sessions, flare_env.topics, POLICY, [resolution])
+        first = await handle(sessions, flare_env, resolution)
+        again = await handle(sessions, flare_env, resolution)
     assert first == [case_id]
     assert again == []
     [case] = await fetch(flare_env, "SELECT status, resolution_code FROM router.cases")
@@ -49,12 +59,8 @@ async def test_an_already_resolved_case_is_left_alone(flare_env: FlareEnv) -> No
     report = received(escalation())
     await handle_all(flare_env, report)
     async with router_sessions(flare_env) as sessions:
-        await handle_events(
-            sessions, flare_env.topics, POLICY, [resolved_by_tool(report.data["escalation_id"])]
-        )
-        later = await handle_events(
-            sessions, flare_env.topics, POLICY, [resolved_by_tool(report.data["escalation_id"])]
-        )
+        await handle(sessions, flare_env, resolved_by_tool(report.data["escalation_id"]))
+        later = await handle(sessions, flare_env, resolved_by_tool(report.data["escalation_id"]))
     assert later == []
     assert len(await fetch(flare_env, "SELECT 1 FROM router.outbox")) == 2
 
@@ -64,8 +70,8 @@ async def test_a_case_with_other_reports_stays_open_with_a_note(flare_env: Flare
     case_ids = await handle_all(flare_env, from_tool, from_flagger)
     assert case_ids[0] == case_ids[1], "same dedup key, one case"
     async with router_sessions(flare_env) as sessions:
-        resolved = await handle_events(
-            sessions, flare_env.topics, POLICY, [resolved_by_tool(from_tool.data["escalation_id"])]
+        resolved = await handle(
+            sessions, flare_env, resolved_by_tool(from_tool.data["escalation_id"])
         )
     assert resolved == []
     [case] = await fetch(flare_env, "SELECT status FROM router.cases")

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from alembic import op
+from shared.invalidation import create_change_notification, drop_change_notification
 
 revision = "0003"
 down_revision = "0002"
@@ -16,26 +16,8 @@ CHANNEL = "flare_intake_partners"
 
 
 def upgrade() -> None:
-    op.execute(f"""
-        CREATE FUNCTION intake.notify_partners_changed() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM pg_notify('{CHANNEL}', '');
-            RETURN NULL;
-        END
-        $$
-    """)
-    # Once per statement, not per row: a listener only needs to know that something changed.
-    # INSERT too, though a new row cannot make a cached key wrong (only found keys are
-    # cached): partners are created rarely, and "every change notifies" has no exception to
-    # remember. NOTIFY is sent at commit, and only if the transaction commits.
-    op.execute("""
-        CREATE TRIGGER partners_changed
-        AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON intake.partners
-        FOR EACH STATEMENT EXECUTE FUNCTION intake.notify_partners_changed()
-    """)
+    create_change_notification("intake", ["partners"], CHANNEL)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER partners_changed ON intake.partners")
-    op.execute("DROP FUNCTION intake.notify_partners_changed()")
+    drop_change_notification("intake", ["partners"], CHANNEL)
