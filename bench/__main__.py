@@ -31,7 +31,9 @@ from bench.system import (
     partner_key,
     peak_rss_mib,
     responder_token,
+    server_pids,
     settle,
+    tree_cpu_seconds,
 )
 from tests.alertmanager import install_alertmanager
 from tests.conftest import ROOT
@@ -125,15 +127,18 @@ class Bench:
         )
 
     async def pipeline_with_cpu(self, plan: Plan) -> dict[str, Any]:
-        """The pipeline's sustained rate, and each service's CPU per escalation meanwhile."""
+        """The pipeline's sustained rate, and the CPU each process spent per escalation
+        meanwhile: the services, PostgreSQL (all its processes) and Kafka."""
         pids = {name: service.process.pid for name, service in self.services.items()}
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        pids.update(await server_pids(self.infra))
+        before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
         result = await self.pipeline(
             plan.pipeline_requests, plan.pipeline_s, plan.partners, "pipeline"
         )
         received = max(1, result["received"])
         result["cpu_ms_per_escalation"] = {
-            name: (cpu_seconds(pid) - before[name]) / received * 1000 for name, pid in pids.items()
+            name: (tree_cpu_seconds(pid) - before[name]) / received * 1000
+            for name, pid in pids.items()
         }
         return result
 

@@ -165,10 +165,38 @@ async def settle(dsn: str, timeout_s: float = 300.0) -> None:
             await asyncio.sleep(0.5)
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from its third field (state) on."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a server and its worker processes (PostgreSQL's backends): the living ones,
+    and those that exited, which the kernel adds to the parent once it has reaped them."""
+    fields = _stat(pid)
+    total = cpu_seconds(pid) + (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if _stat(int(entry.name))[1] == str(pid):
+                total += cpu_seconds(int(entry.name))
+        except FileNotFoundError:  # exited meanwhile: counted in the parent once reaped
+            continue
+    return total
+
+
+async def server_pids(infra: Infrastructure) -> dict[str, int]:
+    """The PostgreSQL postmaster (the parent of any backend) and the Kafka broker."""
+    backend = await count(infra.dsn, "SELECT pg_backend_pid()")
+    kafka = Path(infra.kafka.env["FLARE_LOCAL_DIR"]) / "run" / "kafka.pid"
+    return {"postgres": int(_stat(backend)[1]), "kafka": int(kafka.read_text())}
 
 
 def peak_rss_mib(pid: int) -> float:
