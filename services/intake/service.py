@@ -257,12 +257,13 @@ async def record_case_events(
 
 
 async def _record_case_event(session: AsyncSession, event: CaseEvent) -> None:
-    case = event.case
-    named = [EscalationRecord.case_id == case.case_id]
+    # A Core UPDATE: the ORM's bulk-update machinery was a tenth of intake's CPU in the bench.
+    case, columns = event.case, ESCALATIONS.c
+    named = [columns.case_id == case.case_id]
     if event.escalation_id is not None:
-        named.append(EscalationRecord.id == event.escalation_id)
+        named.append(columns.id == event.escalation_id)
     await session.execute(
-        update(EscalationRecord)
+        update(ESCALATIONS)
         .where(or_(*named))
         .values(
             status="routed",
@@ -272,7 +273,7 @@ async def _record_case_event(session: AsyncSession, event: CaseEvent) -> None:
             team=case.team,
             watchers=case.watchers,
             # When it was first routed; later changes keep that time.
-            routed_at=func.coalesce(EscalationRecord.routed_at, case.updated_at),
+            routed_at=func.coalesce(columns.routed_at, case.updated_at),
         )
     )
 
