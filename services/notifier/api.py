@@ -99,9 +99,11 @@ async def create_subscription(
 ) -> schemas.SubscriptionCreated:
     """A webhook, chat or email destination. A webhook's signing secret is returned once."""
     state = request.app.state
-    return await service.create_subscription(
+    created = await service.create_subscription(
         state.sessions, body, responder.subject, state.senders.check_target
     )
+    state.destinations.invalidate()  # at once here; other replicas on its NOTIFY
+    return created
 
 
 @router.get("/subscriptions")
@@ -112,6 +114,7 @@ async def list_subscriptions(request: Request, _: Manager) -> list[schemas.Subsc
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 async def delete_subscription(request: Request, subscription_id: UUID, _: Manager) -> None:
     await service.delete_subscription(request.app.state.sessions, subscription_id)
+    request.app.state.destinations.invalidate()  # at once here; other replicas on its NOTIFY
 
 
 @router.get("/deliveries")

@@ -7,9 +7,11 @@ from services.notifier.consumer import CaseStream, delivery_consumer
 from services.notifier.delivery_worker import DeliveryWorker
 from services.notifier.hub import StreamHub
 from services.notifier.senders import Senders
+from services.notifier.service import DESTINATIONS_CHANGED, destinations_cache
 from services.notifier.settings import NotifierSettings
 from services.notifier.timers import TimerWorker
 from shared.app import Plumbing
+from shared.invalidation import InvalidationListener
 from shared.kafka import EventProducer
 
 
@@ -22,7 +24,17 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     worker = DeliveryWorker(plumbing.sessions, senders, settings, registry)
     timers = TimerWorker(plumbing.sessions, settings, registry, worker.wake)
     dead_letters = EventProducer(settings.kafka_bootstrap_servers, "flare-notifier-dlq")
-    consumer = delivery_consumer(settings, plumbing.sessions, dead_letters, worker.wake, registry)
+    # Subscriptions and escalation policies; emptied whenever they change anywhere (ADR 0011).
+    destinations = destinations_cache(registry)
+    destination_changes = InvalidationListener(
+        settings.database_url,
+        DESTINATIONS_CHANGED,
+        destinations,
+        application_name="flare-notifier-invalidation",
+    )
+    consumer = delivery_consumer(
+        settings, plumbing.sessions, dead_letters, worker.wake, destinations, registry
+    )
     app = plumbing.app(
         title="Flare notifier",
         description="Live streams, signed webhooks, chat and email, escalation until acknowledged.",
@@ -31,6 +43,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             "delivery_consumer": consumer.run,
             "delivery_worker": worker.run,
             "escalation_timers": timers.run,
+            "destination_invalidation": destination_changes.run,
         },
         closers=[dead_letters.stop, senders.close],
         required={"postgres", "kafka", "stream"},
@@ -42,6 +55,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.state.sessions = plumbing.sessions
     app.state.senders = senders
     app.state.wake_deliveries = worker.wake
+    app.state.destinations = destinations
     app.include_router(api.streams)
     app.include_router(api.router)
     app.include_router(api.console)

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.hub import StreamEvent, StreamHub
-from services.notifier.service import delivery_epoch_of, record_case_events
+from services.notifier.service import DestinationsCache, delivery_epoch_of, record_case_events
 from services.notifier.settings import NotifierSettings
 from shared.events import CaseEvent, is_case_event
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
@@ -101,6 +101,7 @@ def delivery_consumer(
     sessions: async_sessionmaker[AsyncSession],
     dead_letters: EventProducer,
     wake_deliveries: Callable[[], None],
+    destinations: DestinationsCache,
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
     epoch: list[datetime] = []
@@ -109,7 +110,7 @@ def delivery_consumer(
         epoch[:] = [await delivery_epoch_of(sessions)]
 
     async def handle(envelopes: Sequence[Envelope]) -> None:
-        if await record_case_events(sessions, settings, envelopes, epoch[0]):
+        if await record_case_events(sessions, settings, envelopes, epoch[0], destinations):
             wake_deliveries()
 
     # A new group reads the retained topic; events from long before deliveries first started

@@ -2,13 +2,15 @@
 
 import base64
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
-from sqlalchemy import RowMapping, select, update
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +31,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.templates import is_sensitive, make_alert, render
 from shared.events import CaseEvent, CaseStatus, Severity, is_case_event
 from shared.http import Problem
+from shared.invalidation import InvalidatedCache
 from shared.kafka import Envelope
 from shared.logging import get_logger
 
@@ -51,8 +54,49 @@ async def delivery_epoch_of(sessions: Sessions) -> datetime:
     return started
 
 
+@dataclass(frozen=True)
+class Destinations:
+    """The active subscriptions and each team's escalation policy: needed for every event,
+    changed a few times a week, so kept in memory until they change (ADR 0011)."""
+
+    subscriptions: tuple[Mapping[str, Any], ...]
+    policies: dict[str, Any]  # as stored: read when used, so a bad one fails only its team
+
+
+# NOTIFYed by triggers on every change to subscriptions and policies (notifier migration 0004).
+DESTINATIONS_CHANGED = "flare_notifier_destinations"
+DestinationsCache = InvalidatedCache[str, Destinations]
+"""One entry: the destinations, read again after any change."""
+
+
+def destinations_cache(registry: CollectorRegistry) -> DestinationsCache:
+    return DestinationsCache("notifier_destinations", registry)
+
+
+async def _destinations(session: AsyncSession, cache: DestinationsCache) -> Destinations:
+    async def load() -> Destinations:
+        active = await session.execute(
+            select(subscriptions).where(subscriptions.c.deleted_at.is_(None))
+        )
+        policies = await session.execute(
+            select(escalation_policies.c.team, escalation_policies.c.policy)
+        )
+        return Destinations(
+            tuple(dict(row) for row in active.mappings()),
+            {team: policy for team, policy in policies},
+        )
+
+    found = await cache.get("destinations", load)
+    assert found is not None  # `load` always finds them (maybe none of each)
+    return found
+
+
 async def record_case_events(
-    sessions: Sessions, settings: NotifierSettings, envelopes: Sequence[Envelope], epoch: datetime
+    sessions: Sessions,
+    settings: NotifierSettings,
+    envelopes: Sequence[Envelope],
+    epoch: datetime,
+    cache: DestinationsCache,
 ) -> int:
     """Queue one delivery per matching subscription and move each case's escalation timer, for
     the events in one transaction.
@@ -64,6 +108,7 @@ async def record_case_events(
     history_ends = epoch - timedelta(seconds=settings.delivery_max_event_age_s)
     queued = 0
     async with sessions.begin() as session:
+        destinations = await _destinations(session, cache)
         for envelope in envelopes:
             if not is_case_event(envelope.event_type):
                 log.info("event_ignored", event_id=str(envelope.id), type=envelope.event_type)
@@ -71,11 +116,15 @@ async def record_case_events(
             event = envelope.body(CaseEvent)
             fresh = envelope.time >= history_ends
             await _project_case(session, envelope.event_type, event)
-            await _track_escalation(session, settings, event, now, start=fresh)
+            stored = destinations.policies.get(event.case.team or "") if fresh else None
+            policy = None if stored is None else Policy.model_validate(stored)
+            await _track_escalation(session, settings, event, now, policy)
             if not fresh:
                 log.info("event_too_old_to_deliver", event_id=str(envelope.id))
                 continue
-            queued += await _queue_subscriptions(session, settings, envelope, event, now)
+            queued += await _queue_subscriptions(
+                session, settings, envelope, event, now, destinations.subscriptions
+            )
     return queued
 
 
@@ -118,10 +167,8 @@ async def _queue_subscriptions(
     envelope: Envelope,
     event: CaseEvent,
     now: datetime,
+    active: Sequence[Mapping[str, Any]],
 ) -> int:
-    active = (
-        await session.execute(select(subscriptions).where(subscriptions.c.deleted_at.is_(None)))
-    ).mappings()
     alert = make_alert(
         envelope.event_type, event, settings.console_url, settings.sensitive_categories
     )
@@ -153,7 +200,7 @@ async def _queue_subscriptions(
     return queued
 
 
-def subscription_filter(subscription: RowMapping) -> EventFilter:
+def subscription_filter(subscription: Mapping[str, Any]) -> EventFilter:
     severity = subscription["min_severity"]
     return EventFilter.of(
         teams=subscription["teams"],
@@ -164,10 +211,15 @@ def subscription_filter(subscription: RowMapping) -> EventFilter:
 
 
 async def _track_escalation(
-    session: AsyncSession, settings: NotifierSettings, event: CaseEvent, now: datetime, start: bool
+    session: AsyncSession,
+    settings: NotifierSettings,
+    event: CaseEvent,
+    now: datetime,
+    policy: Policy | None,
 ) -> None:
-    """Acknowledge or resolve stops the case's timer; an open case starts one if its team
-    has a policy. The stop waits for a page being sent right now (it holds the timer row)."""
+    """Acknowledge or resolve stops the case's timer; an open case starts one with `policy`
+    (its team's, None when it has none or the event is too old to start one). The stop waits
+    for a page being sent right now (it holds the timer row)."""
     case = event.case
     if case.status is not CaseStatus.OPEN:
         await _stop_timer(session, case.case_id)
@@ -181,12 +233,8 @@ async def _track_escalation(
         .where(escalation_timers.c.state == "pending")
         .values(severity=case.severity, assignee=case.assignee, title=title)
     )
-    stored = await session.scalar(
-        select(escalation_policies.c.policy).where(escalation_policies.c.team == case.team)
-    )
-    if stored is None or not start:
+    if policy is None:
         return
-    policy = Policy.model_validate(stored)
     await session.execute(
         insert(escalation_timers)
         .values(

@@ -157,3 +157,38 @@ async def test_ack_during_a_page_in_flight_waits_for_it_and_nothing_pages_after(
     assert [request.path for request in peer.requests] == ["oncall"]
     assert pages[0]["status"] == "delivered"
     assert all(page["status"] == "cancelled" for page in pages[1:])
+
+
+async def test_a_policy_set_while_the_notifier_runs_applies_from_its_notification(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    def sample(metrics: str, name: str) -> float:
+        prefix = f"flare_notifier_destinations_cache_{name}_total "
+        [line] = [line for line in metrics.splitlines() if line.startswith(prefix)]
+        return float(line.removeprefix(prefix))
+
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        before, after = snapshot(team=TEAM), snapshot(team=TEAM)
+
+        async def projected(case_id: UUID) -> bool:
+            rows = await fetch(
+                flare_env, "SELECT 1 FROM notifier.case_views WHERE case_id = $1", case_id
+            )
+            return bool(rows)
+
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, before))
+        await wait_until(lambda: projected(before.case_id), what="the first case recorded")
+        seen = sample((await client.get("/metrics")).text, "invalidations")
+        steps = [{"name": "on-call", "wait": "1h", "targets": [chat(peer, "oncall")]}]
+        set_policy(flare_env, tmp_path, TEAM, steps)
+
+        async def notified() -> bool:
+            return sample((await client.get("/metrics")).text, "invalidations") > seen
+
+        await wait_until(notified, what="the policy's notification")
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, after))
+        await wait_until(lambda: projected(after.case_id), what="the second case recorded")
+        metrics = (await client.get("/metrics")).text
+    assert await timer_state(flare_env, before.case_id) is None, "no policy yet: no timer"
+    assert await timer_state(flare_env, after.case_id) == "pending"
+    assert sample(metrics, "misses") >= 2, "read again after the change"
