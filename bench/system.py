@@ -194,9 +194,13 @@ def tree_cpu_seconds(pid: int) -> float:
 
 async def server_pids(infra: Infrastructure) -> dict[str, int]:
     """The PostgreSQL postmaster (the parent of any backend) and the Kafka broker."""
-    backend = await count(infra.dsn, "SELECT pg_backend_pid()")
+    connection = await asyncpg.connect(infra.dsn)
+    try:  # the backend's parent is read while the backend still exists
+        postmaster = int(_stat(await connection.fetchval("SELECT pg_backend_pid()"))[1])
+    finally:
+        await connection.close()
     kafka = Path(infra.kafka.env["FLARE_LOCAL_DIR"]) / "run" / "kafka.pid"
-    return {"postgres": int(_stat(backend)[1]), "kafka": int(kafka.read_text())}
+    return {"postgres": postmaster, "kafka": int(kafka.read_text())}
 
 
 def peak_rss_mib(pid: int) -> float:
