@@ -126,6 +126,8 @@ async def pick_assignee(
     if not responders:
         log.warning("nobody_on_call", team=team, at=now.isoformat())
         return None
+    if len(responders) == 1:  # the usual case, one rotation: no loads to compare
+        return responders[0]
     return pick_least_loaded(responders, await open_case_counts(session, responders))
 
 
