@@ -7,8 +7,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 # SQLSTATEs of a server that is going away, coming back or full, which asyncpg raises as
 # plain errors: a connection exception (08...), too many connections (53300), and an
-# administrator's or a crash's shutdown or "the database system is starting up" (57P01-03).
-TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03")
+# administrator's or a crash's shutdown or "the database system is starting up" (57P01-03);
+# and of transactions that lost to another one (a deadlock 40P01, a serialization failure
+# 40001): done again, they succeed.
+TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "40P01", "40001")
 
 
 def is_transient(error: BaseException) -> bool:

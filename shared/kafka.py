@@ -305,9 +305,10 @@ class ConsumerLoop:
         on_started: OnStarted | None = None,
         retry_delay_s: float = 1.0,
         batches: bool = False,
+        max_records: int = 100,
     ) -> None:
         self.name, self._make_consumer, self._handle = name, make_consumer, handle
-        self._batches = batches
+        self._batches, self._max_records = batches, max_records
         self._dead_letters, self._dlq_topic, self._commit = dead_letters, dlq_topic, commit
         self._on_started, self._retry_delay_s = on_started, retry_delay_s
         metrics = _consumer_metrics(registry)
@@ -321,11 +322,10 @@ class ConsumerLoop:
                 await self._on_started(consumer)
             lag_measured = 0.0
             while not stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=500)
-                if await self._handled_as_one(consumer, batches):
-                    continue
-                for partition, records in batches.items():
-                    await self._handle_partition(consumer, partition, records, stopping)
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                if not await self._handled_as_one(consumer, batches):
+                    for partition, records in batches.items():
+                        await self._handle_partition(consumer, partition, records, stopping)
                 if time.monotonic() - lag_measured > LAG_EVERY_S:
                     await self._measure_lag(consumer)
                     lag_measured = time.monotonic()

@@ -29,6 +29,10 @@ class FlareSettings(BaseSettings):
     # replicas (a replica's own commits wake its relay at once).
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0)
+    # Kafka records a consumer takes per poll. The router, intake's status consumer and the
+    # notifier's deliveries handle a poll in one transaction: this bounds how long it holds
+    # its locks (a case being acknowledged waits for it) and how much a crash redoes.
+    consumer_batch_max: int = Field(default=100, ge=1)
     # OpenTelemetry traces: "none" (default), "console" or "otlp" (to otel_endpoint, or the
     # OTEL_EXPORTER_OTLP_ENDPOINT the exporter reads itself).
     otel_exporter: Exporter = Exporter.NONE

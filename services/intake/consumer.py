@@ -29,4 +29,11 @@ def status_consumer(
     )
     # No DLQ here: the router owns the cases topic and its dead letters (ADR 0003); a record
     # intake cannot read is logged and skipped so status read-back keeps going.
-    return ConsumerLoop("intake_status", make_consumer, handle, registry, batches=True)
+    return ConsumerLoop(
+        "intake_status",
+        make_consumer,
+        handle,
+        registry,
+        batches=True,
+        max_records=settings.consumer_batch_max,
+    )

@@ -131,4 +131,5 @@ def delivery_consumer(
         dlq_topic=settings.topics.dlq,
         on_started=remember_epoch,
         batches=True,
+        max_records=settings.consumer_batch_max,
     )

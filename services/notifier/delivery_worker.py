@@ -81,7 +81,11 @@ class DeliveryWorker:
             if row is None:
                 return False
             if row["kind"] == "page" and not await _page_still_wanted(session, row):
-                await self._cancel(session, row)
+                await self._cancel(session, row, "case acknowledged or resolved")
+                return True
+            if row["subscription_deleted_at"] is not None:
+                # Queued by an event handled while the subscription was being deleted.
+                await self._cancel(session, row, "subscription deleted")
                 return True
             outcome, started_at, latency_s = await self._attempt(row)
             await self._record(session, row, outcome, started_at, latency_s)
@@ -89,7 +93,11 @@ class DeliveryWorker:
 
     def _claim_query(self) -> Any:
         return (
-            select(deliveries, subscriptions.c.secret)
+            select(
+                deliveries,
+                subscriptions.c.secret,
+                subscriptions.c.deleted_at.label("subscription_deleted_at"),
+            )
             .select_from(deliveries.outerjoin(subscriptions))
             .where(deliveries.c.status.in_(("pending", "retrying")))
             .where(deliveries.c.next_attempt_at <= datetime.now(UTC))
@@ -154,14 +162,19 @@ class DeliveryWorker:
             return values | {"status": "dead"}
         return values | {"status": "retrying", "next_attempt_at": now + timedelta(seconds=delay_s)}
 
-    async def _cancel(self, session: AsyncSession, row: RowMapping) -> None:
+    async def _cancel(self, session: AsyncSession, row: RowMapping, reason: str) -> None:
         await session.execute(
             update(deliveries)
             .where(deliveries.c.id == row["id"])
-            .values(status="cancelled", last_error="case acknowledged or resolved")
+            .values(status="cancelled", last_error=reason)
         )
         self._outcomes.labels(row["channel"], "cancelled").inc()
-        log.info("page_cancelled", delivery_id=str(row["id"]), case_id=str(row["case_id"]))
+        log.info(
+            "delivery_cancelled",
+            delivery_id=str(row["id"]),
+            case_id=str(row["case_id"]),
+            reason=reason,
+        )
 
 
 async def _page_still_wanted(session: AsyncSession, row: RowMapping) -> bool:

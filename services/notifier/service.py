@@ -117,8 +117,7 @@ async def record_case_events(
             fresh = envelope.time >= history_ends
             await _project_case(session, envelope.event_type, event)
             stored = destinations.policies.get(event.case.team or "") if fresh else None
-            policy = None if stored is None else Policy.model_validate(stored)
-            await _track_escalation(session, settings, event, now, policy)
+            await _track_escalation(session, settings, event, now, stored)
             if not fresh:
                 log.info("event_too_old_to_deliver", event_id=str(envelope.id))
                 continue
@@ -215,11 +214,11 @@ async def _track_escalation(
     settings: NotifierSettings,
     event: CaseEvent,
     now: datetime,
-    policy: Policy | None,
+    stored_policy: Any,
 ) -> None:
-    """Acknowledge or resolve stops the case's timer; an open case starts one with `policy`
-    (its team's, None when it has none or the event is too old to start one). The stop waits
-    for a page being sent right now (it holds the timer row)."""
+    """Acknowledge or resolve stops the case's timer; an open case starts one with its team's
+    policy as stored (None when it has none or the event is too old to start one). The stop
+    waits for a page being sent right now (it holds the timer row)."""
     case = event.case
     if case.status is not CaseStatus.OPEN:
         await _stop_timer(session, case.case_id)
@@ -233,8 +232,9 @@ async def _track_escalation(
         .where(escalation_timers.c.state == "pending")
         .values(severity=case.severity, assignee=case.assignee, title=title)
     )
-    if policy is None:
+    if stored_policy is None:
         return
+    policy = Policy.model_validate(stored_policy)
     await session.execute(
         insert(escalation_timers)
         .values(

@@ -42,4 +42,5 @@ def escalation_consumer(
         dead_letters=dead_letters,
         dlq_topic=settings.topics.dlq,
         batches=True,
+        max_records=settings.consumer_batch_max,
     )

@@ -32,6 +32,7 @@ from services.router.teams import Rotations, pick_assignee
 from shared.events import CaseStatus, EscalationReceived, EscalationResolved, EventType, Topics
 from shared.kafka import Envelope, InvalidEvent
 from shared.logging import get_logger
+from shared.tracing import span
 
 log = get_logger(__name__)
 
@@ -91,11 +92,14 @@ async def handle_events(
                 log.info("event_already_handled", event_id=str(envelope.id))
                 continue
             first_time.remove(envelope.id)
-            if report is None:
-                changed += await handle_source_resolution(session, topics, envelope)
-            else:
-                case_id = await handle_escalation(session, topics, policy, rotations, report)
-                changed.append(case_id)
+            # In the event's own trace: the events it causes continue that trace, not the
+            # poll's (a poll's span only links the traces of its events).
+            with span(f"handle {envelope.event_type}", envelope.traceparent):
+                if report is None:
+                    changed += await handle_source_resolution(session, topics, envelope)
+                else:
+                    case_id = await handle_escalation(session, topics, policy, rotations, report)
+                    changed.append(case_id)
     return changed
 
 

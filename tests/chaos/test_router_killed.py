@@ -30,7 +30,10 @@ async def handled(flare: Flare) -> int:
 async def test_router_killed_mid_stream_and_mid_batch_then_replaced(
     flare_env: FlareEnv, tmp_path: Path, chaos_row: Row
 ) -> None:
-    async with flare_running(flare_env, tmp_path) as flare:
+    # A poll is one transaction: small polls, so that the backlog takes several and the kill
+    # can fall between two of them, with some of the backlog committed and some not.
+    small_polls = {"router": {"FLARE_CONSUMER_BATCH_MAX": "10"}}
+    async with flare_running(flare_env, tmp_path, settings=small_polls) as flare:
         load = Load(flare, "router")
         posting = asyncio.create_task(load.run(REPORTS, per_second=25))
         await wait_for_cases(flare, 20)

@@ -76,6 +76,15 @@ async def handle_all(
     return [case_ids[0] if case_ids else None for case_ids in changed]
 
 
+async def handle_poll(
+    env: FlareEnv, *events: Envelope, policy: Policy = POLICY
+) -> list[UUID | None]:
+    """The events as one poll: one transaction; the case each opened or joined, as handle_all."""
+    async with router_sessions(env) as sessions:
+        changed = await handle_events(sessions, env.topics, policy, uncached(), events)
+    return list(changed)
+
+
 def uncached() -> Rotations:
     """A rotations cache without its listener: it keeps nothing, each pick reads the database."""
     return rotations_cache(CollectorRegistry())

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -140,8 +141,9 @@ async def test_transient_failure_is_retried_in_order_and_committed_only_after(
     assert await read_topic(flare_env.kafka, flare_env.topics.dlq, expected=0, timeout_s=1) == []
 
 
+@pytest.mark.parametrize("batches", [False, True], ids=["one by one", "whole polls"])
 async def test_lag_counts_the_records_a_stuck_partition_has_not_finished(
-    flare_env: FlareEnv,
+    flare_env: FlareEnv, batches: bool
 ) -> None:
     partition = await produce(flare_env, valid_message("stuck"), valid_message("waiting"))
     registry = CollectorRegistry()
@@ -166,7 +168,9 @@ async def test_lag_counts_the_records_a_stuck_partition_has_not_finished(
             auto_offset_reset="earliest",
         )
 
-    stuck = ConsumerLoop("test", make_consumer, handle, registry, retry_delay_s=0.05)
+    stuck = ConsumerLoop(
+        "test", make_consumer, handle, registry, retry_delay_s=0.05, batches=batches
+    )
     await run_until(stuck, measured)
     assert registry.get_sample_value("flare_consumer_lag", labels) == 2
     assert await committed(flare_env, "g-lag", partition) is None

@@ -10,9 +10,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notifier.app import create_app
+from services.notifier.service import _queue_subscriptions
 from services.notifier.settings import NotifierSettings
 from shared.auth import Role
-from shared.events import EventType, Severity
+from shared.db import make_engine, make_sessions
+from shared.events import CaseEvent, EventType, Severity
 from shared.kafka import Envelope
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch, running
@@ -327,3 +329,33 @@ async def test_each_outcome_is_recorded_when_its_send_ends_not_with_slower_ones(
         await wait_until(quick_recorded, what="the quick delivery recorded")
         assert stuck.delivered == [], "the stuck send is still in flight"
         stuck.gate.set()
+
+
+async def test_a_delivery_queued_while_its_subscription_is_deleted_is_cancelled_not_sent(
+    flare_env: FlareEnv,
+) -> None:
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        created = await subscribe(client, f"{peer.url}/hook")
+        gone = await client.delete(f"/v1/subscriptions/{created['id']}", headers=bearer(Role.ADMIN))
+        assert gone.status_code == 204
+        # What a delivery consumer still holding the subscriptions it read just before the
+        # delete queues for the rest of its poll.
+        [stale] = await fetch(flare_env, "SELECT * FROM notifier.subscriptions")
+        envelope = case_envelope(EventType.CASE_CREATED, snapshot())
+        event = CaseEvent.model_validate(envelope.data)
+        engine = make_engine(flare_env.database_url)
+        try:
+            async with make_sessions(engine).begin() as session:
+                queued = await _queue_subscriptions(
+                    session, settings(flare_env), envelope, event, datetime.now(UTC), [dict(stale)]
+                )
+        finally:
+            await engine.dispose()
+        assert queued == 1
+
+        async def cancelled() -> bool:
+            rows = await fetch(flare_env, "SELECT status, last_error FROM notifier.deliveries")
+            return [tuple(row) for row in rows] == [("cancelled", "subscription deleted")]
+
+        await wait_until(cancelled, what="the delivery cancelled")
+    assert peer.requests == []

@@ -1,15 +1,19 @@
 """router against real Postgres: scored, assigned cases; one effect per event id; correlation."""
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.router import case_actions
 from services.router.schemas import ResolutionCode, ResolveIn
 from services.router.service import handle_events
+from shared.events import EscalationReceived
 from shared.kafka import Envelope, InvalidEvent
+from shared.tracing import span, use_exporter
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
 from tests.integration.router_helpers import (
@@ -19,10 +23,14 @@ from tests.integration.router_helpers import (
     escalation,
     every,
     handle_all,
+    handle_poll,
     received,
     router_sessions,
     uncached,
 )
+
+# One event per transaction, or all of them as one poll: the outcome must be the same.
+Handle = Callable[..., Awaitable[list[UUID | None]]]
 
 
 async def test_received_event_opens_a_scored_assigned_case_and_queues_case_created(
@@ -95,6 +103,32 @@ async def test_a_polls_events_are_handled_in_one_transaction_as_one_by_one_would
     ], "the redelivered first report changed nothing"
 
 
+async def test_events_of_a_poll_continue_the_trace_of_the_report_that_caused_them(
+    flare_env: FlareEnv,
+) -> None:
+    other_trace = "0af7651916cd43dd8448eb211c80319c"
+    first = received()
+    other = Envelope.new(
+        first.event_type,
+        first.source,
+        EscalationReceived.model_validate(received(escalation(dedup_key="video:456")).data),
+        f"00-{other_trace}-b7ad6b7169203331-01",
+    )
+    use_exporter("tests", InMemorySpanExporter())
+    try:
+        # As the consumer loop runs a poll: in one span of its own, linked to both traces.
+        with span("consume router batch", links=[first.traceparent, other.traceparent]):
+            async with router_sessions(flare_env) as sessions:
+                await handle_events(sessions, flare_env.topics, POLICY, uncached(), [first, other])
+    finally:
+        use_exporter("tests", None)
+    rows = await fetch(flare_env, "SELECT traceparent FROM router.outbox ORDER BY id")
+    assert [row["traceparent"].split("-")[1] for row in rows] == [
+        TRACEPARENT.split("-")[1],
+        other_trace,
+    ]
+
+
 async def test_a_poll_with_an_event_it_cannot_handle_stores_none_of_them(
     flare_env: FlareEnv,
 ) -> None:
@@ -142,7 +176,10 @@ async def test_a_report_outside_the_window_opens_a_new_linked_case(flare_env: Fl
     assert row["previous_case_id"] == first
 
 
-async def test_a_surge_on_one_key_raises_the_case_one_band_once(flare_env: FlareEnv) -> None:
+@pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])
+async def test_a_surge_on_one_key_raises_the_case_one_band_once(
+    flare_env: FlareEnv, handle: Handle
+) -> None:
     # SEV3 on its own, velocity included: 20 + 5 + 20.
     quiet = escalation(
         category="community_standards",
@@ -150,7 +187,7 @@ async def test_a_surge_on_one_key_raises_the_case_one_band_once(flare_env: Flare
         reporter={"type": "monitoring", "name": "Probe"},
     )
     events = [received(quiet, at=at) for at in every(minutes=0.25, count=21)]
-    ids = await handle_all(flare_env, *events)
+    ids = await handle(flare_env, *events)
     assert len(set(ids)) == 1
     [case] = await fetch(flare_env, "SELECT * FROM router.cases")
     assert (case["surge"], case["severity"], case["report_count"]) == (True, "SEV2", 21)
@@ -161,12 +198,15 @@ async def test_a_surge_on_one_key_raises_the_case_one_band_once(flare_env: Flare
     assert len(surges) == 1
 
 
-async def test_a_region_category_surge_emits_one_emerging_risk(flare_env: FlareEnv) -> None:
+@pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])
+async def test_a_region_category_surge_emits_one_emerging_risk(
+    flare_env: FlareEnv, handle: Handle
+) -> None:
     events = [
         received(escalation(region="SD", dedup_key=f"post:{index}"), at=at)
         for index, at in enumerate(every(minutes=0.5, count=52))
     ]
-    await handle_all(flare_env, *events)
+    await handle(flare_env, *events)
     risks = await fetch(
         flare_env, "SELECT key, data FROM router.outbox WHERE event_type = 'flare.risk.emerging'"
     )

@@ -5,7 +5,9 @@ from asyncpg.exceptions import (
     AdminShutdownError,
     CannotConnectNowError,
     ConnectionDoesNotExistError,
+    DeadlockDetectedError,
     PostgresError,
+    SerializationError,
     TooManyConnectionsError,
     UniqueViolationError,
 )
@@ -34,6 +36,19 @@ def as_sqlalchemy_raises_it(cause: PostgresError) -> DBAPIError:
     ],
 )
 def test_a_server_going_away_or_coming_back_is_transient(cause: PostgresError) -> None:
+    assert is_transient(as_sqlalchemy_raises_it(cause))
+
+
+# A poll is one transaction: two router replicas can deadlock on rows both insert (the
+# emerging risks of a region); the loser is retried, never dead-lettered.
+@pytest.mark.parametrize(
+    "cause",
+    [
+        DeadlockDetectedError("deadlock detected"),
+        SerializationError("could not serialize access due to concurrent update"),
+    ],
+)
+def test_a_transaction_that_lost_to_another_is_transient(cause: PostgresError) -> None:
     assert is_transient(as_sqlalchemy_raises_it(cause))
 
 
