@@ -30,7 +30,8 @@ MAX_RETRY_S = 10.0
 
 
 class InvalidatedCache(Generic[K, V]):
-    """Values found in the database by key, at most `max_entries` of them (the oldest go first).
+    """Values found in the database by key, at most `max_entries` of them (the least recently
+    used go first, so the keys in use stay however many others are tried).
 
     A load that finds nothing (None) is never stored: a flood of random keys must neither fill
     memory nor push the real ones out. Metrics are named `flare_<name>_cache_...`.
@@ -74,6 +75,7 @@ class InvalidatedCache(Generic[K, V]):
         # Empty unless listening (every change of `_listening` empties it), so no check here.
         value = self._entries.get(key)
         if value is not None:
+            self._entries.move_to_end(key)
             self._hits.inc()
             return value
         self._misses.inc()

@@ -66,19 +66,19 @@ async def test_a_key_not_found_is_never_kept() -> None:
     assert len(cache) == 0
 
 
-async def test_the_oldest_entry_goes_when_the_bound_is_reached() -> None:
+async def test_the_least_recently_used_entry_goes_when_the_bound_is_reached() -> None:
     cache, _ = new_cache(max_entries=2)
     cache.start_caching()
     table = Table(a="alpha", b="beta", c="gamma")
-    for key in ("a", "b", "c"):
+    for key in ("a", "b", "a", "c"):  # "a" used again after "b": "b" is the one to go
         await lookup(cache, table, key)
     assert len(cache) == 2
     reads = table.reads
-    await lookup(cache, table, "c")
-    await lookup(cache, table, "b")
-    assert table.reads == reads, "the newest two are kept"
     await lookup(cache, table, "a")
-    assert table.reads == reads + 1, "the oldest was dropped"
+    await lookup(cache, table, "c")
+    assert table.reads == reads, "the two used last are kept"
+    await lookup(cache, table, "b")
+    assert table.reads == reads + 1, "the least recently used was dropped"
 
 
 async def test_an_invalidation_forgets_everything() -> None:
