@@ -343,6 +343,6 @@ async def _announce_resolution(
             resolved_at=datetime.now(UTC),
         )
         envelope = Envelope.new(EventType.ESCALATION_RESOLVED, SOURCE, body)
-        await add_to_outbox(
+        add_to_outbox(
             session, outbox, OutgoingMessage(topics.escalations, correlation_key, envelope)
         )

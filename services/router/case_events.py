@@ -94,4 +94,4 @@ async def record_change(
         key=str(case.id),
         envelope=Envelope.new(event_type, SOURCE, body, traceparent),
     )
-    await add_to_outbox(session, outbox, message)
+    add_to_outbox(session, outbox, message)

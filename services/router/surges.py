@@ -134,5 +134,5 @@ async def _publish_emerging_risk(
     )
     key = f"risk:{facts.region}:{facts.category.value}"
     envelope = Envelope.new(EventType.RISK_EMERGING, SOURCE, body)
-    await add_to_outbox(session, outbox, OutgoingMessage(topics.cases, key, envelope))
+    add_to_outbox(session, outbox, OutgoingMessage(topics.cases, key, envelope))
     log.info("risk_emerging", region=facts.region, category=facts.category.value, reports=count)

@@ -21,7 +21,7 @@ async def test_backlog_and_oldest_age_are_measured_then_drop_to_zero(flare_env: 
             for number in range(3):
                 body = Reporter(type=ReporterType.NGO, name=f"reporter {number}")
                 envelope = Envelope.new("test.event", "/tests", body)
-                await add_to_outbox(
+                add_to_outbox(
                     session, outbox, OutgoingMessage(flare_env.topics.escalations, "k", envelope)
                 )
         await relay.measure_backlog()
