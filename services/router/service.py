@@ -96,9 +96,9 @@ async def handle_events(
             # poll's (a poll's span only links the traces of its events).
             with span(f"handle {envelope.event_type}", envelope.traceparent):
                 if report is None:
-                    changed += await handle_source_resolution(session, topics, envelope)
+                    changed += await _handle_source_resolution(session, topics, envelope)
                 else:
-                    case_id = await handle_escalation(session, topics, policy, rotations, report)
+                    case_id = await _handle_escalation(session, topics, policy, rotations, report)
                     changed.append(case_id)
     return changed
 
@@ -119,7 +119,7 @@ async def _first_time(session: AsyncSession, envelopes: Sequence[Envelope]) -> s
     return set(recorded)
 
 
-async def handle_escalation(
+async def _handle_escalation(
     session: AsyncSession, topics: Topics, policy: Policy, rotations: Rotations, report: Report
 ) -> UUID:
     """Open a case for a report or join it to its key's open case; returns the case id."""
@@ -130,7 +130,7 @@ async def handle_escalation(
     return case.id
 
 
-async def handle_source_resolution(
+async def _handle_source_resolution(
     session: AsyncSession, topics: Topics, envelope: Envelope
 ) -> list[UUID]:
     """The partner's tool resolved its alert: resolve the cases of those reports."""
