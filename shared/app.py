@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import database_reachable, make_engine, make_sessions
 from shared.http import Check, health_router, install_problem_handlers
+from shared.invalidation import InvalidatedCache, InvalidationListener
 from shared.kafka import EventProducer, kafka_reachable
 from shared.lifecycle import Closer, Worker, Workers, lifespan
 from shared.metrics import instrument
@@ -37,6 +39,17 @@ class Plumbing:
             self.registry,
             self.settings.relay_batch_size,
             self.settings.relay_poll_interval_s,
+        )
+
+    def invalidation(
+        self, service: str, channel: str, cache: InvalidatedCache[Any, Any]
+    ) -> InvalidationListener:
+        """The worker that empties `cache` whenever `channel` is NOTIFYed (ADR 0011)."""
+        return InvalidationListener(
+            self.settings.database_url,
+            channel,
+            cache,
+            application_name=f"flare-{service}-invalidation",
         )
 
     def app(

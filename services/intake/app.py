@@ -13,7 +13,7 @@ from services.intake.settings import IntakeSettings
 from shared.app import Plumbing
 from shared.db import pruner
 from shared.group_commit import GroupCommit
-from shared.invalidation import InvalidatedCache, InvalidationListener
+from shared.invalidation import InvalidatedCache
 from shared.kafka import EventProducer
 
 
@@ -24,12 +24,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     statuses = status_consumer(settings, plumbing.sessions, plumbing.registry)
     # Keys by hash; emptied whenever intake.partners changes anywhere (ADR 0011).
     partner_keys = InvalidatedCache[str, Partner]("intake_partner_key", plumbing.registry)
-    partner_changes = InvalidationListener(
-        settings.database_url,
-        PARTNERS_CHANGED,
-        partner_keys,
-        application_name="flare-intake-invalidation",
-    )
+    partner_changes = plumbing.invalidation("intake", PARTNERS_CHANGED, partner_keys)
     app = plumbing.app(
         title="Flare intake",
         description=(

@@ -11,7 +11,6 @@ from services.notifier.service import DESTINATIONS_CHANGED, destinations_cache
 from services.notifier.settings import NotifierSettings
 from services.notifier.timers import TimerWorker
 from shared.app import Plumbing
-from shared.invalidation import InvalidationListener
 from shared.kafka import EventProducer
 
 
@@ -26,12 +25,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     dead_letters = EventProducer(settings.kafka_bootstrap_servers, "flare-notifier-dlq")
     # Subscriptions and escalation policies; emptied whenever they change anywhere (ADR 0011).
     destinations = destinations_cache(registry)
-    destination_changes = InvalidationListener(
-        settings.database_url,
-        DESTINATIONS_CHANGED,
-        destinations,
-        application_name="flare-notifier-invalidation",
-    )
+    destination_changes = plumbing.invalidation("notifier", DESTINATIONS_CHANGED, destinations)
     consumer = delivery_consumer(
         settings, plumbing.sessions, dead_letters, worker.wake, destinations, registry
     )

@@ -12,7 +12,6 @@ from services.router.sla_check import sla_worker
 from services.router.teams import ROTATIONS_CHANGED, rotations_cache
 from shared.app import Plumbing
 from shared.db import pruner
-from shared.invalidation import InvalidationListener
 from shared.kafka import EventProducer
 
 
@@ -24,12 +23,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     relay = plumbing.relay(outbox, producer)
     # On-call rotations by team; emptied whenever teams or rotations change anywhere (ADR 0011).
     rotations = rotations_cache(plumbing.registry)
-    rotation_changes = InvalidationListener(
-        settings.database_url,
-        ROTATIONS_CHANGED,
-        rotations,
-        application_name="flare-router-invalidation",
-    )
+    rotation_changes = plumbing.invalidation("router", ROTATIONS_CHANGED, rotations)
     consumer = escalation_consumer(
         settings, plumbing.sessions, policies, rotations, relay, producer, plumbing.registry
     )
