@@ -80,7 +80,6 @@ async def record_change(
             detail=detail or {},
         )
     )
-    await session.flush()
     note = detail.get("text") or detail.get("reason") if detail else None
     body = CaseEvent(
         case=snapshot(case),

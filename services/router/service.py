@@ -1,12 +1,9 @@
 """router's main use case: a received escalation becomes a scored, assigned case (or joins one)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID, uuid4
 
-from pydantic import ValidationError
-from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,9 +12,9 @@ from services.router.case_actions import resolve_at_source
 from services.router.case_events import record_change
 from services.router.correlation import LatestCase, joins_case, velocity_per_hour
 from services.router.decisions import set_decision, tighten_deadlines
-from services.router.facts import EscalationFacts
 from services.router.models import Case, CaseReport, ProcessedEvent
 from services.router.policy import Policy
+from services.router.poll import Poll, RecentReports, Report, read_report
 from services.router.scoring import (
     Decision,
     ScoringContext,
@@ -29,46 +26,12 @@ from services.router.scoring import (
 from services.router.sla import sla_deadlines
 from services.router.surges import check_key_surge, check_region_surge
 from services.router.teams import Rotations, pick_assignee
-from shared.events import CaseStatus, EscalationReceived, EscalationResolved, EventType, Topics
-from shared.kafka import Envelope, InvalidEvent
+from shared.events import CaseStatus, EscalationResolved, EventType, Topics
+from shared.kafka import Envelope
 from shared.logging import get_logger
 from shared.tracing import span
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Report:
-    """One received escalation as the router sees it."""
-
-    envelope: Envelope
-    received: EscalationReceived
-    facts: EscalationFacts
-
-    @property
-    def at(self) -> datetime:
-        return self.received.received_at
-
-
-@dataclass(frozen=True)
-class RecentReports:
-    """Reports stored before this one: on its key within the velocity and the surge windows,
-    and in its region and category within the surge window (counted up to the threshold)."""
-
-    for_velocity: int
-    on_key: int
-    in_region: int
-
-
-def read_report(envelope: Envelope) -> Report:
-    if envelope.event_type != EventType.ESCALATION_RECEIVED:
-        raise InvalidEvent(f"router cannot handle events of type {envelope.event_type!r}")
-    received = envelope.body(EscalationReceived)
-    try:
-        facts = EscalationFacts.model_validate(envelope.data["escalation"])
-    except ValidationError as error:
-        raise InvalidEvent(f"escalation facts are not valid: {error}") from error
-    return Report(envelope, received, facts)
 
 
 async def handle_events(
@@ -87,19 +50,23 @@ async def handle_events(
     changed: list[UUID] = []
     async with sessions.begin() as session:
         first_time = await _first_time(session, envelopes)
+        todo = []
         for envelope, report in zip(envelopes, reports, strict=True):
-            if envelope.id not in first_time:
+            if envelope.id in first_time:
+                first_time.remove(envelope.id)
+                todo.append((envelope, report))
+            else:
                 log.info("event_already_handled", event_id=str(envelope.id))
-                continue
-            first_time.remove(envelope.id)
+        poll = await Poll.load(session, policy, [report for _, report in todo if report])
+        for envelope, report in todo:
             # In the event's own trace: the events it causes continue that trace, not the
             # poll's (a poll's span only links the traces of its events).
             with span(f"handle {envelope.event_type}", envelope.traceparent):
                 if report is None:
                     changed += await _handle_source_resolution(session, topics, envelope)
                 else:
-                    case_id = await _handle_escalation(session, topics, policy, rotations, report)
-                    changed.append(case_id)
+                    case = await _handle_escalation(session, topics, rotations, poll, report)
+                    changed.append(case)
     return changed
 
 
@@ -120,10 +87,11 @@ async def _first_time(session: AsyncSession, envelopes: Sequence[Envelope]) -> s
 
 
 async def _handle_escalation(
-    session: AsyncSession, topics: Topics, policy: Policy, rotations: Rotations, report: Report
+    session: AsyncSession, topics: Topics, rotations: Rotations, poll: Poll, report: Report
 ) -> UUID:
     """Open a case for a report or join it to its key's open case; returns the case id."""
-    case, recent = await _correlate_and_decide(session, topics, policy, rotations, report)
+    policy, recent = poll.policy, poll.recent(report)
+    case = await _correlate_and_decide(session, topics, rotations, poll, report, recent)
     # Both surge counts include this report.
     await check_key_surge(session, topics, policy, case, report.at, recent.on_key + 1)
     await check_region_surge(session, topics, policy, report.facts, report.at, recent.in_region + 1)
@@ -141,18 +109,15 @@ async def _handle_source_resolution(
 
 
 async def _correlate_and_decide(
-    session: AsyncSession, topics: Topics, policy: Policy, rotations: Rotations, report: Report
-) -> tuple[Case, RecentReports]:
-    """The case the report opened or joined, and the reports stored before it."""
-    key = report.received.correlation_key
-    latest = await session.scalar(
-        select(Case)
-        .where(Case.correlation_key == key)
-        .order_by(Case.created_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    recent = await _recent_reports(session, policy, report)
+    session: AsyncSession,
+    topics: Topics,
+    rotations: Rotations,
+    poll: Poll,
+    report: Report,
+    recent: RecentReports,
+) -> Case:
+    """The case the report opened or joined."""
+    policy, latest = poll.policy, poll.latest(report.key)
     velocity = velocity_per_hour(recent.for_velocity + 1, policy.velocity_window_minutes)
     context = build_context(report.facts, policy, report.at, velocity)
     decision = score_escalation(report.facts, context, policy)
@@ -168,41 +133,8 @@ async def _correlate_and_decide(
         case.assignee = await pick_assignee(session, routing.team, report.at, rotations)
         await _open_case(session, topics, policy, case, report, decision, routing)
     _add_report(session, case, report, decision, context)
-    return case, recent
-
-
-async def _recent_reports(session: AsyncSession, policy: Policy, report: Report) -> RecentReports:
-    """The counts the report's decisions need, in one query."""
-    at, key, facts = report.at, report.received.correlation_key, report.facts
-
-    def on_key(since: datetime) -> ScalarSelect[int]:
-        return (
-            select(func.count())
-            .where(CaseReport.correlation_key == key, CaseReport.received_at > since)
-            .scalar_subquery()
-        )
-
-    in_region = (
-        select(CaseReport.escalation_id)
-        .where(
-            CaseReport.region == facts.region,
-            CaseReport.category == facts.category.value,
-            CaseReport.received_at
-            > at - timedelta(minutes=policy.surge.region_category_window_minutes),
-        )
-        .limit(policy.surge.region_category_reports)
-        .subquery()
-    )
-    counts = (
-        await session.execute(
-            select(
-                on_key(at - timedelta(minutes=policy.velocity_window_minutes)),
-                on_key(at - timedelta(minutes=policy.surge.key_window_minutes)),
-                select(func.count()).select_from(in_region).scalar_subquery(),
-            )
-        )
-    ).one()
-    return RecentReports(*counts)
+    poll.handled(report, case)
+    return case
 
 
 def _latest_state(case: Case | None) -> LatestCase | None:
@@ -226,7 +158,6 @@ async def _open_case(
     deadlines = sla_deadlines(decision.severity, at, case.legal_deadline, policy)
     case.ack_due_at, case.resolve_due_at = deadlines.acknowledge_due, deadlines.resolve_due
     session.add(case)
-    await session.flush()
     await _record_report(session, topics, case, report, EventType.CASE_CREATED)
     log.info(
         "case_created",

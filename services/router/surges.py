@@ -77,7 +77,6 @@ async def check_region_surge(
     """
     if facts.region is None or not is_surge(count, policy.surge.region_category_reports):
         return
-    await session.flush()
     since = at - timedelta(minutes=policy.surge.region_category_window_minutes)
     start = window_start(at, policy.surge.region_category_window_minutes)
     if await session.get(EmergingRisk, (facts.region, facts.category.value, start)) is not None:

@@ -15,7 +15,7 @@ from shared.events import EscalationReceived
 from shared.kafka import Envelope, InvalidEvent
 from shared.tracing import span, use_exporter
 from tests.conftest import FlareEnv
-from tests.integration.conftest import fetch
+from tests.integration.conftest import execute, fetch
 from tests.integration.router_helpers import (
     POLICY,
     T0,
@@ -235,3 +235,76 @@ async def test_a_report_after_the_case_is_resolved_opens_a_new_linked_case(
         flare_env, "SELECT id, status, previous_case_id FROM router.cases ORDER BY created_at"
     )
     assert [tuple(row) for row in rows] == [(first, "resolved", None), (again, "open", first)]
+
+
+async def test_a_poll_decides_exactly_as_its_events_one_by_one(flare_env: FlareEnv) -> None:
+    """A poll reads cases and counts once and keeps them current in memory (router/poll.py):
+    joins, rescoring, both surges, late reports and new linked cases come out the same."""
+    quiet = escalation(
+        category="community_standards",
+        description="Spam wave",
+        reporter={"type": "monitoring", "name": "Probe"},
+        dedup_key="spam",
+    )
+    stronger = escalation(signals={"imminent_harm": True})
+    events = [
+        received(at=T0),
+        received(at=T0 + timedelta(minutes=1)),
+        received(stronger, at=T0 + timedelta(minutes=3)),
+        *(received(quiet, at=at) for at in every(minutes=0.25, count=21)),
+        *(
+            received(escalation(region="SD", dedup_key=f"post:{index}"), at=at)
+            for index, at in enumerate(every(minutes=0.5, count=52))
+        ),
+        received(escalation(dedup_key="late"), at=T0 + timedelta(hours=25)),
+        # Late by a day: joins the case its key opened last, as a late report one by one would.
+        received(escalation(dedup_key="late"), at=T0 + timedelta(minutes=30)),
+        received(at=T0 + timedelta(hours=30)),  # outside the window: a new case, linked
+    ]
+    await handle_all(flare_env, *events, events[0])
+    one_by_one = await _outcome(flare_env)
+    await execute(
+        flare_env,
+        "TRUNCATE router.cases, router.case_reports, router.case_timeline, router.outbox,"
+        " router.processed_events, router.emerging_risks",
+    )
+    await handle_poll(flare_env, *events, events[0])
+    assert await _outcome(flare_env) == one_by_one
+    assert one_by_one["risks"], "the region surge is part of what is compared"
+    assert any(case["surge"] for case in one_by_one["cases"]), "and the key surge"
+
+
+async def _outcome(env: FlareEnv) -> dict[str, list[dict[str, object]]]:
+    """Everything the router stored, with each case named by the report that opened it."""
+    opened_by = "(SELECT o.escalation_id FROM router.cases o WHERE o.id = {})"
+    queries = {
+        "cases": "SELECT escalation_id, report_count, velocity_per_hour, surge, severity, score,"
+        " team, assignee, watchers, first_seen_at, last_seen_at, ack_due_at, resolve_due_at,"
+        f" explanation, {opened_by.format('c.previous_case_id')} AS previous"
+        " FROM router.cases c ORDER BY escalation_id",
+        "reports": f"SELECT escalation_id, {opened_by.format('r.case_id')} AS opened_by, score,"
+        " severity, explanation FROM router.case_reports r ORDER BY escalation_id",
+        "timeline": f"SELECT {opened_by.format('t.case_id')} AS opened_by, at, action, detail"
+        " FROM router.case_timeline t ORDER BY id",
+        "outbox": "SELECT event_type, CASE WHEN key LIKE 'risk:%' THEN key ELSE"
+        f" {opened_by.format('key::uuid')}::text END AS key FROM router.outbox ORDER BY id",
+        "risks": "SELECT region, category, window_start, report_count FROM router.emerging_risks",
+    }
+    return {name: [dict(row) for row in await fetch(env, query)] for name, query in queries.items()}
+
+
+@pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])
+async def test_the_newest_case_is_the_last_created_not_the_last_opened(
+    flare_env: FlareEnv, handle: Handle
+) -> None:
+    [resolved] = await handle_all(flare_env, received(at=T0 + timedelta(hours=1)))
+    assert resolved is not None
+    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
+        body = ResolveIn(code=ResolutionCode.ACTIONED)
+        await case_actions.resolve(session, flare_env.topics, resolved, "ana", body, T0)
+    # A late report opens a case dated before the resolved one, which stays the newest: the
+    # next report does not join the late case, it opens another.
+    late, after = await handle(
+        flare_env, received(at=T0), received(at=T0 + timedelta(hours=1, minutes=5))
+    )
+    assert len({resolved, late, after}) == 3

@@ -1,0 +1,195 @@
+"""A poll's reports and what deciding them needs from the database, read in two statements for
+the whole poll, then kept current in memory as the reports are handled in order: each report
+sees the ones before it in the poll exactly as if they had been stored one at a time."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, ScalarSelect, Text, column, func, select, values
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.router.facts import EscalationFacts
+from services.router.models import TIMESTAMP, Case, CaseReport
+from services.router.policy import Policy
+from shared.events import EscalationReceived, EventType
+from shared.kafka import Envelope, InvalidEvent
+
+
+@dataclass(frozen=True)
+class Report:
+    """One received escalation as the router sees it."""
+
+    envelope: Envelope
+    received: EscalationReceived
+    facts: EscalationFacts
+
+    @property
+    def at(self) -> datetime:
+        return self.received.received_at
+
+    @property
+    def key(self) -> str:
+        return self.received.correlation_key
+
+    @property
+    def region_category(self) -> tuple[str, str] | None:
+        """Where a region surge would be counted; None without a region (no region surges)."""
+        region = self.facts.region
+        return None if region is None else (region, self.facts.category.value)
+
+
+@dataclass(frozen=True)
+class RecentReports:
+    """Reports stored before this one: on its key within the velocity and the surge windows,
+    and in its region and category within the surge window (counted up to the threshold)."""
+
+    for_velocity: int
+    on_key: int
+    in_region: int
+
+
+def read_report(envelope: Envelope) -> Report:
+    if envelope.event_type != EventType.ESCALATION_RECEIVED:
+        raise InvalidEvent(f"router cannot handle events of type {envelope.event_type!r}")
+    received = envelope.body(EscalationReceived)
+    try:
+        facts = EscalationFacts.model_validate(envelope.data["escalation"])
+    except ValidationError as error:
+        raise InvalidEvent(f"escalation facts are not valid: {error}") from error
+    return Report(envelope, received, facts)
+
+
+@dataclass
+class Poll:
+    """The newest case of each key and each report's counts of the reports stored before the
+    poll; then, as reports are handled, the cases they opened and the reports themselves."""
+
+    policy: Policy
+    _latest: dict[str, Case | None]
+    _stored: dict[UUID, RecentReports]
+    _on_key: defaultdict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    _in_region: defaultdict[tuple[str, str], list[datetime]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    @classmethod
+    async def load(cls, session: AsyncSession, policy: Policy, reports: Sequence[Report]) -> "Poll":
+        """Locks the newest case of every key in the poll, as one report at a time would."""
+        if not reports:
+            return cls(policy, {}, {})
+        return cls(
+            policy,
+            await _newest_cases(session, {report.key for report in reports}),
+            await _stored_counts(session, policy, reports),
+        )
+
+    def latest(self, key: str) -> Case | None:
+        return self._latest.get(key)
+
+    def recent(self, report: Report) -> RecentReports:
+        """The counts from before the poll, plus the reports handled so far in it."""
+        stored, policy, at = self._stored[report.received.escalation_id], self.policy, report.at
+
+        def since(times: list[datetime], minutes: int) -> int:
+            start = at - timedelta(minutes=minutes)
+            return sum(1 for time in times if time > start)
+
+        on_key = self._on_key[report.key]
+        place = report.region_category
+        in_region = stored.in_region
+        if place is not None:
+            in_region += since(self._in_region[place], policy.surge.region_category_window_minutes)
+        return RecentReports(
+            for_velocity=stored.for_velocity + since(on_key, policy.velocity_window_minutes),
+            on_key=stored.on_key + since(on_key, policy.surge.key_window_minutes),
+            in_region=min(in_region, policy.surge.region_category_reports),
+        )
+
+    def handled(self, report: Report, case: Case) -> None:
+        """The report is stored on `case`: later reports count it and see the case."""
+        self._on_key[report.key].append(report.at)
+        if report.region_category is not None:
+            self._in_region[report.region_category].append(report.at)
+        newest = self._latest.get(report.key)
+        if newest is None or case.created_at >= newest.created_at:
+            self._latest[report.key] = case
+
+
+async def _newest_cases(session: AsyncSession, keys: set[str]) -> dict[str, Case | None]:
+    newest = (
+        select(Case.id)
+        .where(Case.correlation_key.in_(keys))
+        .ext(distinct_on(Case.correlation_key))
+        .order_by(Case.correlation_key, Case.created_at.desc())
+    )
+    # Locked in id order, so two pollers (a rebalance) cannot lock them in opposite orders.
+    cases = await session.scalars(
+        select(Case).where(Case.id.in_(newest)).order_by(Case.id).with_for_update()
+    )
+    found: dict[str, Case | None] = dict.fromkeys(keys)
+    found.update((case.correlation_key, case) for case in cases)
+    return found
+
+
+async def _stored_counts(
+    session: AsyncSession, policy: Policy, reports: Sequence[Report]
+) -> dict[UUID, RecentReports]:
+    """Each report's counts in one statement: a VALUES list of the reports, each with the start
+    of its windows, and three correlated counts per row."""
+    surge = policy.surge
+    poll = values(
+        column("escalation_id", CaseReport.escalation_id.type),
+        column("key", Text),
+        column("velocity_since", TIMESTAMP),
+        column("key_since", TIMESTAMP),
+        column("region", Text),
+        column("category", Text),
+        column("region_since", TIMESTAMP),
+        name="poll",
+    ).data(
+        [
+            (
+                report.received.escalation_id,
+                report.key,
+                report.at - timedelta(minutes=policy.velocity_window_minutes),
+                report.at - timedelta(minutes=surge.key_window_minutes),
+                report.facts.region,
+                report.facts.category.value,
+                report.at - timedelta(minutes=surge.region_category_window_minutes),
+            )
+            for report in reports
+        ]
+    )
+
+    def on_key(since: ColumnElement[datetime]) -> ScalarSelect[int]:
+        return (
+            select(func.count())
+            .where(CaseReport.correlation_key == poll.c.key, CaseReport.received_at > since)
+            .scalar_subquery()
+        )
+
+    in_region = (
+        select(CaseReport.escalation_id)
+        .where(
+            CaseReport.region == poll.c.region,
+            CaseReport.category == poll.c.category,
+            CaseReport.received_at > poll.c.region_since,
+        )
+        .limit(surge.region_category_reports)
+        .correlate(poll)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            poll.c.escalation_id,
+            on_key(poll.c.velocity_since),
+            on_key(poll.c.key_since),
+            select(func.count()).select_from(in_region).scalar_subquery(),
+        )
+    )
+    return {row[0]: RecentReports(*row[1:]) for row in rows}
