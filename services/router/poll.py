@@ -6,16 +6,19 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, ScalarSelect, Text, column, func, select, values
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import ColumnElement, ScalarSelect, Text, bindparam, column, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from services.router.facts import EscalationFacts
 from services.router.models import TIMESTAMP, Case, CaseReport
 from services.router.policy import Policy
+from services.router.surges import RiskWindow
 from shared.events import EscalationReceived, EventType
 from shared.kafka import Envelope, InvalidEvent
 
@@ -67,7 +70,8 @@ def read_report(envelope: Envelope) -> Report:
 @dataclass
 class Poll:
     """The newest case of each key and each report's counts of the reports stored before the
-    poll; then, as reports are handled, the cases they opened and the reports themselves."""
+    poll; then, as reports are handled, the cases they opened, the reports themselves and the
+    emerging-risk windows seen recorded."""
 
     policy: Policy
     _latest: dict[str, Case | None]
@@ -76,6 +80,7 @@ class Poll:
     _in_region: defaultdict[tuple[str, str], list[datetime]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    risk_windows: set[RiskWindow] = field(default_factory=set)
 
     @classmethod
     async def load(cls, session: AsyncSession, policy: Policy, reports: Sequence[Report]) -> "Poll":
@@ -139,31 +144,28 @@ async def _newest_cases(session: AsyncSession, keys: set[str]) -> dict[str, Case
 async def _stored_counts(
     session: AsyncSession, policy: Policy, reports: Sequence[Report]
 ) -> dict[UUID, RecentReports]:
-    """Each report's counts in one statement: a VALUES list of the reports, each with the start
-    of its windows, and three correlated counts per row."""
+    """Each report's counts in one statement: the reports as rows (unnest of one array per
+    column, so the statement's text is the same for any poll size: compiled and prepared once),
+    each with the start of its windows, and three correlated counts per row."""
     surge = policy.surge
-    poll = values(
-        column("escalation_id", CaseReport.escalation_id.type),
-        column("key", Text),
-        column("velocity_since", TIMESTAMP),
-        column("key_since", TIMESTAMP),
-        column("region", Text),
-        column("category", Text),
-        column("region_since", TIMESTAMP),
-        name="poll",
-    ).data(
-        [
-            (
-                report.received.escalation_id,
-                report.key,
-                report.at - timedelta(minutes=policy.velocity_window_minutes),
-                report.at - timedelta(minutes=surge.key_window_minutes),
-                report.facts.region,
-                report.facts.category.value,
-                report.at - timedelta(minutes=surge.region_category_window_minutes),
-            )
-            for report in reports
-        ]
+
+    def starts(minutes: int) -> list[datetime]:
+        return [report.at - timedelta(minutes=minutes) for report in reports]
+
+    ids = [report.received.escalation_id for report in reports]
+    columns: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
+        "escalation_id": (CaseReport.escalation_id.type, ids),
+        "key": (Text(), [report.key for report in reports]),
+        "velocity_since": (TIMESTAMP, starts(policy.velocity_window_minutes)),
+        "key_since": (TIMESTAMP, starts(surge.key_window_minutes)),
+        "region": (Text(), [report.facts.region for report in reports]),
+        "category": (Text(), [report.facts.category.value for report in reports]),
+        "region_since": (TIMESTAMP, starts(surge.region_category_window_minutes)),
+    }
+    poll = (
+        func.unnest(*(bindparam(name, data, ARRAY(kind)) for name, (kind, data) in columns.items()))
+        .table_valued(*(column(name, kind) for name, (kind, _) in columns.items()))
+        .render_derived(name="poll")
     )
 
     def on_key(since: ColumnElement[datetime]) -> ScalarSelect[int]:

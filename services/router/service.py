@@ -94,7 +94,10 @@ async def _handle_escalation(
     case = await _correlate_and_decide(session, topics, rotations, poll, report, recent)
     # Both surge counts include this report.
     await check_key_surge(session, topics, policy, case, report.at, recent.on_key + 1)
-    await check_region_surge(session, topics, policy, report.facts, report.at, recent.in_region + 1)
+    in_region = recent.in_region + 1
+    await check_region_surge(
+        session, topics, policy, report.facts, report.at, in_region, poll.risk_windows
+    )
     return case.id
 
 

@@ -21,6 +21,8 @@ from shared.logging import get_logger
 from shared.outbox import add_to_outbox
 
 log = get_logger(__name__)
+# A region, a category and the start of a fixed window.
+RiskWindow = tuple[str, str, datetime]
 
 
 async def check_key_surge(
@@ -66,21 +68,29 @@ async def check_region_surge(
     facts: EscalationFacts,
     at: datetime,
     count: int,
+    known: set[RiskWindow],
 ) -> None:
     """A surge across one region and category is published once per fixed window.
 
     `count` is the reports in the region and category in the window, this one included,
     counted no further than the threshold (the caller's query stops there, so the question
-    stays cheap however many reports a surge brings). Past the threshold, each report looks
-    up whether this window is already recorded; the full count is taken once per window, for
-    the record itself.
+    stays cheap however many reports a surge brings). Past the threshold, a report looks up
+    whether its window is already recorded, unless it is in `known`, the windows the caller
+    has seen recorded (a poll's memory, router/poll.py); the full count is taken once per
+    window, for the record itself.
     """
     if facts.region is None or not is_surge(count, policy.surge.region_category_reports):
         return
     since = at - timedelta(minutes=policy.surge.region_category_window_minutes)
     start = window_start(at, policy.surge.region_category_window_minutes)
-    if await session.get(EmergingRisk, (facts.region, facts.category.value, start)) is not None:
+    window = (facts.region, facts.category.value, start)
+    if window in known:
         return
+    known.add(window)  # recorded before, or now
+    # Without a flush: the lookup does not depend on the reports this transaction adds.
+    with session.no_autoflush:
+        if await session.get(EmergingRisk, window) is not None:
+            return
     count = await _region_reports(session, facts, since)
     recorded = await session.scalar(
         insert(EmergingRisk)
