@@ -2,7 +2,7 @@
 the whole poll, then kept current in memory as the reports are handled in order: each report
 sees the ones before it in the poll exactly as if they had been stored one at a time."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +18,7 @@ from sqlalchemy.types import TypeEngine
 from services.router.facts import EscalationFacts
 from services.router.models import TIMESTAMP, Case, CaseReport
 from services.router.policy import Policy
-from services.router.surges import RiskWindow
+from services.router.surges import RiskWindow, recorded_windows, risk_window
 from shared.events import EscalationReceived, EventType
 from shared.kafka import Envelope, InvalidEvent
 
@@ -69,29 +69,28 @@ def read_report(envelope: Envelope) -> Report:
 
 @dataclass
 class Poll:
-    """The newest case of each key and each report's counts of the reports stored before the
-    poll; then, as reports are handled, the cases they opened, the reports themselves and the
-    emerging-risk windows seen recorded."""
+    """The newest case of each key, each report's counts of the reports stored before the
+    poll, and the emerging-risk windows already recorded that a report of the poll could reach;
+    then, as reports are handled, the cases they opened, the reports, and the windows they
+    recorded."""
 
     policy: Policy
     _latest: dict[str, Case | None]
     _stored: dict[UUID, RecentReports]
+    risk_windows: set[RiskWindow]
     _on_key: defaultdict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     _in_region: defaultdict[tuple[str, str], list[datetime]] = field(
         default_factory=lambda: defaultdict(list)
     )
-    risk_windows: set[RiskWindow] = field(default_factory=set)
 
     @classmethod
     async def load(cls, session: AsyncSession, policy: Policy, reports: Sequence[Report]) -> "Poll":
         """Locks the newest case of every key in the poll, as one report at a time would."""
         if not reports:
-            return cls(policy, {}, {})
-        return cls(
-            policy,
-            await _newest_cases(session, {report.key for report in reports}),
-            await _stored_counts(session, policy, reports),
-        )
+            return cls(policy, {}, {}, set())
+        latest = await _newest_cases(session, {report.key for report in reports})
+        stored = await _stored_counts(session, policy, reports)
+        return cls(policy, latest, stored, await _risk_windows(session, policy, reports, stored))
 
     def latest(self, key: str) -> Case | None:
         return self._latest.get(key)
@@ -139,6 +138,27 @@ async def _newest_cases(session: AsyncSession, keys: set[str]) -> dict[str, Case
     found: dict[str, Case | None] = dict.fromkeys(keys)
     found.update((case.correlation_key, case) for case in cases)
     return found
+
+
+async def _risk_windows(
+    session: AsyncSession,
+    policy: Policy,
+    reports: Sequence[Report],
+    stored: dict[UUID, RecentReports],
+) -> set[RiskWindow]:
+    """The recorded windows among those a report of the poll could surge in: its count before
+    the poll, plus every report of the poll in its region and category, reaches the threshold.
+    Without a surge under way, none: no statement."""
+    in_poll = Counter(report.region_category for report in reports)
+    threshold = policy.surge.region_category_reports
+    reachable = {
+        window
+        for report in reports
+        if (window := risk_window(policy, report.facts, report.at)) is not None
+        and stored[report.received.escalation_id].in_region + in_poll[report.region_category]
+        >= threshold
+    }
+    return await recorded_windows(session, reachable)
 
 
 async def _stored_counts(

@@ -3,7 +3,7 @@ an emerging risk. Both are decided on the reports stored in Postgres, once per c
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,27 @@ async def check_key_surge(
     log.info("case_surge", case_id=str(case.id), reports=count, severity=case.severity)
 
 
+def risk_window(policy: Policy, facts: EscalationFacts, at: datetime) -> RiskWindow | None:
+    """The window a report counts in for a region surge; None without a region."""
+    if facts.region is None:
+        return None
+    start = window_start(at, policy.surge.region_category_window_minutes)
+    return facts.region, facts.category.value, start
+
+
+async def recorded_windows(session: AsyncSession, windows: set[RiskWindow]) -> set[RiskWindow]:
+    """Those of the windows whose emerging risk is already recorded."""
+    if not windows:
+        return set()
+    key = tuple_(EmergingRisk.region, EmergingRisk.category, EmergingRisk.window_start)
+    rows = await session.execute(
+        select(EmergingRisk.region, EmergingRisk.category, EmergingRisk.window_start).where(
+            key.in_(windows)
+        )
+    )
+    return {(region, category, start) for region, category, start in rows}
+
+
 async def check_region_surge(
     session: AsyncSession,
     topics: Topics,
@@ -68,31 +89,27 @@ async def check_region_surge(
     facts: EscalationFacts,
     at: datetime,
     count: int,
-    known: set[RiskWindow],
+    recorded: set[RiskWindow],
 ) -> None:
     """A surge across one region and category is published once per fixed window.
 
     `count` is the reports in the region and category in the window, this one included,
     counted no further than the threshold (the caller's query stops there, so the question
-    stays cheap however many reports a surge brings). Past the threshold, a report looks up
-    whether its window is already recorded, unless it is in `known`, the windows the caller
-    has seen recorded (a poll's memory, router/poll.py); the full count is taken once per
-    window, for the record itself.
+    stays cheap however many reports a surge brings). `recorded` holds the windows the caller
+    knows are recorded (a poll reads them once, router/poll.py); this adds the one it records.
+    Past the threshold, a window not in it is counted in full and recorded, once: a copy
+    recorded meanwhile by another replica wins, and this one publishes nothing.
     """
-    if facts.region is None or not is_surge(count, policy.surge.region_category_reports):
+    window = risk_window(policy, facts, at)
+    if window is None or window in recorded:
         return
+    if not is_surge(count, policy.surge.region_category_reports):
+        return
+    recorded.add(window)
+    start = window[2]
     since = at - timedelta(minutes=policy.surge.region_category_window_minutes)
-    start = window_start(at, policy.surge.region_category_window_minutes)
-    window = (facts.region, facts.category.value, start)
-    if window in known:
-        return
-    known.add(window)  # recorded before, or now
-    # Without a flush: the lookup does not depend on the reports this transaction adds.
-    with session.no_autoflush:
-        if await session.get(EmergingRisk, window) is not None:
-            return
     count = await _region_reports(session, facts, since)
-    recorded = await session.scalar(
+    inserted = await session.scalar(
         insert(EmergingRisk)
         .values(
             region=facts.region,
@@ -104,7 +121,7 @@ async def check_region_surge(
         .on_conflict_do_nothing()
         .returning(EmergingRisk.region)
     )
-    if recorded is not None:
+    if inserted is not None:
         minutes = policy.surge.region_category_window_minutes
         await _publish_emerging_risk(session, topics, facts, count or 1, start, minutes, at)
 
