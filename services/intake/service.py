@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, Table, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -249,33 +249,46 @@ async def record_case_events(
     """The reports the events name are routed; every report on a case follows its changes.
 
     Events of one case share a partition, so they arrive in order and the last one wins. The
-    events are recorded in one transaction.
+    events are recorded in one transaction, by one statement run once per event, in order.
     """
     async with sessions.begin() as session:
-        for event in events:
-            await _record_case_event(session, event)
+        await session.execute(_ROUTED, [_routed(event) for event in events])
 
 
-async def _record_case_event(session: AsyncSession, event: CaseEvent) -> None:
-    # A Core UPDATE: the ORM's bulk-update machinery was a tenth of intake's CPU in the bench.
-    case, columns = event.case, ESCALATIONS.c
-    named = [columns.case_id == case.case_id]
-    if event.escalation_id is not None:
-        named.append(columns.id == event.escalation_id)
-    await session.execute(
-        update(ESCALATIONS)
-        .where(or_(*named))
-        .values(
-            status="routed",
-            case_id=case.case_id,
-            severity=case.severity.value if case.severity else None,
-            score=case.score,
-            team=case.team,
-            watchers=case.watchers,
-            # When it was first routed; later changes keep that time.
-            routed_at=func.coalesce(columns.routed_at, case.updated_at),
+# A Core UPDATE: the ORM's bulk-update machinery was a tenth of intake's CPU in the bench. One
+# statement, run with each event's values (executemany): compiled once, sent in one round trip.
+_ROUTED = (
+    update(ESCALATIONS)
+    .where(
+        or_(
+            ESCALATIONS.c.case_id == bindparam("named_case"),
+            ESCALATIONS.c.id == bindparam("named_escalation"),
         )
     )
+    .values(
+        status="routed",
+        case_id=bindparam("named_case"),
+        severity=bindparam("case_severity"),
+        score=bindparam("case_score"),
+        team=bindparam("case_team"),
+        watchers=bindparam("case_watchers"),
+        # When it was first routed; later changes keep that time.
+        routed_at=func.coalesce(ESCALATIONS.c.routed_at, bindparam("case_updated_at")),
+    )
+)
+
+
+def _routed(event: CaseEvent) -> dict[str, object]:
+    case = event.case
+    return {
+        "named_case": case.case_id,
+        "named_escalation": event.escalation_id,
+        "case_severity": case.severity.value if case.severity else None,
+        "case_score": case.score,
+        "case_team": case.team,
+        "case_watchers": case.watchers,
+        "case_updated_at": case.updated_at,
+    }
 
 
 async def _open_alert(session: AsyncSession, partner: Partner, dedup_key: str) -> bool:

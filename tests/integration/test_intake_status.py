@@ -1,10 +1,12 @@
 """Status read-back: intake learns from the cases topic where each report went."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from services.intake.service import record_case_events
+from shared.db import make_engine, make_sessions
 from shared.events import (
     CaseEvent,
     CaseSnapshot,
@@ -102,3 +104,29 @@ async def test_unreadable_case_event_is_skipped_and_status_keeps_flowing(
         await publish(flare_env, EventType.CASE_CREATED, case_event(case_id, UUID(escalation_id)))
         routed = await status_when(partner, escalation_id, status="routed")
     assert routed["case_id"] == str(case_id)
+
+
+async def test_a_polls_case_events_apply_in_order_as_one_by_one(flare_env: FlareEnv) -> None:
+    """One statement run once per event (executemany): the order of the events still holds."""
+    async with partner_session(flare_env) as partner:
+        first, joined = [(await partner.post()).json()["id"] for _ in range(2)]
+        case_id, opened = uuid4(), datetime(2026, 10, 12, 12, 0, tzinfo=UTC)
+        events = [
+            case_event(case_id, UUID(first), updated_at=opened),
+            case_event(case_id, UUID(joined), updated_at=opened + timedelta(minutes=1)),
+            case_event(case_id, None, updated_at=opened + timedelta(minutes=2), team="Legal"),
+        ]
+        engine = make_engine(flare_env.database_url, pool_size=1)
+        try:
+            await record_case_events(make_sessions(engine), events)
+        finally:
+            await engine.dispose()
+        shown = [(await partner.get(escalation)).json() for escalation in (first, joined)]
+    assert [(s["status"], s["case_id"], s["team"]) for s in shown] == [
+        ("routed", str(case_id), "Legal"),
+        ("routed", str(case_id), "Legal"),
+    ], "the last event wins on every report of the case"
+    assert [datetime.fromisoformat(s["routed_at"]) for s in shown] == [
+        opened,
+        opened + timedelta(minutes=1),
+    ], "each report keeps the time the event naming it was routed"
