@@ -109,13 +109,15 @@ async def record_case_events(
     queued = 0
     async with sessions.begin() as session:
         destinations = await _destinations(session, cache)
+        events: list[tuple[Envelope, CaseEvent]] = []
         for envelope in envelopes:
-            if not is_case_event(envelope.event_type):
+            if is_case_event(envelope.event_type):
+                events.append((envelope, envelope.body(CaseEvent)))
+            else:
                 log.info("event_ignored", event_id=str(envelope.id), type=envelope.event_type)
-                continue
-            event = envelope.body(CaseEvent)
+        await _project_cases(session, events)
+        for envelope, event in events:
             fresh = envelope.time >= history_ends
-            await _project_case(session, envelope.event_type, event)
             stored = destinations.policies.get(event.case.team or "") if fresh else None
             await _track_escalation(session, settings, event, now, stored)
             if not fresh:
@@ -127,20 +129,33 @@ async def record_case_events(
     return queued
 
 
-async def _project_case(session: AsyncSession, event_type: str, event: CaseEvent) -> None:
+async def _project_cases(
+    session: AsyncSession, events: Sequence[tuple[Envelope, CaseEvent]]
+) -> None:
     """Keep the newest snapshot per case (events of one case arrive in order; a replay of an
-    older one does not roll it back)."""
-    values = {
-        "case_id": event.case.case_id,
-        "snapshot": event.case.model_dump(mode="json"),
-        "last_event_type": event_type,
-        "updated_at": event.case.updated_at,
-    }
-    statement = insert(case_views).values(values)
+    older one does not roll it back): the newest of the events for each case, in one statement
+    (on a tie in time, the later event, as one event at a time would keep)."""
+    newest: dict[UUID, tuple[str, CaseEvent]] = {}
+    for envelope, event in events:
+        kept = newest.get(event.case.case_id)
+        if kept is None or kept[1].case.updated_at <= event.case.updated_at:
+            newest[event.case.case_id] = (envelope.event_type, event)
+    if not newest:
+        return
+    rows = [
+        {
+            "case_id": case_id,
+            "snapshot": event.case.model_dump(mode="json"),
+            "last_event_type": event_type,
+            "updated_at": event.case.updated_at,
+        }
+        for case_id, (event_type, event) in newest.items()
+    ]
+    statement = insert(case_views).values(rows)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["case_id"],
-            set_={name: statement.excluded[name] for name in values if name != "case_id"},
+            set_={name: statement.excluded[name] for name in rows[0] if name != "case_id"},
             where=case_views.c.updated_at <= statement.excluded.updated_at,
         )
     )
