@@ -1,4 +1,5 @@
-"""JSON logs: structlog for our events; uvicorn's and aiokafka's stdlib logs routed through it."""
+"""JSON logs, one line per event on stdout: structlog for our events; uvicorn's and aiokafka's
+stdlib logs routed through the same processors."""
 
 import logging
 import sys
@@ -12,33 +13,48 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+_RENDER: list[structlog.types.Processor] = [
+    structlog.processors.format_exc_info,
+    structlog.processors.JSONRenderer(),
+]
 
 
 def configure_logging(level: str, service: str) -> None:
-    """Called once per process by a service's entry point."""
+    """Called once per process by a service's entry point.
+
+    Our events go from structlog straight to stdout: the stdlib's records, formatter and
+    handler cost a report's log line three times as much (a twelfth of intake's CPU at
+    saturation, in the bench). The libraries' stdlib records take a handler on the same
+    stream, so lines never interleave. Both flush each line.
+    """
+    threshold = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*_SHARED_PROCESSORS, *_RENDER],
+        logger_factory=_NamedLineWriter,
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED_PROCESSORS,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(),
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_RENDER],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(threshold)
     # Request lines are what /metrics counts; the access log would only repeat them.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
+
+
+class _NamedLineWriter(structlog.WriteLogger):
+    """Writes each line to stdout and flushes; has a `name`, as add_logger_name expects."""
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(sys.stdout)
+        self.name = name
 
 
 def get_logger(name: str) -> Any:
