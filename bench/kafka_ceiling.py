@@ -30,7 +30,7 @@ def sample_message(run: str) -> tuple[bytes, list[tuple[str, bytes]]]:
 def producer(bootstrap: str) -> AIOKafkaProducer:
     # As shared.kafka.EventProducer makes it.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=0
     )
 
 
