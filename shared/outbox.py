@@ -1,11 +1,12 @@
 """Transactional outbox: events are stored with the change that caused them, then relayed to Kafka.
 
 A service inserts outbox rows in the same transaction as its own change, so an event exists
-if and only if the change does. The relay publishes rows in id order and deletes them once
-Kafka has acknowledged them (at-least-once: a crash between the two republishes; consumers
-deduplicate by event id). With several replicas, a transaction-scoped advisory lock lets
-one relay publish at a time, so rows leave in id order and none is published twice; the
-others wait for their turn (their own commits still wake them).
+if and only if the change does. The relay takes the oldest rows out (a DELETE ... RETURNING),
+publishes them in id order and commits once Kafka has acknowledged them (at-least-once: a
+crash before the commit republishes; consumers deduplicate by event id). With several
+replicas, a transaction-scoped advisory lock lets one relay publish at a time, so rows leave
+in id order and none is published twice; the others wait for their turn (their own commits
+still wake them).
 """
 
 import asyncio
@@ -199,26 +200,25 @@ class OutboxRelay:
         self._oldest.set(max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0)
 
     async def publish_batch(self) -> int:
+        """Take the oldest rows out of the outbox, publish them and commit: one statement takes
+        the relay's lock and the rows (DELETE ... RETURNING), and a failed publish rolls the
+        delete back."""
+        outbox = self._outbox
+        # One relay at a time per outbox: two replicas publishing different id ranges at once
+        # could put a key's later event on Kafka before its earlier one. Without the lock,
+        # no rows.
+        turn = select(func.pg_try_advisory_xact_lock(self._lock_id).label("ours")).cte("turn")
+        oldest = select(outbox.c.id).select_from(outbox.join(turn, turn.c.ours))
         async with self._sessions.begin() as session:
-            # One relay at a time per outbox: two replicas publishing different id ranges at
-            # once could put a key's later event on Kafka before its earlier one.
-            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id))):
-                return 0
-            rows = (
-                (
-                    await session.execute(
-                        select(self._outbox).order_by(self._outbox.c.id).limit(self._batch_size)
-                    )
-                )
-                .mappings()
-                .all()
+            taken = await session.execute(
+                delete(outbox)
+                .where(outbox.c.id.in_(oldest.order_by(outbox.c.id).limit(self._batch_size)))
+                .returning(*outbox.c)
             )
+            rows = sorted(taken.mappings().all(), key=lambda row: int(row["id"]))
             if not rows:
                 return 0
             await self._producer.send_all([_message(row) for row in rows])
-            await session.execute(
-                delete(self._outbox).where(self._outbox.c.id.in_([row["id"] for row in rows]))
-            )
         now = time.time()
         for row in rows:
             self._latency.observe(max(0.0, now - row["created_at"].timestamp()))
