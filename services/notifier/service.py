@@ -5,12 +5,13 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select, update
+from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -116,11 +117,14 @@ async def record_case_events(
             else:
                 log.info("event_ignored", event_id=str(envelope.id), type=envelope.event_type)
         await _project_cases(session, events)
+        timers: list[TimerChange] = []
         for envelope, event in events:
             fresh = envelope.time >= history_ends
             stored = destinations.policies.get(event.case.team or "") if fresh else None
-            await _track_escalation(session, settings, event, now, stored)
-            if not fresh:
+            timers += _timer_changes(settings, event, now, stored)
+        await _apply_in_order(session, timers)
+        for envelope, event in events:
+            if envelope.time < history_ends:
                 log.info("event_too_old_to_deliver", event_id=str(envelope.id))
                 continue
             queued += await _queue_subscriptions(
@@ -224,56 +228,75 @@ def subscription_filter(subscription: Mapping[str, Any]) -> EventFilter:
     )
 
 
-async def _track_escalation(
-    session: AsyncSession,
-    settings: NotifierSettings,
-    event: CaseEvent,
-    now: datetime,
-    stored_policy: Any,
-) -> None:
-    """Acknowledge or resolve stops the case's timer; an open case starts one with its team's
-    policy as stored (None when it has none or the event is too old to start one). The stop
-    waits for a page being sent right now (it holds the timer row)."""
+TimerChange = tuple[Executable, dict[str, Any]]
+_TIMER = escalation_timers.c
+_STOP_TIMER = (
+    update(escalation_timers)
+    .where(_TIMER.case_id == bindparam("timer_case"), _TIMER.state != "stopped")
+    .values(state="stopped")
+)
+_FOLLOW_CASE = (
+    update(escalation_timers)
+    .where(_TIMER.case_id == bindparam("timer_case"), _TIMER.state == "pending")
+    .values(
+        severity=bindparam("case_severity"),
+        assignee=bindparam("case_assignee"),
+        title=bindparam("case_title"),
+    )
+)
+_START_TIMER = (
+    insert(escalation_timers)
+    .values(
+        case_id=bindparam("timer_case"),
+        team=bindparam("case_team"),
+        severity=bindparam("case_severity"),
+        assignee=bindparam("case_assignee"),
+        title=bindparam("case_title"),
+        next_step=0,
+        fire_at=bindparam("first_fire_at"),
+        state="pending",
+        started_at=bindparam("started_at"),
+    )
+    .on_conflict_do_nothing(index_elements=["case_id"])
+)
+
+
+def _timer_changes(
+    settings: NotifierSettings, event: CaseEvent, now: datetime, stored_policy: Any
+) -> list[TimerChange]:
+    """Acknowledge or resolve stops the case's timer; an open case's pending timer follows its
+    severity, assignee and title, and one is started with its team's policy as stored (None
+    when it has none or the event is too old to start one). The stop waits for a page being
+    sent right now (it holds the timer row)."""
     case = event.case
     if case.status is not CaseStatus.OPEN:
-        await _stop_timer(session, case.case_id)
-        return
+        return [(_STOP_TIMER, {"timer_case": case.case_id})]
     if not case.team:
-        return
+        return []
     title = None if is_sensitive(case, settings.sensitive_categories) else case.title
-    await session.execute(
-        update(escalation_timers)
-        .where(escalation_timers.c.case_id == case.case_id)
-        .where(escalation_timers.c.state == "pending")
-        .values(severity=case.severity, assignee=case.assignee, title=title)
-    )
+    now_is = {
+        "timer_case": case.case_id,
+        "case_severity": case.severity,
+        "case_assignee": case.assignee,
+        "case_title": title,
+    }
     if stored_policy is None:
-        return
+        return [(_FOLLOW_CASE, now_is)]
     policy = Policy.model_validate(stored_policy)
-    await session.execute(
-        insert(escalation_timers)
-        .values(
-            case_id=case.case_id,
-            team=case.team,
-            severity=case.severity,
-            assignee=case.assignee,
-            title=title,
-            next_step=0,
-            fire_at=first_fire_at(policy, case.severity, case.created_at),
-            state="pending",
-            started_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["case_id"])
-    )
+    start = {
+        **now_is,
+        "case_team": case.team,
+        "first_fire_at": first_fire_at(policy, case.severity, case.created_at),
+        "started_at": now,
+    }
+    return [(_FOLLOW_CASE, now_is), (_START_TIMER, start)]
 
 
-async def _stop_timer(session: AsyncSession, case_id: UUID) -> None:
-    await session.execute(
-        update(escalation_timers)
-        .where(escalation_timers.c.case_id == case_id)
-        .where(escalation_timers.c.state != "stopped")
-        .values(state="stopped")
-    )
+async def _apply_in_order(session: AsyncSession, changes: Sequence[TimerChange]) -> None:
+    """Each change in order; a run of the same statement goes in one executemany (compiled
+    once, one round trip), which still runs its rows one after another."""
+    for statement, run in groupby(changes, key=lambda change: change[0]):
+        await session.execute(statement, [parameters for _, parameters in run])
 
 
 def new_webhook_secret() -> str:
