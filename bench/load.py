@@ -12,6 +12,10 @@ from bench.client import Connection, Endpoint, Response
 
 # An open loop never holds more requests in flight than this (it records how far behind it fell).
 MAX_IN_FLIGHT = 512
+# An open loop reuses a connection only if it was idle for less than this: uvicorn closes
+# keep-alive connections idle for 5 s, and a request sent on one just closed is an error that
+# says nothing about the server under test.
+IDLE_REUSE_S = 2.0
 
 
 @dataclass
@@ -111,18 +115,26 @@ async def open_loop(
     total = int(rate * duration_s)
     progress = Progress(label, total)
     host, port = endpoint.host_port
-    idle: list[Connection] = []
+    idle: list[tuple[float, Connection]] = []  # (when it was last answered, connection)
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
+    async def connection_for_now() -> Connection:
+        while idle:
+            since, connection = idle.pop()
+            if time.monotonic() - since < IDLE_REUSE_S:
+                return connection
+            connection.close()
+        return await Connection.open(host, port)
+
     async def send(n: int) -> None:
-        connection = idle.pop() if idle else await Connection.open(host, port)
+        connection = await connection_for_now()
         try:
             response = await connection.request(endpoint.request(n))
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             result.errors += 1
             connection.close()
         else:
-            idle.append(connection)
+            idle.append((time.monotonic(), connection))
             result.responses.append(response)
             if on_response is not None:
                 on_response(n, response)
@@ -142,6 +154,6 @@ async def open_loop(
     await asyncio.gather(*tasks)
     progress.close()
     result.ended_at = time.monotonic()
-    for connection in idle:
+    for _, connection in idle:
         connection.close()
     return result
