@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, Table, bindparam, func, or_, select, update
+from sqlalchemy import BindParameter, Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -257,23 +257,36 @@ async def record_case_events(
 
 # A Core UPDATE: the ORM's bulk-update machinery was a tenth of intake's CPU in the bench. One
 # statement, run with each event's values (executemany): compiled once, sent in one round trip.
+_CASE: BindParameter[UUID] = bindparam("case")
+_SEVERITY: BindParameter[str | None] = bindparam("severity")
+_SCORE: BindParameter[int | None] = bindparam("score")
+_TEAM: BindParameter[str | None] = bindparam("team")
+_WATCHERS: BindParameter[list[str]] = bindparam("watchers")
+_REPORT = ESCALATIONS.c
 _ROUTED = (
     update(ESCALATIONS)
     .where(
+        or_(_REPORT.case_id == _CASE, _REPORT.id == bindparam("named_report")),
+        # Only the reports the event changes: in a surge a case holds thousands of reports,
+        # and an event that moves none of their fields must not rewrite them all.
         or_(
-            ESCALATIONS.c.case_id == bindparam("named_case"),
-            ESCALATIONS.c.id == bindparam("named_escalation"),
-        )
+            _REPORT.routed_at.is_(None),
+            _REPORT.case_id.is_distinct_from(_CASE),
+            _REPORT.severity.is_distinct_from(_SEVERITY),
+            _REPORT.score.is_distinct_from(_SCORE),
+            _REPORT.team.is_distinct_from(_TEAM),
+            _REPORT.watchers.is_distinct_from(_WATCHERS),
+        ),
     )
     .values(
         status="routed",
-        case_id=bindparam("named_case"),
-        severity=bindparam("case_severity"),
-        score=bindparam("case_score"),
-        team=bindparam("case_team"),
-        watchers=bindparam("case_watchers"),
+        case_id=_CASE,
+        severity=_SEVERITY,
+        score=_SCORE,
+        team=_TEAM,
+        watchers=_WATCHERS,
         # When it was first routed; later changes keep that time.
-        routed_at=func.coalesce(ESCALATIONS.c.routed_at, bindparam("case_updated_at")),
+        routed_at=func.coalesce(_REPORT.routed_at, bindparam("updated_at")),
     )
 )
 
@@ -281,13 +294,13 @@ _ROUTED = (
 def _routed(event: CaseEvent) -> dict[str, object]:
     case = event.case
     return {
-        "named_case": case.case_id,
-        "named_escalation": event.escalation_id,
-        "case_severity": case.severity.value if case.severity else None,
-        "case_score": case.score,
-        "case_team": case.team,
-        "case_watchers": case.watchers,
-        "case_updated_at": case.updated_at,
+        "case": case.case_id,
+        "named_report": event.escalation_id,
+        "severity": case.severity.value if case.severity else None,
+        "score": case.score,
+        "team": case.team,
+        "watchers": case.watchers,
+        "updated_at": case.updated_at,
     }
 
 

@@ -19,6 +19,7 @@ from shared.events import (
 from shared.kafka import Envelope, EventProducer, OutgoingMessage
 from tests.conftest import FlareEnv
 from tests.intake_support import PartnerClient, partner_session
+from tests.integration.conftest import fetch
 
 DEADLINE_S = 20.0
 
@@ -130,3 +131,29 @@ async def test_a_polls_case_events_apply_in_order_as_one_by_one(flare_env: Flare
         opened,
         opened + timedelta(minutes=1),
     ], "each report keeps the time the event naming it was routed"
+
+
+async def test_a_case_event_rewrites_only_the_reports_it_changes(flare_env: FlareEnv) -> None:
+    """In a surge a case holds thousands of reports: an event that moves none of a report's
+    fields (here the case's next report joining) leaves that report's row as it was."""
+    async with partner_session(flare_env) as partner:
+        first, joined = [(await partner.post()).json()["id"] for _ in range(2)]
+        case_id = uuid4()
+        engine = make_engine(flare_env.database_url, pool_size=1)
+        try:
+            sessions = make_sessions(engine)
+            await record_case_events(sessions, [case_event(case_id, UUID(first))])
+            before = await row_versions(flare_env)
+            await record_case_events(sessions, [case_event(case_id, UUID(joined))])
+            after = await row_versions(flare_env)
+        finally:
+            await engine.dispose()
+        shown = (await partner.get(joined)).json()
+    assert after[first] == before[first], "the first report did not change: not rewritten"
+    assert after[joined] != before[joined]
+    assert shown["case_id"] == str(case_id)
+
+
+async def row_versions(env: FlareEnv) -> dict[str, str]:
+    rows = await fetch(env, "SELECT id::text, xmin::text FROM intake.escalations")
+    return {row["id"]: row["xmin"] for row in rows}
