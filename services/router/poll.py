@@ -1,7 +1,7 @@
 """A poll's reports and what deciding them needs from the database, read in two statements for
-the whole poll, then kept current in memory as the reports are handled in order: each report
-sees the ones before it in the poll exactly as if they had been stored one at a time
-(ADR 0012)."""
+the whole poll (three during a surge), then kept current in memory as the reports are handled
+in order: each report sees the ones before it in the poll exactly as if they had been stored
+one at a time (ADR 0012)."""
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
