@@ -177,7 +177,7 @@ def _new_case(report: Report, previous: Case | None, velocity: float) -> Case:
     return Case(
         id=uuid4(),
         escalation_id=report.received.escalation_id,
-        correlation_key=report.received.correlation_key,
+        correlation_key=report.key,
         status=CaseStatus.OPEN.value,
         category=facts.category.value,
         product=facts.product.value,
@@ -252,7 +252,7 @@ def _add_report(
         CaseReport(
             escalation_id=report.received.escalation_id,
             case_id=case.id,
-            correlation_key=report.received.correlation_key,
+            correlation_key=report.key,
             received_at=report.at,
             category=report.facts.category.value,
             region=report.facts.region,
