@@ -100,10 +100,10 @@ async def check_region_surge(
     Past the threshold, a window not in it is counted in full and recorded, once: a copy
     recorded meanwhile by another replica wins, and this one publishes nothing.
     """
+    if not is_surge(count, policy.surge.region_category_reports):
+        return
     window = risk_window(policy, facts, at)
     if window is None or window in recorded:
-        return
-    if not is_surge(count, policy.surge.region_category_reports):
         return
     recorded.add(window)
     start = window[2]
