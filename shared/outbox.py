@@ -127,7 +127,17 @@ class OutboxRelay:
         self._batch_size, self._poll_interval_s = batch_size, poll_interval_s
         self._wake = asyncio.Event()
         self._measured_at = 0.0
-        self._lock_id = zlib.crc32(f"flare.outbox:{outbox.fullname}".encode())
+        # One relay at a time per outbox: two replicas publishing different id ranges at once
+        # could put a key's later event on Kafka before its earlier one. Without the lock,
+        # no rows. Built once: it runs on every commit that adds rows.
+        lock_id = zlib.crc32(f"flare.outbox:{outbox.fullname}".encode())
+        turn = select(func.pg_try_advisory_xact_lock(lock_id).label("ours")).cte("turn")
+        oldest = select(outbox.c.id).select_from(outbox.join(turn, turn.c.ours))
+        self._take_oldest = (
+            delete(outbox)
+            .where(outbox.c.id.in_(oldest.order_by(outbox.c.id).limit(batch_size)))
+            .returning(*outbox.c)
+        )
         self._published = Counter(
             "flare_outbox_published_total", "Outbox events published.", registry=registry
         )
@@ -203,18 +213,8 @@ class OutboxRelay:
         """Take the oldest rows out of the outbox, publish them and commit: one statement takes
         the relay's lock and the rows (DELETE ... RETURNING), and a failed publish rolls the
         delete back."""
-        outbox = self._outbox
-        # One relay at a time per outbox: two replicas publishing different id ranges at once
-        # could put a key's later event on Kafka before its earlier one. Without the lock,
-        # no rows.
-        turn = select(func.pg_try_advisory_xact_lock(self._lock_id).label("ours")).cte("turn")
-        oldest = select(outbox.c.id).select_from(outbox.join(turn, turn.c.ours))
         async with self._sessions.begin() as session:
-            taken = await session.execute(
-                delete(outbox)
-                .where(outbox.c.id.in_(oldest.order_by(outbox.c.id).limit(self._batch_size)))
-                .returning(*outbox.c)
-            )
+            taken = await session.execute(self._take_oldest)
             rows = sorted(taken.mappings().all(), key=lambda row: int(row["id"]))
             if not rows:
                 return 0

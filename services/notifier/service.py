@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Executable, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier import schemas
@@ -133,6 +133,20 @@ async def record_case_events(
     return queued
 
 
+def _upsert_case_view() -> Insert:
+    """A case's newest snapshot, unless the stored one is newer; executed with a poll's rows.
+    Built once: it runs on every poll."""
+    statement = insert(case_views)
+    return statement.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={c.name: statement.excluded[c.name] for c in case_views.c if not c.primary_key},
+        where=case_views.c.updated_at <= statement.excluded.updated_at,
+    )
+
+
+UPSERT_CASE_VIEW = _upsert_case_view()
+
+
 async def _project_cases(
     session: AsyncSession, events: Sequence[tuple[Envelope, CaseEvent]]
 ) -> None:
@@ -155,14 +169,7 @@ async def _project_cases(
         }
         for case_id, (event_type, event) in newest.items()
     ]
-    statement = insert(case_views).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["case_id"],
-            set_={name: statement.excluded[name] for name in rows[0] if name != "case_id"},
-            where=case_views.c.updated_at <= statement.excluded.updated_at,
-        )
-    )
+    await session.execute(UPSERT_CASE_VIEW, rows)
 
 
 async def get_case(sessions: Sessions, case_id: UUID) -> schemas.CaseView:

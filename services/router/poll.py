@@ -11,7 +11,17 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, ScalarSelect, Text, bindparam, column, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    Select,
+    Text,
+    bindparam,
+    column,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -125,17 +135,24 @@ class Poll:
             self._latest[report.key] = case
 
 
-async def _newest_cases(session: AsyncSession, keys: set[str]) -> dict[str, Case | None]:
+def _newest_cases_statement() -> Select[Case]:
     newest = (
         select(Case.id)
-        .where(Case.correlation_key.in_(keys))
+        .where(Case.correlation_key.in_(bindparam("keys", expanding=True)))
         .ext(distinct_on(Case.correlation_key))
         .order_by(Case.correlation_key, Case.created_at.desc())
     )
     # Locked in id order, so two pollers (a rebalance) cannot lock them in opposite orders.
-    cases = await session.scalars(
-        select(Case).where(Case.id.in_(newest)).order_by(Case.id).with_for_update()
-    )
+    return select(Case).where(Case.id.in_(newest)).order_by(Case.id).with_for_update()
+
+
+# The statements every poll runs are built once, their values bound at each execution: building
+# one and deriving its cache key costs more CPU than a one-report poll's round trip.
+NEWEST_CASES = _newest_cases_statement()
+
+
+async def _newest_cases(session: AsyncSession, keys: set[str]) -> dict[str, Case | None]:
+    cases = await session.scalars(NEWEST_CASES, {"keys": list(keys)})
     found: dict[str, Case | None] = dict.fromkeys(keys)
     found.update((case.correlation_key, case) for case in cases)
     return found
@@ -162,30 +179,24 @@ async def _risk_windows(
     return await recorded_windows(session, reachable)
 
 
-async def _stored_counts(
-    session: AsyncSession, policy: Policy, reports: Sequence[Report]
-) -> dict[UUID, RecentReports]:
-    """Each report's counts in one statement: the reports as rows (unnest of one array per
-    column, so the statement's text is the same for any poll size: compiled and prepared once),
-    each with the start of its windows, and three correlated counts per row."""
-    surge = policy.surge
+# The reports of a poll as rows: one array per column, unnested, so the counts statement's text
+# is the same for any poll size (compiled and prepared once).
+POLL_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "escalation_id": CaseReport.escalation_id.type,
+    "key": Text(),
+    "velocity_since": TIMESTAMP,
+    "key_since": TIMESTAMP,
+    "region": Text(),
+    "category": Text(),
+    "region_since": TIMESTAMP,
+}
 
-    def starts(minutes: int) -> list[datetime]:
-        return [report.at - timedelta(minutes=minutes) for report in reports]
 
-    ids = [report.received.escalation_id for report in reports]
-    columns: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
-        "escalation_id": (CaseReport.escalation_id.type, ids),
-        "key": (Text(), [report.key for report in reports]),
-        "velocity_since": (TIMESTAMP, starts(policy.velocity_window_minutes)),
-        "key_since": (TIMESTAMP, starts(surge.key_window_minutes)),
-        "region": (Text(), [report.facts.region for report in reports]),
-        "category": (Text(), [report.facts.category.value for report in reports]),
-        "region_since": (TIMESTAMP, starts(surge.region_category_window_minutes)),
-    }
+def _counts_statement() -> Select[UUID, int, int, int]:
+    """Each report of the poll with the start of its windows, and three correlated counts."""
     poll = (
-        func.unnest(*(bindparam(name, data, ARRAY(kind)) for name, (kind, data) in columns.items()))
-        .table_valued(*(column(name, kind) for name, (kind, _) in columns.items()))
+        func.unnest(*(bindparam(name, type_=ARRAY(kind)) for name, kind in POLL_COLUMNS.items()))
+        .table_valued(*(column(name, kind) for name, kind in POLL_COLUMNS.items()))
         .render_derived(name="poll")
     )
 
@@ -203,16 +214,39 @@ async def _stored_counts(
             CaseReport.category == poll.c.category,
             CaseReport.received_at > poll.c.region_since,
         )
-        .limit(surge.region_category_reports)
+        .limit(bindparam("region_limit", type_=Integer))
         .correlate(poll)
         .subquery()
     )
-    rows = await session.execute(
-        select(
-            poll.c.escalation_id,
-            on_key(poll.c.velocity_since),
-            on_key(poll.c.key_since),
-            select(func.count()).select_from(in_region).scalar_subquery(),
-        )
+    return select(
+        poll.c.escalation_id,
+        on_key(poll.c.velocity_since),
+        on_key(poll.c.key_since),
+        select(func.count()).select_from(in_region).scalar_subquery(),
     )
+
+
+COUNTS = _counts_statement()
+
+
+async def _stored_counts(
+    session: AsyncSession, policy: Policy, reports: Sequence[Report]
+) -> dict[UUID, RecentReports]:
+    """Each report's counts in one statement (COUNTS): in a region and category, counted up to
+    the surge threshold."""
+    surge = policy.surge
+
+    def starts(minutes: int) -> list[datetime]:
+        return [report.at - timedelta(minutes=minutes) for report in reports]
+
+    values = {
+        "escalation_id": [report.received.escalation_id for report in reports],
+        "key": [report.key for report in reports],
+        "velocity_since": starts(policy.velocity_window_minutes),
+        "key_since": starts(surge.key_window_minutes),
+        "region": [report.facts.region for report in reports],
+        "category": [report.facts.category.value for report in reports],
+        "region_since": starts(surge.region_category_window_minutes),
+    }
+    rows = await session.execute(COUNTS, {**values, "region_limit": surge.region_category_reports})
     return {row[0]: RecentReports(*row[1:]) for row in rows}

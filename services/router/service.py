@@ -2,9 +2,11 @@
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import cast
 from uuid import UUID, uuid4
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, Uuid, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.assignment import Routing, route_escalation
@@ -74,16 +76,21 @@ def _is_resolution(envelope: Envelope) -> bool:
     return envelope.event_type == EventType.ESCALATION_RESOLVED
 
 
+# The poll's event ids as one array: one statement, built once, for any poll size. On the table,
+# not the mapped class: the ORM would take the array for a row's values.
+PROCESSED_EVENTS = cast(Table, ProcessedEvent.__table__)
+RECORD_EVENTS = (
+    insert(PROCESSED_EVENTS)
+    .from_select(["event_id"], select(func.unnest(bindparam("ids", type_=ARRAY(Uuid)))))
+    .on_conflict_do_nothing()
+    .returning(PROCESSED_EVENTS.c.event_id)
+)
+
+
 async def _first_time(session: AsyncSession, envelopes: Sequence[Envelope]) -> set[UUID]:
     """Record the event ids; those recorded now are the ones never handled before."""
     ids = list(dict.fromkeys(envelope.id for envelope in envelopes))
-    recorded = await session.scalars(
-        insert(ProcessedEvent)
-        .values([{"event_id": event_id} for event_id in ids])
-        .on_conflict_do_nothing()
-        .returning(ProcessedEvent.event_id)
-    )
-    return set(recorded)
+    return set(await session.scalars(RECORD_EVENTS, {"ids": ids}))
 
 
 async def _handle_escalation(
