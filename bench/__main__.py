@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,15 +127,13 @@ class Bench:
             ),
         )
 
-    async def pipeline_with_cpu(self, plan: Plan) -> dict[str, Any]:
-        """The pipeline's sustained rate, and the CPU each process spent per escalation
+    async def with_cpu(self, load: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """The load's result, with the CPU each process spent per escalation received
         meanwhile: the services, PostgreSQL (all its processes) and Kafka."""
         pids = {name: service.process.pid for name, service in self.services.items()}
         pids.update(await server_pids(self.infra))
         before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
-        result = await self.pipeline(
-            plan.pipeline_requests, plan.pipeline_s, plan.partners, "pipeline"
-        )
+        result = await load
         received = max(1, result["received"])
         result["cpu_ms_per_escalation"] = {
             name: (tree_cpu_seconds(pid) - before[name]) / received * 1000
@@ -204,8 +203,11 @@ class Bench:
         async with alertmanager_peer(alertmanager, self.workdir / "am-latency", webhook) as peer:
             for rate in rates:
                 common = {"rate": rate, "duration_s": self.plan.latency_s, "drain_timeout_s": 120}
-                flare_level = await self.load(
-                    "latency", f"flare {rate}/s", **self.flare_spec(**common, **self.stream)
+                # Its CPU too: what one escalation costs when polls and commits are small.
+                flare_level = await self.with_cpu(
+                    self.load(
+                        "latency", f"flare {rate}/s", **self.flare_spec(**common, **self.stream)
+                    )
                 )
                 peer_level = await self.load(
                     "latency",
@@ -243,7 +245,9 @@ class Bench:
         await self.pipeline(WARM_UP_EVENTS, 60, 32, "warm-up")
         small = await self.growth(plan.small_cases)
         intake = await self.intake_phase(alertmanager)
-        pipeline = await self.pipeline_with_cpu(plan)
+        pipeline = await self.with_cpu(
+            self.pipeline(plan.pipeline_requests, plan.pipeline_s, plan.partners, "pipeline")
+        )
         kafka = await self.load(
             "kafka_ceiling",
             "raw Kafka loop",

@@ -126,15 +126,16 @@ def details(results: Results) -> str:
         )
     rows += [
         "",
-        "| POST->alert at | Flare p50 / p95 / p99 ms | Alertmanager p50 / p95 / p99 ms |",
-        "|---|---|---|",
+        "| POST->alert at | Flare p50 / p95 / p99 ms | Alertmanager p50 / p95 / p99 ms "
+        "| Flare CPU ms per escalation |",
+        "|---|---|---|---:|",
     ]
     for level in results["latency"]:
         flare, peer = level["flare"], level["alertmanager"]
         rows.append(
             f"| {level['rate']:,.0f}/s | {flare['p50_ms']:.1f} / {flare['p95_ms']:.1f} / "
             f"{flare['p99_ms']:.1f} | {peer['p50_ms']:.1f} / {peer['p95_ms']:.1f} / "
-            f"{peer['p99_ms']:.1f} |"
+            f"{peer['p99_ms']:.1f} | {_cpu_total(flare):.1f} |"
         )
     drain = results["drain"]
     rows += [
@@ -147,13 +148,20 @@ def details(results: Results) -> str:
         "Peak RSS (MiB): "
         + ", ".join(f"{name} {mib:.0f}" for name, mib in results["memory"].items()),
     ]
-    cpu = results["pipeline"]["flare"]["cpu_ms_per_escalation"]
+    pipeline = results["pipeline"]["flare"]
     rows += [
         "",
-        "CPU per escalation in the pipeline phase (ms): "
-        + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items()),
+        f"CPU per escalation in the pipeline phase (ms): {_cpu_total(pipeline):.1f}, of which "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in pipeline["cpu_ms_per_escalation"].items())
+        + ". The POST->alert column is the same sum at each lower load: the services, "
+        "PostgreSQL and Kafka together.",
     ]
     return "\n".join(rows)
+
+
+def _cpu_total(result: dict[str, Any]) -> float:
+    """CPU ms per escalation of every process of the system (services, PostgreSQL, Kafka)."""
+    return float(sum(result["cpu_ms_per_escalation"].values()))
 
 
 def markdown(results: Results) -> str:
