@@ -250,6 +250,10 @@ Handler = Callable[[Sequence[Envelope]], Awaitable[None]]
 """Handles the envelopes in order, all or nothing: when it raises, none has taken effect."""
 OnStarted = Callable[[AIOKafkaConsumer], Awaitable[None]]
 LAG_EVERY_S = 1.0
+# Handled offsets go to Kafka at most this often (and when the loop stops). Every handler with
+# a commit is idempotent (ADR 0002), so a crash redelivers at most this long a stretch, which
+# changes nothing; committing after every small poll cost a Kafka round trip each.
+COMMIT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -287,8 +291,9 @@ class ConsumerLoop:
     """One consumer, one loop: decode -> handle -> (commit). Poison goes to the DLQ.
 
     With `commit`, a partition's offsets are committed only after every handled record's
-    database effect has committed; a transient failure seeks back and retries the record,
-    so order within a partition holds and nothing is skipped.
+    database effect has committed, at most every `commit_every_s` and when the loop stops;
+    a transient failure seeks back and retries the record, so order within a partition holds
+    and nothing is skipped.
 
     The handler gets one record at a time, or with `batches` all the records of one poll in
     one call (one transaction instead of one per record); when such a call fails for any
@@ -309,10 +314,15 @@ class ConsumerLoop:
         retry_delay_s: float = 1.0,
         batches: bool = False,
         max_records: int = 100,
+        commit_every_s: float = COMMIT_EVERY_S,
     ) -> None:
         self.name, self._make_consumer, self._handle = name, make_consumer, handle
         self._batches, self._max_records = batches, max_records
         self._dead_letters, self._dlq_topic, self._commit = dead_letters, dlq_topic, commit
+        self._commit_every_s, self._committed_at = commit_every_s, 0.0
+        # The next offset of each partition whose records' effects have committed, not yet
+        # committed to Kafka.
+        self._handled: dict[TopicPartition, int] = {}
         self._on_started, self._retry_delay_s = on_started, retry_delay_s
         metrics = _consumer_metrics(registry)
         self._outcomes, self._lag = metrics.outcomes, metrics.lag
@@ -323,17 +333,34 @@ class ConsumerLoop:
         try:
             if self._on_started is not None:
                 await self._on_started(consumer)
-            lag_measured = 0.0
+            lag_measured, self._committed_at = 0.0, time.monotonic()
             while not stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
                 if not await self._handled_as_one(consumer, batches):
                     for partition, records in batches.items():
                         await self._handle_partition(consumer, partition, records, stopping)
+                if time.monotonic() - self._committed_at >= self._commit_every_s:
+                    await self._commit_handled(consumer)
                 if time.monotonic() - lag_measured > LAG_EVERY_S:
                     await self._measure_lag(consumer)
                     lag_measured = time.monotonic()
         finally:
+            try:
+                await self._commit_handled(consumer)
+            except KafkaError as error:  # redelivered after a restart, and changes nothing
+                log.warning("offsets_not_committed", consumer=self.name, error=repr(error))
             await consumer.stop()
+
+    async def _commit_handled(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the handled offsets of the partitions this consumer still owns (after a
+        rebalance, the new owner starts from the last commit: what it handles again changes
+        nothing)."""
+        owned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._handled.items() if tp in owned}
+        self._handled.clear()
+        self._committed_at = time.monotonic()
+        if offsets:
+            await consumer.commit(offsets)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         for partition in consumer.assignment():
@@ -368,7 +395,7 @@ class ConsumerLoop:
             return True
         self._outcomes.labels(self.name, "handled").inc(len(records))
         if self._commit:
-            await consumer.commit(
+            self._handled.update(
                 {partition: rows[-1].offset + 1 for partition, rows in batches.items()}
             )
         return True
@@ -389,7 +416,7 @@ class ConsumerLoop:
             # Unfinished: the next poll starts again at the first record not handled.
             consumer.seek(partition, records[done].offset)
         if done and self._commit:
-            await consumer.commit({partition: records[done - 1].offset + 1})
+            self._handled[partition] = records[done - 1].offset + 1
 
     async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """True when the record is finished with (handled or dead-lettered)."""

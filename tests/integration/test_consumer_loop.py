@@ -1,7 +1,8 @@
 """The shared consumer loop on a real broker: poison to the DLQ, retries in order, late commits."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -11,6 +12,7 @@ from services.intake.schemas import EXAMPLE_ESCALATION
 from shared.events import Escalation
 from shared.kafka import ConsumerLoop, Envelope, EventProducer
 from tests.conftest import FlareEnv
+from tests.integration.notifier_peers import wait_until
 from tests.kafka_reader import read_topic
 
 KEY = b"one-partition"
@@ -68,6 +70,7 @@ def consumer_loop(
     handle: Callable[[Sequence[Envelope]], Awaitable[None]],
     dead_letters: EventProducer,
     batches: bool = False,
+    commit_every_s: float = 1.0,
 ) -> ConsumerLoop:
     def make_consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -87,7 +90,53 @@ def consumer_loop(
         dlq_topic=env.topics.dlq,
         retry_delay_s=0.05,
         batches=batches,
+        commit_every_s=commit_every_s,
     )
+
+
+@asynccontextmanager
+async def running(
+    env: FlareEnv, group: str, recorder: "Recorder", commit_every_s: float
+) -> AsyncIterator["asyncio.Task[None]"]:
+    """A batch loop running meanwhile (its task), stopped at the end of the block."""
+    stopping = asyncio.Event()
+    dead_letters = EventProducer(env.kafka, "dlq")
+    loop = consumer_loop(
+        env, group, recorder.handle, dead_letters, batches=True, commit_every_s=commit_every_s
+    )
+    task = asyncio.create_task(loop.run(stopping))
+    try:
+        yield task
+    finally:
+        stopping.set()
+        await task
+        await dead_letters.stop()
+
+
+async def test_handled_offsets_are_committed_at_most_every_interval_and_when_the_loop_stops(
+    flare_env: FlareEnv,
+) -> None:
+    partition = await produce(flare_env, *(valid_message(title) for title in "abc"))
+    recorder = Recorder(expected=3)
+    async with running(flare_env, "g-interval", recorder, commit_every_s=60):
+        async with asyncio.timeout(20):
+            await recorder.done.wait()
+        await asyncio.sleep(0.5)  # a few more polls, none of them a minute after the start
+        assert await committed(flare_env, "g-interval", partition) is None
+    assert await committed(flare_env, "g-interval", partition) == 3
+
+
+async def test_handled_offsets_are_committed_while_the_loop_runs_once_the_interval_passes(
+    flare_env: FlareEnv,
+) -> None:
+    partition = await produce(flare_env, *(valid_message(title) for title in "abc"))
+
+    async def all_committed() -> bool:
+        return await committed(flare_env, "g-running", partition) == 3
+
+    async with running(flare_env, "g-running", Recorder(expected=3), commit_every_s=0.2) as task:
+        await wait_until(all_committed, 20, "the offset after the three records committed")
+        assert not task.done(), "committed by the running loop, not by its stop"
 
 
 async def test_poison_goes_to_the_dlq_with_its_reason_and_the_loop_goes_on(
