@@ -232,8 +232,8 @@ COUNTS = _counts_statement()
 async def _stored_counts(
     session: AsyncSession, policy: Policy, reports: Sequence[Report]
 ) -> dict[UUID, RecentReports]:
-    """Each report's counts in one statement (COUNTS): in a region and category, counted up to
-    the surge threshold."""
+    """Each report's counts of the reports stored before the poll, in one statement (COUNTS);
+    those in its region and category only up to the surge threshold."""
     surge = policy.surge
 
     def starts(minutes: int) -> list[datetime]:
