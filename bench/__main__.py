@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.receivers import Arrivals, chat_pages
 from bench.seed import seed_cases
 from bench.system import (
     Infrastructure,
@@ -29,6 +30,8 @@ from bench.system import (
     flare,
     infrastructure,
     kafka_control,
+    notified_cases,
+    page_every_team,
     partner_key,
     peak_rss_mib,
     responder_token,
@@ -68,6 +71,8 @@ WARM_UP_EVENTS = 300
 # The latency target's load: offered only when the pipeline can sustain it (else a backlog
 # grows without bound and the figure says nothing but "it cannot keep up", said already).
 TARGET_RATE = 1000
+# The last cases' pages wait for the notifier's next timer poll and delivery: seconds.
+PAGES_TIMEOUT_S = 120
 
 
 class Bench:
@@ -80,8 +85,10 @@ class Bench:
         services: dict[str, ServiceProcess],
         key: str,
         workdir: Path,
+        pages: Arrivals,
     ) -> None:
         self.plan, self.infra, self.services, self.workdir = plan, infra, services, workdir
+        self.pages = pages  # every case's page to its team's on-call, by case id
         self.intake = services["intake"].url + "/v1/escalations"
         self.headers = {"Authorization": f"Bearer {key}"}
         self.stream = {
@@ -262,6 +269,8 @@ class Bench:
         await settle(dsn)
         stored = await count(dsn, "SELECT count(*) FROM intake.escalations")
         handled = await count(dsn, "SELECT count(*) FROM router.processed_events")
+        cases = await notified_cases(dsn)  # each pages its team's on-call once
+        await self.pages.wait_for(cases, PAGES_TIMEOUT_S)
         memory = {name: peak_rss_mib(s.process.pid) for name, s in self.services.items()}
         memory.update(self.memory)
         return {
@@ -278,6 +287,9 @@ class Bench:
                 "missing": max(0, self.accepted - stored) + max(0, stored - handled),
                 "lost": self.lost,
                 "duplicated": self.duplicated,
+                "cases": len(cases),
+                "pages_missing": len(cases - self.pages.first.keys()),
+                "pages_duplicated": self.pages.duplicates,
             },
         }
 
@@ -330,8 +342,12 @@ def machine_facts() -> dict[str, Any]:
 
 async def bench(plan: Plan, infra: Infrastructure, alertmanager: str, workdir: Path) -> Any:
     key = await partner_key(infra.env)
-    async with flare(infra.env, workdir) as services:
-        return await Bench(plan, infra, services, key, workdir).run(alertmanager)
+    port = free_port()
+    async with chat_pages(port) as pages:
+        teams = await page_every_team(infra.dsn, f"http://127.0.0.1:{port}/")
+        print(f"[bench] every team ({teams}) pages its on-call on the bench's chat webhook")
+        async with flare(infra.env, workdir) as services:
+            return await Bench(plan, infra, services, key, workdir, pages).run(alertmanager)
 
 
 def main() -> None:
@@ -363,7 +379,8 @@ def main() -> None:
     }
     print(report.write(results, RESULTS / "quick" if quick else RESULTS))
     honesty = results["honesty"]
-    if honesty["missing"] or honesty["lost"] or honesty["duplicated"]:
+    failed = ("missing", "lost", "duplicated", "pages_missing", "pages_duplicated")
+    if any(honesty[name] for name in failed):
         sys.exit(f"[bench] FAILED its honesty check: {honesty}")
 
 

@@ -1,8 +1,10 @@
-"""The far ends of the pipelines: Flare's alerts on a responder WebSocket, Alertmanager's
-notifications on a webhook. Each records when every item arrived (time.monotonic)."""
+"""The far ends of the pipelines: Flare's alerts on a responder WebSocket and its pages on a
+chat webhook, Alertmanager's notifications on a webhook. Each records when every item arrived
+(time.monotonic)."""
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager, suppress
@@ -76,6 +78,28 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 @asynccontextmanager
 async def webhook_alerts(port: int) -> AsyncIterator[Arrivals]:
     """An Alertmanager webhook receiver on loopback: every alert, by its `bench_id` label."""
+    async with _http_receiver(
+        port, lambda body: [alert["labels"]["bench_id"] for alert in body["alerts"]]
+    ) as arrivals:
+        yield arrivals
+
+
+# The console link every chat page carries names its case.
+CASE_LINK = re.compile(r"/cases/([0-9a-f-]{36})")
+
+
+@asynccontextmanager
+async def chat_pages(port: int) -> AsyncIterator[Arrivals]:
+    """A Slack-compatible incoming webhook on loopback: every page, by the case it is about."""
+    async with _http_receiver(port, lambda body: CASE_LINK.findall(body["text"])[:1]) as arrivals:
+        yield arrivals
+
+
+@asynccontextmanager
+async def _http_receiver(
+    port: int, ids_of: Callable[[dict[str, Any]], list[str]]
+) -> AsyncIterator[Arrivals]:
+    """An HTTP server on loopback recording the ids `ids_of` finds in each JSON body."""
     arrivals = Arrivals()
 
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -87,8 +111,8 @@ async def webhook_alerts(port: int) -> AsyncIterator[Arrivals]:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        for alert in json.loads(body)["alerts"]:
-            arrivals.record(alert["labels"]["bench_id"])
+        for item_id in ids_of(json.loads(body)):
+            arrivals.record(item_id)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
@@ -97,7 +121,7 @@ async def webhook_alerts(port: int) -> AsyncIterator[Arrivals]:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            raise RuntimeError(f"the webhook receiver could not listen on port {port}")
+            raise RuntimeError(f"the receiver could not listen on port {port}")
         await asyncio.sleep(0.05)
     try:
         yield arrivals

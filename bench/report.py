@@ -87,6 +87,8 @@ def checks(results: Results) -> list[Check]:
     found.append(absolute("accepted but not stored", honesty["missing"], 0, False, ""))
     found.append(absolute("alerts lost", honesty["lost"], 0, False, ""))
     found.append(absolute("alerts duplicated", honesty["duplicated"], 0, False, ""))
+    found.append(absolute("pages missing", honesty["pages_missing"], 0, False, ""))
+    found.append(absolute("pages duplicated", honesty["pages_duplicated"], 0, False, ""))
     return found
 
 
@@ -144,6 +146,11 @@ def details(results: Results) -> str:
         f"Kafka outage at {drain['intake_rate']:,.0f}/s; Kafka took "
         f"{drain['kafka_restart_s']:.1f} s to restart, then the backlog drained in "
         f"{drain['drain_s']:.1f} s ({drain['drain_rate']:,.0f}/s).",
+        "",
+        f"Pages: every one of the {results['honesty']['cases']:,} cases the notifier saw paged "
+        "its team's on-call on the bench's chat webhook (a one-step escalation policy per team); "
+        f"{results['honesty']['pages_missing']:,} pages missing, "
+        f"{results['honesty']['pages_duplicated']:,} duplicated.",
         "",
         "Peak RSS (MiB): "
         + ", ".join(f"{name} {mib:.0f}" for name, mib in results["memory"].items()),

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.intake.partners import create_partner
+from services.notifier.escalation import Policy, Step
 from shared.auth import Role, mint_token
 from shared.db import make_engine, make_sessions
 from shared.events import ReporterType, Topics
@@ -29,7 +30,13 @@ from tests.e2e.processes import ServiceProcess, answering, free_port, start_serv
 # The load must never be refused for quota: the partner's limit is far above any bench rate.
 UNLIMITED_PER_MINUTE = 100_000_000
 # The bench's WebSocket client may fall behind during a surge; the notifier buffers for it.
-SERVICE_SETTINGS = {"notifier": {"FLARE_STREAM_QUEUE_SIZE": "1000000"}}
+# Its pages go to a chat webhook of the bench's on loopback, which Flare refuses unless allowed.
+SERVICE_SETTINGS = {
+    "notifier": {
+        "FLARE_STREAM_QUEUE_SIZE": "1000000",
+        "FLARE_EGRESS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,24 @@ async def partner_key(env: FlareEnv) -> str:
     finally:
         await engine.dispose()
     return created.api_key
+
+
+async def page_every_team(dsn: str, chat_url: str) -> int:
+    """Give every team the escalation policy a deployment would have: page the on-call at once
+    (here, on the bench's chat webhook). Returns how many teams. The notifier's policy cache
+    hears of the change (NOTIFY)."""
+    policy = Policy(steps=[Step(name="on-call", targets=[f"chat:{chat_url}"])])
+    connection = await asyncpg.connect(dsn)
+    try:
+        teams = [row["name"] for row in await connection.fetch("SELECT name FROM router.teams")]
+        await connection.executemany(
+            "INSERT INTO notifier.escalation_policies (team, policy) VALUES ($1, $2::jsonb) "
+            "ON CONFLICT (team) DO UPDATE SET policy = excluded.policy",
+            [(team, policy.model_dump_json()) for team in teams],
+        )
+    finally:
+        await connection.close()
+    return len(teams)
 
 
 def responder_token() -> str:
@@ -151,6 +176,16 @@ async def count(dsn: str, query: str) -> int:
     try:
         found: int = await connection.fetchval(query)
         return found
+    finally:
+        await connection.close()
+
+
+async def notified_cases(dsn: str) -> set[str]:
+    """The cases the notifier has seen: the bench's own (the seeded ones never reach it)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT case_id FROM notifier.case_views")
+        return {str(row["case_id"]) for row in rows}
     finally:
         await connection.close()
 
