@@ -100,7 +100,9 @@ class Bench:
         self.lost = self.duplicated = 0
 
     async def load(self, scenario: str, label: str, **spec: Any) -> dict[str, Any]:
-        """Run one scenario in a separate load-generator process."""
+        """Run one scenario in a separate load-generator process, once the system is idle (the
+        pages of the last phase sent)."""
+        await settle(self.infra.dsn)
         run = f"{scenario}-{uuid.uuid4().hex[:8]}"
         spec_file, result_file = self.workdir / f"{run}.json", self.workdir / f"{run}.out"
         spec_file.write_text(json.dumps({"scenario": scenario, "run": run, "label": label, **spec}))
@@ -191,6 +193,7 @@ class Bench:
             peer = await self.saturate(url + "/api/v2/alerts", "alert", "alertmanager")
             self.memory[f"alertmanager after {peer['ok']:,} alerts"] = peak_rss_mib(am.pid)
         downstream = [self.services[name].process.pid for name in ("router", "notifier")]
+        await settle(self.infra.dsn)  # paused, they could not finish what is left
         for pid in downstream:
             os.kill(pid, signal.SIGSTOP)
         try:

@@ -190,14 +190,27 @@ async def notified_cases(dsn: str) -> set[str]:
         await connection.close()
 
 
+# Each counts work the system still has to do; the system is idle when every one is 0 or less.
+# The router's cases of this run are the recent ones: the seeded cases are 400 days old.
+UNFINISHED = (
+    "SELECT (SELECT count(*) FROM intake.escalations)"
+    " - (SELECT count(*) FROM router.processed_events)",
+    "SELECT (SELECT count(*) FROM router.cases WHERE created_at > now() - interval '1 day')"
+    " - (SELECT count(*) FROM notifier.case_views)",
+    "SELECT count(*) FROM notifier.escalation_timers WHERE state = 'pending'",
+    "SELECT count(*) FROM notifier.deliveries WHERE status IN ('pending', 'retrying')",
+)
+
+
 async def settle(dsn: str, timeout_s: float = 300.0) -> None:
-    """Wait until the router has handled every stored escalation (the pipeline is idle)."""
+    """Wait until the pipeline is idle: the router has handled every stored escalation, the
+    notifier has seen every case it opened and has sent every page."""
     async with asyncio.timeout(timeout_s):
-        while True:
-            stored = await count(dsn, "SELECT count(*) FROM intake.escalations")
-            if await count(dsn, "SELECT count(*) FROM router.processed_events") >= stored:
-                return
-            await asyncio.sleep(0.5)
+        for query in UNFINISHED:
+            while True:
+                if await count(dsn, query) <= 0:
+                    break
+                await asyncio.sleep(0.5)
 
 
 def _stat(pid: int) -> list[str]:
