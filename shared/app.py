@@ -1,4 +1,5 @@
-"""The frame every service's app is built in: database, metrics, health, problem+json, lifespan."""
+"""The frame every service's app is built in: database, metrics, health, problem+json, lifespan,
+the request body limit."""
 
 import threading
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.body_limit import BodyLimit
 from shared.db import database_reachable, make_engine, make_sessions
 from shared.http import Check, health_router, install_problem_handlers
 from shared.invalidation import InvalidatedCache, InvalidationListener
@@ -75,6 +77,8 @@ class Plumbing:
         )
         app.state.jwt_secret = settings.jwt_secret  # read by shared.auth.require_role
         install_problem_handlers(app)
+        # Added first, so innermost: request metrics and traces see its 413s too.
+        app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
         instrument(app, self.registry)
         trace_requests(app)
         checks: dict[str, Check] = {

@@ -33,6 +33,8 @@ class FlareSettings(BaseSettings):
     # notifier's deliveries handle a poll in one transaction: this bounds how long it holds
     # its locks (a case being acknowledged waits for it) and how much a crash redoes.
     consumer_batch_max: int = Field(default=100, ge=1)
+    # Larger request bodies are refused with 413 before they are read into memory.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # OpenTelemetry traces: "none" (default), "console" or "otlp" (to otel_endpoint, or the
     # OTEL_EXPORTER_OTLP_ENDPOINT the exporter reads itself).
     otel_exporter: Exporter = Exporter.NONE

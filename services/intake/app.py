@@ -4,7 +4,6 @@ from fastapi import FastAPI
 
 from services.intake import api, integrations_api
 from services.intake.consumer import status_consumer
-from services.intake.limits import BodyLimit
 from services.intake.metrics import count_outcomes
 from services.intake.models import IdempotencyKey, outbox
 from services.intake.partners import PARTNERS_CHANGED, Partner
@@ -54,8 +53,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         limiter=RateLimiter(),
         partner_keys=partner_keys,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    # Outside the body limit, so its 413s are counted too.
+    # Outside the body limit (installed by Plumbing.app), so its 413s are counted too.
     count_outcomes(app, plumbing.registry)
     app.include_router(api.partner_router)
     app.include_router(integrations_api.integration_router)

@@ -9,8 +9,6 @@ from shared.settings import FlareSettings
 
 class IntakeSettings(FlareSettings):
     port: int = 8001
-    # Larger request bodies are refused with 413 before they are read into memory.
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # An Idempotency-Key answers its first response for at least this long.
     idempotency_ttl_s: float = Field(default=24 * 3600, ge=24 * 3600)
     # A new partner's quota when `partner create` is not told otherwise (per replica, ADR 0007).

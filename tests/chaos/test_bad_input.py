@@ -114,9 +114,8 @@ RESPONDER_ATTEMPTS = [
         "resolve unknown code", "router", "/v1/cases/{case}/resolve", b'{"resolution": "nope"}', 422
     ),
     Attempt("note NUL", "router", "/v1/cases/{case}/notes", b'{"text": "a\\u0000b"}', 422),
-    # Only intake, the partners' door, limits body sizes (413); the responders' APIs read a
-    # large body and refuse it as invalid.
-    Attempt("note 2 MiB", "router", "/v1/cases/{case}/notes", HUGE, 422),
+    # Every service limits body sizes the same way (ADR 0013).
+    Attempt("note 2 MiB", "router", "/v1/cases/{case}/notes", HUGE, 413),
     Attempt("note deep nesting", "router", "/v1/cases/{case}/notes", nested(NESTED), 400),
     Attempt(
         "ack unknown case",
@@ -175,7 +174,7 @@ RESPONDER_ATTEMPTS = [
         b'{"target": "http://127.0.0.1:9/h", "teams": ["b\\u0000"]}',
         422,
     ),
-    Attempt("subscription 2 MiB", "notifier", "/v1/subscriptions", HUGE, 422),
+    Attempt("subscription 2 MiB", "notifier", "/v1/subscriptions", HUGE, 413),
     Attempt("subscription deep nesting", "notifier", "/v1/subscriptions", nested(NESTED), 400),
     Attempt(
         "subscription text/plain",

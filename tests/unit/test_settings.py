@@ -2,6 +2,9 @@
 
 import pytest
 
+from services.intake.settings import IntakeSettings
+from services.notifier.settings import NotifierSettings
+from services.router.settings import RouterSettings
 from shared.settings import FlareSettings
 
 
@@ -23,3 +26,13 @@ def test_settings_come_from_flare_environment_variables(monkeypatch: pytest.Monk
     settings = FlareSettings()
     assert settings.port == 9000
     assert settings.topics.cases == "staging.flare.cases.v1"
+
+
+@pytest.mark.parametrize("service", [IntakeSettings, RouterSettings, NotifierSettings])
+def test_every_service_reads_its_body_limit_from_flare_max_body_bytes(
+    monkeypatch: pytest.MonkeyPatch, service: type[FlareSettings]
+) -> None:
+    monkeypatch.delenv("FLARE_MAX_BODY_BYTES", raising=False)
+    assert service().max_body_bytes == 1024 * 1024
+    monkeypatch.setenv("FLARE_MAX_BODY_BYTES", "65536")
+    assert service().max_body_bytes == 65536

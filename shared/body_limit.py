@@ -1,4 +1,4 @@
-"""The request body limit: 413 problem+json before a large body reaches the app."""
+"""The request body limit of every service: 413 problem+json before a large body is read."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -8,7 +8,11 @@ from shared.http import Problem, problem_response
 class BodyLimit:
     """Reads at most `max_bytes` of a body before the app sees it: a declared Content-Length
     over the limit is refused unread, a streamed body the moment it passes the limit. The app
-    then gets the buffered body, so no layer below can be made to hold more than the limit."""
+    then gets the buffered body, so no layer below can be made to hold more than the limit.
+
+    Not FastAPI's `max_body_size` (Starlette's RequestBodyLimitMiddleware): it checks only when
+    the route reads the body or starts its response, so a route that takes no body runs first
+    and its answer is replaced, and its 413 for a declared Content-Length is text/plain."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
