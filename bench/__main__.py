@@ -111,7 +111,13 @@ class Bench:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.scenarios", str(spec_file), str(result_file)
         )
-        if await process.wait() != 0:
+        try:
+            await process.wait()
+        finally:
+            if process.returncode is None:  # the bench was interrupted: so is its load
+                process.send_signal(signal.SIGINT)
+                await process.wait()
+        if process.returncode != 0:
             raise RuntimeError(f"load scenario {scenario} failed")
         result: dict[str, Any] = json.loads(result_file.read_text())
         if spec.get("url") == self.intake:
@@ -400,4 +406,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # SIGTERM (a CI runner's timeout, `kill`) stops the bench as Ctrl-C does: the KeyboardInterrupt
+    # or the main task's cancellation runs every `finally` that stops what the bench started.
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("[bench] interrupted: all it started is stopped, its servers' data removed")

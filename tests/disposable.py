@@ -89,8 +89,8 @@ def disposable_kafka(advertised_port: int | None = None) -> Iterator[tuple[Dispo
                 "FLARE_KAFKA_LIBS": str(ROOT / ".local" / "kafka" / "libs"),
             },
         )
-        broker.run("start")
         try:
+            broker.run("start")
             yield broker, f"127.0.0.1:{port}"
         finally:
             broker.run("stop")
@@ -109,8 +109,8 @@ def disposable_postgres(
             port,
             {"FLARE_LOCAL_DIR": str(state), "FLARE_PG_PORT": str(port), **(extra_env or {})},
         )
-        server.run("start")
         try:
+            server.run("start")
             yield server, f"postgresql+asyncpg://flare:flare@127.0.0.1:{port}/flare"
         finally:
             server.run("stop")
