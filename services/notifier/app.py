@@ -20,14 +20,14 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     hub = StreamHub(settings.stream_queue_size, settings.stream_replay_size, registry)
     stream = CaseStream(settings, hub, registry)
     senders = Senders(settings)
-    worker = DeliveryWorker(plumbing.sessions, senders, settings, registry)
+    worker = DeliveryWorker(plumbing.engine, senders, settings, registry)
     timers = TimerWorker(plumbing.sessions, settings, registry, worker.wake)
     dead_letters = EventProducer(settings.kafka_bootstrap_servers, "flare-notifier-dlq")
     # Subscriptions and escalation policies; emptied whenever they change anywhere (ADR 0011).
     destinations = destinations_cache(registry)
     destination_changes = plumbing.invalidation("notifier", DESTINATIONS_CHANGED, destinations)
     consumer = delivery_consumer(
-        settings, plumbing.sessions, dead_letters, worker.wake, destinations, registry
+        settings, plumbing.sessions, dead_letters, worker.wake, timers.wake, destinations, registry
     )
     app = plumbing.app(
         title="Flare notifier",

@@ -101,6 +101,7 @@ def delivery_consumer(
     sessions: async_sessionmaker[AsyncSession],
     dead_letters: EventProducer,
     wake_deliveries: Callable[[], None],
+    wake_timers: Callable[[], None],
     destinations: DestinationsCache,
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
@@ -110,8 +111,11 @@ def delivery_consumer(
         epoch[:] = [await delivery_epoch_of(sessions)]
 
     async def handle(envelopes: Sequence[Envelope]) -> None:
-        if await record_case_events(sessions, settings, envelopes, epoch[0], destinations):
+        recorded = await record_case_events(sessions, settings, envelopes, epoch[0], destinations)
+        if recorded.deliveries:
             wake_deliveries()
+        if recorded.timers_due:
+            wake_timers()
 
     # A new group reads the retained topic; events from long before deliveries first started
     # raise nothing, so a first deployment does not page for old cases.

@@ -7,17 +7,17 @@ another replica sends again with the same `webhook-id` (receivers deduplicate on
 sends under way at the crash can repeat (at most `delivery_concurrency` per replica). A page
 (an escalation step) also holds its case's timer row `FOR SHARE` while it is sent: an
 acknowledgement must wait for that page to finish, and once the acknowledgement has stopped
-the timer, queued pages are cancelled instead of sent.
+the timer, queued pages are cancelled instead of sent. Each of the `delivery_concurrency`
+slots keeps one database connection while deliveries keep being due, one transaction each.
 """
 
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import DateTime, RowMapping, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import DateTime, Float, Integer, RowMapping, Text, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
     deliveries,
@@ -47,9 +47,39 @@ CLAIM_DUE = (
     .limit(1)
     .with_for_update(of=deliveries, skip_locked=True)
 )
-RECORD_ATTEMPT = insert(delivery_attempts)
-# Executed with the delivery's id and the columns to set: the SET clause is what is given.
-UPDATE_DELIVERY = update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+_ATTEMPT = (
+    insert(delivery_attempts)
+    .values(
+        delivery_id=bindparam("delivery_id"),
+        attempt=bindparam("attempt", type_=Integer),
+        started_at=bindparam("started_at", type_=DateTime(timezone=True)),
+        latency_ms=bindparam("latency_ms", type_=Float),
+        status_code=bindparam("status_code", type_=Integer),
+        error=bindparam("error", type_=Text),
+        outcome=bindparam("outcome", type_=Text),
+    )
+    .cte("attempt")
+)
+# An attempt and the delivery's new state, in one statement. The delivery keeps its
+# `delivered_at` and `next_attempt_at` unless they are given new values.
+RECORD_ATTEMPT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        status=bindparam("new_status", type_=Text),
+        attempts=bindparam("attempt", type_=Integer),
+        last_status_code=bindparam("status_code", type_=Integer),
+        last_error=bindparam("error", type_=Text),
+        delivered_at=bindparam("delivered_at", type_=DateTime(timezone=True)),
+        next_attempt_at=bindparam("next_attempt_at", type_=DateTime(timezone=True)),
+    )
+    .add_cte(_ATTEMPT)
+)
+CANCEL = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(status="cancelled", last_error=bindparam("reason", type_=Text))
+)
 TIMER_STATE = (
     select(escalation_timers.c.state)
     .where(escalation_timers.c.case_id == bindparam("case_id"))
@@ -60,12 +90,12 @@ TIMER_STATE = (
 class DeliveryWorker:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         senders: Senders,
         settings: NotifierSettings,
         registry: CollectorRegistry,
     ) -> None:
-        self._sessions, self._senders, self._settings = sessions, senders, settings
+        self._engine, self._senders, self._settings = engine, senders, settings
         self._schedule = settings.retry_schedule
         self._wake = asyncio.Event()
         self._outcomes = Counter(
@@ -94,26 +124,29 @@ class DeliveryWorker:
             await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
 
     async def _deliver_until_none_due(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set() and await self._deliver_one():
-            pass
+        # One connection for the whole run: a pool checkout (and its ping) per delivery costs
+        # more than the delivery's own statements.
+        async with self._engine.connect() as connection:
+            while not stopping.is_set() and await self._deliver_one(connection):
+                pass
 
-    async def _deliver_one(self) -> bool:
+    async def _deliver_one(self, connection: AsyncConnection) -> bool:
         """Claim the next due delivery, send it and record the outcome in one transaction;
         False when none is due."""
-        async with self._sessions.begin() as session:
-            claimed = await session.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
+        async with connection.begin():
+            claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
             row = claimed.mappings().first()
             if row is None:
                 return False
-            if row["kind"] == "page" and not await _page_still_wanted(session, row):
-                await self._cancel(session, row, "case acknowledged or resolved")
+            if row["kind"] == "page" and not await _page_still_wanted(connection, row):
+                await self._cancel(connection, row, "case acknowledged or resolved")
                 return True
             if row["subscription_deleted_at"] is not None:
                 # Queued by an event handled while the subscription was being deleted.
-                await self._cancel(session, row, "subscription deleted")
+                await self._cancel(connection, row, "subscription deleted")
                 return True
             outcome, started_at, latency_s = await self._attempt(row)
-            await self._record(session, row, outcome, started_at, latency_s)
+            await self._record(connection, row, outcome, started_at, latency_s)
         return True
 
     async def _attempt(self, row: RowMapping) -> tuple[Outcome, datetime, float]:
@@ -125,14 +158,15 @@ class DeliveryWorker:
 
     async def _record(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         row: RowMapping,
         outcome: Outcome,
         started_at: datetime,
         latency_s: float,
     ) -> None:
         attempt, now = row["attempts"] + 1, datetime.now(UTC)
-        await session.execute(
+        status, next_attempt_at = self._after(outcome, attempt, now)
+        await connection.execute(
             RECORD_ATTEMPT,
             {
                 "delivery_id": row["id"],
@@ -142,42 +176,35 @@ class DeliveryWorker:
                 "status_code": outcome.status_code,
                 "error": outcome.error,
                 "outcome": "delivered" if outcome.delivered else "failed",
+                "new_status": status,
+                "delivered_at": now if outcome.delivered else row["delivered_at"],
+                "next_attempt_at": next_attempt_at or row["next_attempt_at"],
             },
         )
-        values = self._after(outcome, attempt, now)
-        await session.execute(UPDATE_DELIVERY, {"delivery_id": row["id"], **values})
         if outcome.delivered:
             self._latency.labels(row["channel"]).observe((now - row["event_time"]).total_seconds())
-        self._outcomes.labels(row["channel"], values["status"]).inc()
+        self._outcomes.labels(row["channel"], status).inc()
         log.info(
             "delivery_attempted",
             delivery_id=str(row["id"]),
             channel=row["channel"],
             attempt=attempt,
-            status=values["status"],
+            status=status,
             status_code=outcome.status_code,
             error=outcome.error,
         )
 
-    def _after(self, outcome: Outcome, attempt: int, now: datetime) -> dict[str, Any]:
-        """The delivery's new state: delivered, retrying at the next scheduled time, or dead."""
-        values: dict[str, Any] = {
-            "attempts": attempt,
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-        }
-        delay_s = None if outcome.final else self._schedule.next_delay_s(attempt)
+    def _after(self, outcome: Outcome, attempt: int, now: datetime) -> tuple[str, datetime | None]:
+        """The delivery's new status: delivered, retrying (with when), or dead."""
         if outcome.delivered:
-            return values | {"status": "delivered", "delivered_at": now}
+            return "delivered", None
+        delay_s = None if outcome.final else self._schedule.next_delay_s(attempt)
         if delay_s is None:
-            return values | {"status": "dead"}
-        return values | {"status": "retrying", "next_attempt_at": now + timedelta(seconds=delay_s)}
+            return "dead", None
+        return "retrying", now + timedelta(seconds=delay_s)
 
-    async def _cancel(self, session: AsyncSession, row: RowMapping, reason: str) -> None:
-        await session.execute(
-            UPDATE_DELIVERY,
-            {"delivery_id": row["id"], "status": "cancelled", "last_error": reason},
-        )
+    async def _cancel(self, connection: AsyncConnection, row: RowMapping, reason: str) -> None:
+        await connection.execute(CANCEL, {"delivery_id": row["id"], "reason": reason})
         self._outcomes.labels(row["channel"], "cancelled").inc()
         log.info(
             "delivery_cancelled",
@@ -187,6 +214,6 @@ class DeliveryWorker:
         )
 
 
-async def _page_still_wanted(session: AsyncSession, row: RowMapping) -> bool:
-    state = await session.scalar(TIMER_STATE, {"case_id": row["case_id"]})
+async def _page_still_wanted(connection: AsyncConnection, row: RowMapping) -> bool:
+    state = await connection.scalar(TIMER_STATE, {"case_id": row["case_id"]})
     return state != "stopped"

@@ -92,18 +92,25 @@ async def _destinations(session: AsyncSession, cache: DestinationsCache) -> Dest
     return found
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch of events left to do now: deliveries queued, timers started already due."""
+
+    deliveries: int
+    timers_due: bool
+
+
 async def record_case_events(
     sessions: Sessions,
     settings: NotifierSettings,
     envelopes: Sequence[Envelope],
     epoch: datetime,
     cache: DestinationsCache,
-) -> int:
+) -> Recorded:
     """Queue one delivery per matching subscription and move each case's escalation timer, for
     the events in one transaction.
 
     Idempotent: a redelivered event inserts nothing new (one row per event and destination).
-    Returns the number of deliveries queued.
     """
     now = datetime.now(UTC)
     history_ends = epoch - timedelta(seconds=settings.delivery_max_event_age_s)
@@ -130,7 +137,8 @@ async def record_case_events(
             queued += await _queue_subscriptions(
                 session, settings, envelope, event, now, destinations.subscriptions
             )
-    return queued
+    due = [change for statement, change in timers if statement is _START_TIMER]
+    return Recorded(queued, any(change["first_fire_at"] <= now for change in due))
 
 
 def _upsert_case_view() -> Insert:

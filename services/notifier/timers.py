@@ -1,18 +1,20 @@
 """Escalation timers: fires due steps once across replicas and restarts, queueing the pages.
 
-Timers are rows in Postgres, so a restart loses none. A due timer is claimed with
-`FOR UPDATE SKIP LOCKED`; its pages are queued as deliveries keyed by (case, step, target)
-and the timer moves to its next step in the same transaction, so a step fires exactly once.
+Timers are rows in Postgres, so a restart loses none. Due timers are claimed with
+`FOR UPDATE SKIP LOCKED`; their pages are queued as deliveries keyed by (case, step, target)
+and each timer moves to its next step in the same transaction, so a step fires exactly once.
+A poll fires up to `BATCH` timers with a fixed number of statements, however many it fires.
 """
 
 import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 from prometheus_client import CollectorRegistry, Gauge
-from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy import DateTime, Integer, RowMapping, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +29,31 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 PAGE = "flare.escalation.page"
 BATCH = 50
+
+# The statements every poll runs, built once and bound at each execution.
+_TIMER = escalation_timers.c
+CLAIM_DUE = (
+    select(escalation_timers)
+    .where(_TIMER.state == "pending", _TIMER.fire_at <= func.now())
+    .order_by(_TIMER.fire_at)
+    .limit(BATCH)
+    .with_for_update(skip_locked=True)
+)
+POLICIES_OF = select(escalation_policies.c.team, escalation_policies.c.policy).where(
+    escalation_policies.c.team.in_(bindparam("teams", expanding=True))
+)
+QUEUE_PAGE = insert(deliveries).on_conflict_do_nothing(constraint="deliveries_once_per_destination")
+# Executed with every timer fired: `fire_at` is kept as it was when the policy has run out.
+ADVANCE = (
+    update(escalation_timers)
+    .where(_TIMER.case_id == bindparam("timer_case"))
+    .values(
+        state=bindparam("new_state", type_=Text),
+        next_step=bindparam("new_step", type_=Integer),
+        fire_at=bindparam("new_fire_at", type_=DateTime(timezone=True)),
+    )
+)
+COUNT_PENDING = select(func.count()).where(_TIMER.state == "pending")
 
 
 def page_event_id(case_id: uuid.UUID, step: int) -> uuid.UUID:
@@ -44,70 +71,76 @@ class TimerWorker:
     ) -> None:
         self._sessions, self._settings = sessions, settings
         self._wake_deliveries = wake_deliveries
+        self._wake = asyncio.Event()
         self._pending = Gauge(
             "flare_escalation_timers_pending", "Escalation timers waiting.", registry=registry
         )
 
+    def wake(self) -> None:
+        """A timer due now was started: fire it now rather than at the next poll."""
+        self._wake.set()
+
     async def run(self, stopping: asyncio.Event) -> None:
+        clock = asyncio.get_running_loop().time
+        interval_s = self._settings.escalation_poll_interval_s
+        measure_at = clock()
         while not stopping.is_set():
+            self._wake.clear()
             fired = await self.fire_due()
             if fired:
                 self._wake_deliveries()
-            await self._measure()
+            if clock() >= measure_at:  # once a poll interval, however often it is woken
+                await self._measure()
+                measure_at = clock() + interval_s
             if fired < BATCH:
-                await pause(stopping, self._settings.escalation_poll_interval_s)
+                await pause(stopping, interval_s, self._wake)
 
     async def fire_due(self) -> int:
         async with self._sessions.begin() as session:
-            due = (
-                await session.execute(
-                    select(escalation_timers)
-                    .where(escalation_timers.c.state == "pending")
-                    .where(escalation_timers.c.fire_at <= func.now())
-                    .order_by(escalation_timers.c.fire_at)
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).mappings()
-            timers = list(due)
-            for timer in timers:
-                await self._fire(session, timer)
+            timers = list((await session.execute(CLAIM_DUE)).mappings())
+            if not timers:
+                return 0
+            teams = sorted({timer["team"] for timer in timers})
+            stored = dict((await session.execute(POLICIES_OF, {"teams": teams})).all())
+            policies = {team: Policy.model_validate(policy) for team, policy in stored.items()}
+            now = datetime.now(UTC)
+            fired = [self._fire(timer, policies.get(timer["team"]), now) for timer in timers]
+            pages = [page for _, step_pages in fired for page in step_pages]
+            if pages:
+                await session.execute(QUEUE_PAGE, pages)
+            await session.execute(ADVANCE, [advance for advance, _ in fired])
         return len(timers)
 
-    async def _fire(self, session: AsyncSession, timer: RowMapping) -> None:
-        stored = await session.scalar(
-            select(escalation_policies.c.policy).where(escalation_policies.c.team == timer["team"])
-        )
-        if stored is None:  # the team's policy was removed: nothing more to page
-            await _set(session, timer, state="done")
-            return
-        policy, step_index, now = (
-            Policy.model_validate(stored),
-            timer["next_step"],
-            datetime.now(UTC),
-        )
-        severity = Severity(timer["severity"]) if timer["severity"] else None
+    def _fire(
+        self, timer: RowMapping, policy: Policy | None, now: datetime
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The timer's next state, and the pages of its due step."""
+        advance = {"timer_case": timer["case_id"], "new_fire_at": timer["fire_at"]}
+        step_index = timer["next_step"]
+        if policy is None:  # the team's policy was removed: nothing more to page
+            return advance | {"new_state": "done", "new_step": step_index}, []
+        pages = []
         if step_index < len(policy.steps):
             step = policy.steps[step_index]
             for channel, target in resolve_targets(step, timer["assignee"]):
-                await self._queue_page(session, timer, step_index, step.name, channel, target, now)
+                pages.append(self._page(timer, step_index, step.name, channel, target, now))
             log.info("escalation_step_fired", case_id=str(timer["case_id"]), step=step.name)
+        severity = Severity(timer["severity"]) if timer["severity"] else None
         following = next_fire_at(policy, step_index, severity, now)
+        advance["new_step"] = step_index + 1
         if following is None:
-            await _set(session, timer, state="done", next_step=step_index + 1)
-        else:
-            await _set(session, timer, next_step=step_index + 1, fire_at=following)
+            return advance | {"new_state": "done"}, pages
+        return advance | {"new_state": "pending", "new_fire_at": following}, pages
 
-    async def _queue_page(
+    def _page(
         self,
-        session: AsyncSession,
         timer: RowMapping,
         step_index: int,
         step_name: str,
         channel: str,
         target: str,
         now: datetime,
-    ) -> None:
+    ) -> dict[str, Any]:
         link = f"{self._settings.console_url.rstrip('/')}/cases/{timer['case_id']}"
         # The timer holds the title only when the case is not sensitive.
         alert = Alert(
@@ -123,36 +156,22 @@ class TimerWorker:
             title=timer["title"],
             content_warning=None if timer["title"] is not None else CONTENT_WARNING,
         )
-        await session.execute(
-            insert(deliveries)
-            .values(
-                id=uuid4(),
-                event_id=page_event_id(timer["case_id"], step_index),
-                destination=f"{channel}:{target}",
-                case_id=timer["case_id"],
-                kind="page",
-                channel=channel,
-                target=target,
-                event_type=PAGE,
-                event_time=now,
-                body=render(channel, alert, now),
-                status="pending",
-                next_attempt_at=now,
-            )
-            .on_conflict_do_nothing(constraint="deliveries_once_per_destination")
-        )
+        return {
+            "id": uuid4(),
+            "event_id": page_event_id(timer["case_id"], step_index),
+            "destination": f"{channel}:{target}",
+            "case_id": timer["case_id"],
+            "kind": "page",
+            "channel": channel,
+            "target": target,
+            "event_type": PAGE,
+            "event_time": now,
+            "body": render(channel, alert, now),
+            "status": "pending",
+            "next_attempt_at": now,
+        }
 
     async def _measure(self) -> None:
         async with self._sessions() as session:
-            pending = await session.scalar(
-                select(func.count()).where(escalation_timers.c.state == "pending")
-            )
+            pending = await session.scalar(COUNT_PENDING)
         self._pending.set(pending or 0)
-
-
-async def _set(session: AsyncSession, timer: RowMapping, **values: object) -> None:
-    await session.execute(
-        update(escalation_timers)
-        .where(escalation_timers.c.case_id == timer["case_id"])
-        .values(**values)
-    )

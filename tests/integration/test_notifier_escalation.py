@@ -9,7 +9,7 @@ from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from shared.events import CaseStatus, EventType
 from tests.conftest import FlareEnv
-from tests.integration.conftest import fetch, running
+from tests.integration.conftest import execute, fetch, running
 from tests.integration.notifier_peers import (
     Receiver,
     case_envelope,
@@ -192,3 +192,85 @@ async def test_a_policy_set_while_the_notifier_runs_applies_from_its_notificatio
     assert await timer_state(flare_env, before.case_id) is None, "no policy yet: no timer"
     assert await timer_state(flare_env, after.case_id) == "pending"
     assert sample(metrics, "misses") >= 2, "read again after the change"
+
+
+async def test_a_step_due_at_once_pages_without_waiting_for_the_next_poll(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    # Both workers poll once a minute here: only the consumer's wake can page within the wait.
+    slow_polls = settings(flare_env, escalation_poll_interval_s=60, delivery_poll_interval_s=60)
+    async with receiver() as peer:
+        set_policy(
+            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "oncall")]}]
+        )
+        async with running(create_app(slow_polls)):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, snapshot(team=TEAM)))
+
+            async def paged() -> bool:
+                return len(peer.requests) == 1
+
+            await wait_until(paged, what="the first page, long before the next poll")
+
+
+async def test_due_steps_of_many_cases_fire_together_each_by_its_own_team_policy(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    other, dropped = "Legal", "IP Operations"
+    async with receiver() as peer:
+        two_steps = [
+            {"name": "on-call", "wait": "2s", "targets": [chat(peer, "global")]},
+            {"name": "lead", "wait": "1h", "targets": [chat(peer, "lead")]},
+        ]
+        set_policy(flare_env, tmp_path, TEAM, two_steps)
+        set_policy(
+            flare_env,
+            tmp_path,
+            other,
+            [{"name": "on-call", "wait": "2s", "targets": [chat(peer, "legal")]}],
+        )
+        set_policy(
+            flare_env,
+            tmp_path,
+            dropped,
+            [{"name": "on-call", "wait": "2s", "targets": [chat(peer, "ip")]}],
+        )
+        cases = [snapshot(team=team) for team in (TEAM, TEAM, other, other, dropped)]
+        async with running(create_app(settings(flare_env, escalation_poll_interval_s=1.0))):
+            for case in cases:
+                await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def started() -> bool:
+                rows = await fetch(flare_env, "SELECT 1 FROM notifier.escalation_timers")
+                return len(rows) == len(cases)
+
+            await wait_until(started, what="five timers started")
+            await execute(
+                flare_env, "DELETE FROM notifier.escalation_policies WHERE team = $1", dropped
+            )
+
+            async def fired() -> bool:
+                rows = await fetch(
+                    flare_env, "SELECT 1 FROM notifier.escalation_timers WHERE next_step = 0"
+                )
+                delivered = await fetch(
+                    flare_env, "SELECT 1 FROM notifier.deliveries WHERE status = 'delivered'"
+                )
+                return len(rows) == 1 and len(delivered) == 4
+
+            await wait_until(fired, what="the first steps fired and their pages delivered")
+        timers = await fetch(
+            flare_env, "SELECT case_id, next_step, state FROM notifier.escalation_timers"
+        )
+    assert {row["case_id"]: (row["next_step"], row["state"]) for row in timers} == {
+        cases[0].case_id: (1, "pending"),
+        cases[1].case_id: (1, "pending"),
+        cases[2].case_id: (1, "done"),
+        cases[3].case_id: (1, "done"),
+        cases[4].case_id: (0, "done"),  # its team's policy was deleted before the step was due
+    }
+    assert sorted(request.path for request in peer.requests) == [
+        "global",
+        "global",
+        "legal",
+        "legal",
+    ]
