@@ -7,8 +7,8 @@ another replica sends again with the same `webhook-id` (receivers deduplicate on
 sends under way at the crash can repeat (at most `delivery_concurrency` per replica). A page
 (an escalation step) also holds its case's timer row `FOR SHARE` while it is sent: an
 acknowledgement must wait for that page to finish, and once the acknowledgement has stopped
-the timer, queued pages are cancelled instead of sent. Each of the `delivery_concurrency`
-slots keeps one database connection while deliveries keep being due, one transaction each.
+the timer, queued pages are cancelled instead of sent. Up to `delivery_concurrency` slots send
+at once; each keeps one database connection while deliveries keep being due.
 """
 
 import asyncio
@@ -98,6 +98,7 @@ class DeliveryWorker:
         self._engine, self._senders, self._settings = engine, senders, settings
         self._schedule = settings.retry_schedule
         self._wake = asyncio.Event()
+        self._open_slots = 0
         self._outcomes = Counter(
             "flare_deliveries_total",
             "Delivery attempts and their fates, by channel.",
@@ -119,35 +120,45 @@ class DeliveryWorker:
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             self._wake.clear()
-            slots = range(self._settings.delivery_concurrency)
-            await asyncio.gather(*(self._deliver_until_none_due(stopping) for _ in slots))
+            async with asyncio.TaskGroup() as slots:
+                self._open_slot(slots, stopping)
             await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
 
-    async def _deliver_until_none_due(self, stopping: asyncio.Event) -> None:
-        # One connection for the whole run: a pool checkout (and its ping) per delivery costs
-        # more than the delivery's own statements.
-        async with self._engine.connect() as connection:
-            while not stopping.is_set() and await self._deliver_one(connection):
-                pass
+    def _open_slot(self, slots: asyncio.TaskGroup, stopping: asyncio.Event) -> None:
+        """One more slot looks for a due delivery, unless `delivery_concurrency` are open: each
+        slot that claims one opens the next, so an idle queue costs one look, not one a slot."""
+        if self._open_slots < self._settings.delivery_concurrency:
+            self._open_slots += 1
+            slots.create_task(self._deliver_until_none_due(slots, stopping))
 
-    async def _deliver_one(self, connection: AsyncConnection) -> bool:
-        """Claim the next due delivery, send it and record the outcome in one transaction;
-        False when none is due."""
-        async with connection.begin():
-            claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
-            row = claimed.mappings().first()
-            if row is None:
-                return False
-            if row["kind"] == "page" and not await _page_still_wanted(connection, row):
-                await self._cancel(connection, row, "case acknowledged or resolved")
-                return True
-            if row["subscription_deleted_at"] is not None:
-                # Queued by an event handled while the subscription was being deleted.
-                await self._cancel(connection, row, "subscription deleted")
-                return True
+    async def _deliver_until_none_due(
+        self, slots: asyncio.TaskGroup, stopping: asyncio.Event
+    ) -> None:
+        """Claim the next due delivery, send it and record the outcome, one transaction each,
+        until none is due. One connection for the whole run: a pool checkout (and its ping)
+        per delivery costs more than the delivery's own statements."""
+        try:
+            async with self._engine.connect() as connection:
+                while not stopping.is_set():
+                    async with connection.begin():
+                        claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
+                        row = claimed.mappings().first()
+                        if row is None:
+                            return
+                        self._open_slot(slots, stopping)
+                        await self._deliver(connection, row)
+        finally:
+            self._open_slots -= 1
+
+    async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
+        if row["kind"] == "page" and not await _page_still_wanted(connection, row):
+            await self._cancel(connection, row, "case acknowledged or resolved")
+        elif row["subscription_deleted_at"] is not None:
+            # Queued by an event handled while the subscription was being deleted.
+            await self._cancel(connection, row, "subscription deleted")
+        else:
             outcome, started_at, latency_s = await self._attempt(row)
             await self._record(connection, row, outcome, started_at, latency_s)
-        return True
 
     async def _attempt(self, row: RowMapping) -> tuple[Outcome, datetime, float]:
         started_at, started = datetime.now(UTC), time.perf_counter()

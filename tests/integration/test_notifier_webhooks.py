@@ -1,6 +1,7 @@
 """Signed webhooks against a real local receiver: subscriptions, retries, dead letters, SSRF,
 and exactly one delivery per (event, destination) across redelivery and restart."""
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -329,6 +330,24 @@ async def test_each_outcome_is_recorded_when_its_send_ends_not_with_slower_ones(
         await wait_until(quick_recorded, what="the quick delivery recorded")
         assert stuck.delivered == [], "the stuck send is still in flight"
         stuck.gate.set()
+
+
+async def test_sends_run_side_by_side_up_to_the_concurrency_and_no_further(
+    flare_env: FlareEnv,
+) -> None:
+    async with (
+        receiver() as peer,
+        running(create_app(settings(flare_env, delivery_concurrency=3))) as client,
+    ):
+        peer.gate.clear()  # every answer is held: each send stays in flight
+        await subscribe(client, f"{peer.url}/hook")
+        for _ in range(5):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, snapshot()))
+        await received(peer, 3)
+        await asyncio.sleep(0.5)  # ten polls: a fourth slot would have sent by now
+        assert len(peer.requests) == 3
+        peer.gate.set()
+        await received(peer, 5)
 
 
 async def test_a_delivery_queued_while_its_subscription_is_deleted_is_cancelled_not_sent(
