@@ -4,10 +4,12 @@ import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, delete, func, text
+from sqlalchemy import MetaData, delete, event, func, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from shared.lifecycle import Worker, pause
 from shared.logging import get_logger
@@ -25,15 +28,28 @@ PRUNE_EVERY_S = 3600.0
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         # asyncpg: give up on a dead server instead of hanging a request.
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+    event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(
+    dbapi_connection: object, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """A pooled connection the server has closed (a restart, a terminated backend) is replaced
+    at checkout, not handed out to fail. asyncpg saw the socket close, so this costs no round
+    trip; SQLAlchemy's pre-ping would cost three (BEGIN, a query, ROLLBACK) per checkout."""
+    driver_connection = proxy.driver_connection
+    assert isinstance(driver_connection, asyncpg.Connection)
+    if driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,35 @@
+"""The pool hands out only connections the server still holds open: one the server closed (a
+restart, a terminated backend) is replaced at checkout, found without a round trip."""
+
+from sqlalchemy import text
+
+from shared.db import make_engine
+from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch
+from tests.integration.notifier_peers import wait_until
+
+BACKEND = text("SELECT pg_backend_pid()")
+
+
+async def test_an_open_connection_is_reused_and_one_the_server_closed_is_replaced(
+    flare_env: FlareEnv,
+) -> None:
+    engine = make_engine(flare_env.database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            first = await connection.scalar(BACKEND)
+        async with engine.connect() as connection:
+            assert await connection.scalar(BACKEND) == first, "the pooled connection is reused"
+
+        await fetch(flare_env, "SELECT pg_terminate_backend($1)", first)
+
+        async def gone() -> bool:
+            rows = await fetch(flare_env, "SELECT 1 FROM pg_stat_activity WHERE pid = $1", first)
+            return not rows
+
+        await wait_until(gone, what="the backend terminated")
+        async with engine.connect() as connection:
+            replaced = await connection.scalar(BACKEND)
+        assert replaced not in (None, first)
+    finally:
+        await engine.dispose()
