@@ -29,6 +29,9 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 PAGE = "flare.escalation.page"
 BATCH = 50
+# After every pause, woken or not, the worker waits this long before it fires again: what a
+# step due at once waits at most once its case is recorded.
+GATHER_S = 0.1
 
 # The statements every poll runs, built once and bound at each execution.
 _TIMER = escalation_timers.c
@@ -94,6 +97,9 @@ class TimerWorker:
                 measure_at = clock() + interval_s
             if fired < BATCH:
                 await pause(stopping, interval_s, self._wake)
+                # Let the steps of the cases arriving alongside fall due too: a surge then fires
+                # in polls of many timers, not one poll (and one round of sends) per case.
+                await pause(stopping, GATHER_S)
 
     async def fire_due(self) -> int:
         async with self._sessions.begin() as session:
