@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from services.router.facts import EscalationFacts
@@ -64,13 +65,24 @@ def build_context(
     hits = frozenset(
         name
         for name, languages in policy.keywords.items()
-        if any(_contains(text, term) for terms in languages.values() for term in terms)
+        if _contains_any(text, tuple(term for terms in languages.values() for term in terms))
     )
     return ScoringContext(now, velocity_per_hour, windows, hits)
 
 
-def _contains(text: str, term: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(term.casefold())}(?!\w)", text) is not None
+def _contains_any(text: str, terms: tuple[str, ...]) -> bool:
+    """Whether any of the terms is in the casefolded text as a whole word or phrase."""
+    pattern = _any_of(terms)
+    return pattern is not None and pattern.search(text) is not None
+
+
+@lru_cache(maxsize=256)
+def _any_of(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for a keyword list, compiled once; None for a list with no terms."""
+    if not terms:
+        return None
+    alternatives = "|".join(re.escape(term.casefold()) for term in terms)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
 def matches(when: When, facts: EscalationFacts, context: ScoringContext) -> bool:

@@ -1,5 +1,6 @@
 """Scoring: every weighted rule fires on its own condition; floors hold whatever the weights."""
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.router.policy import Policy
-from services.router.scoring import build_context, raise_one_band, score_escalation
+from services.router.scoring import _contains_any, build_context, raise_one_band, score_escalation
 from shared.events import Category, ReporterType
 from tests.unit.router.policy_fixtures import NOW, default_policy, facts
 
@@ -200,3 +201,21 @@ def test_a_window_counts_while_any_of_its_dates_is_a_date_somewhere(now: str, ac
         facts("elections", region="US"), default_policy(), datetime.fromisoformat(now)
     )
     assert ("election" in context.active_windows) is active
+
+
+def one_term_at_a_time(text: str, terms: tuple[str, ...]) -> bool:
+    """The plain reading of a keyword list: any term found as a whole word or phrase."""
+    return any(re.search(rf"(?<!\w){re.escape(term.casefold())}(?!\w)", text) for term in terms)
+
+
+WORDS = ["bomb", "bombastic", "attack", "self-harm", "ÉTÉ", "a b", "c++", ""]
+
+
+@given(
+    terms=st.lists(st.sampled_from(WORDS), max_size=4).map(tuple),
+    text=st.lists(st.sampled_from([*WORDS, " ", ",", "x", "-"]), max_size=8).map("".join),
+)
+def test_a_keyword_list_matches_as_its_terms_one_at_a_time(
+    terms: tuple[str, ...], text: str
+) -> None:
+    assert _contains_any(text.casefold(), terms) == one_term_at_a_time(text.casefold(), terms)
