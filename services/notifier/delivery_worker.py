@@ -120,6 +120,8 @@ class DeliveryWorker:
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             self._wake.clear()
+            # Counted afresh each round: a slot cancelled before it ran never counts itself out.
+            self._open_slots = 0
             async with asyncio.TaskGroup() as slots:
                 self._open_slot(slots, stopping)
             await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
