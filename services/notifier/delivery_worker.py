@@ -118,13 +118,15 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            self._wake.clear()
-            # Counted afresh each round: a slot cancelled before it ran never counts itself out.
-            self._open_slots = 0
-            async with asyncio.TaskGroup() as slots:
+        """Each wake and each poll opens a slot, while slots stuck on slow targets go on: a
+        delivery queued meanwhile does not wait for their sends to end."""
+        # Counted afresh: a slot cancelled before it ran (a failed run) never counted itself out.
+        self._open_slots = 0
+        async with asyncio.TaskGroup() as slots:
+            while not stopping.is_set():
+                self._wake.clear()
                 self._open_slot(slots, stopping)
-            await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
+                await pause(stopping, self._settings.delivery_poll_interval_s, self._wake)
 
     def _open_slot(self, slots: asyncio.TaskGroup, stopping: asyncio.Event) -> None:
         """One more slot looks for a due delivery, unless `delivery_concurrency` are open: each
