@@ -3,6 +3,7 @@
 import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 from alembic import command, context
@@ -46,9 +47,7 @@ def _replace_if_closed(
     """A pooled connection the server has closed (a restart, a terminated backend) is replaced
     at checkout, not handed out to fail. asyncpg saw the socket close, so this costs no round
     trip; SQLAlchemy's pre-ping would cost three (BEGIN, a query, ROLLBACK) per checkout."""
-    driver_connection = proxy.driver_connection
-    assert isinstance(driver_connection, asyncpg.Connection)
-    if driver_connection.is_closed():
+    if cast(asyncpg.Connection, proxy.driver_connection).is_closed():
         raise DisconnectionError("the server closed this connection")
 
 

@@ -98,6 +98,7 @@ class DeliveryWorker:
         self._engine, self._senders, self._settings = engine, senders, settings
         self._schedule = settings.retry_schedule
         self._wake = asyncio.Event()
+        self._wakes = 0  # how many wakes so far: a slot that saw none due looks again after one
         self._open_slots = 0
         self._outcomes = Counter(
             "flare_deliveries_total",
@@ -115,6 +116,7 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """New deliveries were committed: look now rather than at the next poll."""
+        self._wakes += 1
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -140,19 +142,35 @@ class DeliveryWorker:
     ) -> None:
         """Claim the next due delivery, send it and record the outcome, one transaction each,
         until none is due. One connection for the whole run: a pool checkout (and its ping)
-        per delivery costs more than the delivery's own statements."""
+        per delivery costs more than the delivery's own statements. A slot that fails ends
+        alone (its delivery is claimed again later): the others' sends are not cut short."""
         try:
             async with self._engine.connect() as connection:
                 while not stopping.is_set():
-                    async with connection.begin():
-                        claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
-                        row = claimed.mappings().first()
-                        if row is None:
-                            return
-                        self._open_slot(slots, stopping)
-                        await self._deliver(connection, row)
+                    wakes = self._wakes
+                    delivered = await self._deliver_next(connection, slots, stopping)
+                    # None due, and no wake since this look began: done. After a wake, look
+                    # again: its delivery may have been committed after the claim looked (with
+                    # every slot open, the wake itself opened none).
+                    if not delivered and self._wakes == wakes:
+                        return
+        except Exception:
+            log.exception("delivery_slot_failed")
         finally:
             self._open_slots -= 1
+
+    async def _deliver_next(
+        self, connection: AsyncConnection, slots: asyncio.TaskGroup, stopping: asyncio.Event
+    ) -> bool:
+        """Deliver the next due delivery in one transaction; False when none is due."""
+        async with connection.begin():
+            claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
+            row = claimed.mappings().first()
+            if row is None:
+                return False
+            self._open_slot(slots, stopping)
+            await self._deliver(connection, row)
+        return True
 
     async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
         if row["kind"] == "page" and not await _page_still_wanted(connection, row):

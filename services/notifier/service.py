@@ -30,7 +30,7 @@ from services.notifier.models import (
 )
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import is_sensitive, make_alert, render
-from shared.events import CaseEvent, CaseStatus, Severity, is_case_event
+from shared.events import CaseEvent, CaseStatus, EventType, Severity, is_case_event
 from shared.http import Problem
 from shared.invalidation import InvalidatedCache
 from shared.kafka import Envelope
@@ -94,7 +94,8 @@ async def _destinations(session: AsyncSession, cache: DestinationsCache) -> Dest
 
 @dataclass(frozen=True)
 class Recorded:
-    """What a batch of events left to do now: deliveries queued, timers started already due."""
+    """What a batch of events left to do now: deliveries queued; whether a new case's timer
+    was started already due."""
 
     deliveries: int
     timers_due: bool
@@ -125,10 +126,17 @@ async def record_case_events(
                 log.info("event_ignored", event_id=str(envelope.id), type=envelope.event_type)
         await _project_cases(session, events)
         timers: list[TimerChange] = []
+        timers_due = False
         for envelope, event in events:
             fresh = envelope.time >= history_ends
             stored = destinations.policies.get(event.case.team or "") if fresh else None
-            timers += _timer_changes(settings, event, now, stored)
+            changes = _timer_changes(settings, event, now, stored)
+            timers += changes
+            # Every event of an open case tries to start its timer; a new case's really does.
+            timers_due |= envelope.event_type == EventType.CASE_CREATED and any(
+                statement is _START_TIMER and change["first_fire_at"] <= now
+                for statement, change in changes
+            )
         await _apply_in_order(session, timers)
         for envelope, event in events:
             if envelope.time < history_ends:
@@ -137,8 +145,7 @@ async def record_case_events(
             queued += await _queue_subscriptions(
                 session, settings, envelope, event, now, destinations.subscriptions
             )
-    due = [change for statement, change in timers if statement is _START_TIMER]
-    return Recorded(queued, any(change["first_fire_at"] <= now for change in due))
+    return Recorded(queued, timers_due)
 
 
 def _upsert_case_view() -> Insert:

@@ -363,10 +363,17 @@ async def test_sends_run_side_by_side_up_to_the_concurrency_and_no_further(
     ):
         peer.gate.clear()  # every answer is held: each send stays in flight
         await subscribe(client, f"{peer.url}/hook")
-        for _ in range(5):
-            await publish(flare_env, case_envelope(EventType.CASE_CREATED, snapshot()))
+        await publish(
+            flare_env, *(case_envelope(EventType.CASE_CREATED, snapshot()) for _ in range(5))
+        )
+
+        async def all_queued() -> bool:
+            return len(await fetch(flare_env, "SELECT 1 FROM notifier.deliveries")) == 5
+
+        await wait_until(all_queued, what="five deliveries queued")
         await received(peer, 3)
-        await asyncio.sleep(0.5)  # ten polls: a fourth slot would have sent by now
+        # Nothing more may happen: ten polls' time, in which a fourth slot would have sent.
+        await asyncio.sleep(0.5)
         assert len(peer.requests) == 3
         peer.gate.set()
         await received(peer, 5)
