@@ -126,6 +126,12 @@ async def test_case_detail_explains_the_score_and_keeps_the_timeline(flare_env: 
         )
         detail = await client.get(f"/v1/cases/{case_id}", headers=bearer(settings))
         missing = await client.get(f"/v1/cases/{uuid4()}", headers=bearer(settings))
+        # Who was on call for Legal when it was reassigned: the rotation hands over daily.
+        reassigned_at = detail.json()["timeline"][2]["at"]
+        rota = await client.get(
+            "/v1/oncall", params={"at": reassigned_at}, headers=bearer(settings)
+        )
+    [[on_call]] = [team["on_call"] for team in rota.json() if team["team"] == "legal"]
     body = detail.json()
     assert body["explanation"]["policy_version"].startswith("default@")
     assert {"category_crisis", "imminent_harm", "crisis_imminent_harm_floor"} <= {
@@ -136,8 +142,9 @@ async def test_case_detail_explains_the_score_and_keeps_the_timeline(flare_env: 
         ("ana", "note_added"),
         ("ana", "reassigned"),
     ]
-    assert body["timeline"][2]["detail"]["to"] == {"team": "Legal", "assignee": "dana"}
-    assert (body["case"]["team"], body["case"]["assignee"]) == ("Legal", "dana")
+    assert on_call in ("dana", "omar")
+    assert body["timeline"][2]["detail"]["to"] == {"team": "Legal", "assignee": on_call}
+    assert (body["case"]["team"], body["case"]["assignee"]) == ("Legal", on_call)
     assert missing.status_code == 404
 
 
