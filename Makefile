@@ -37,7 +37,7 @@ test: $(VENV)/.installed $(TOOLS)/.installed
 chaos: $(VENV)/.installed
 	@$(PY) -m pytest tests/chaos --chaos $(PYTEST_ARGS)
 
-# Not part of `make test`: about ten minutes of load on the bench's own Kafka and PostgreSQL
+# Not part of `make test`: about six minutes of load on the bench's own Kafka and PostgreSQL
 # (never the shared ones); writes bench/results/ and prints the table (bench/README.md).
 bench: $(VENV)/.installed
 	@$(PY) -m bench $(BENCH_ARGS)
