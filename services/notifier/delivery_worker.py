@@ -141,8 +141,8 @@ class DeliveryWorker:
         self, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> None:
         """Claim the next due delivery, send it and record the outcome, one transaction each,
-        until none is due. One connection for the whole run: a pool checkout (and its ping)
-        per delivery costs more than the delivery's own statements. A slot that fails ends
+        until none is due. One connection for the whole run, not a pool checkout and release per
+        delivery. A slot that fails ends
         alone (its delivery is claimed again later): the others' sends are not cut short."""
         try:
             async with self._engine.connect() as connection:
