@@ -1,8 +1,9 @@
 """Stored history for the growth measurement: resolved cases (each with its one report) written
 in bulk by Postgres itself, long before any correlation or surge window the router looks at."""
 
-import asyncpg
 from tqdm import tqdm
+
+from bench.system import connected
 
 CHUNK = 100_000
 
@@ -31,8 +32,7 @@ FROM seeded
 
 async def seed_cases(dsn: str, total: int) -> int:
     """Top the seeded cases up to `total`; returns how many cases are stored in all."""
-    connection = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as connection:
         start = await connection.fetchval(
             "SELECT count(*) FROM router.cases WHERE policy_version = 'seed'"
         )
@@ -44,6 +44,4 @@ async def seed_cases(dsn: str, total: int) -> int:
                 start = end
         await connection.execute("ANALYZE router.cases; ANALYZE router.case_reports")
         stored: int = await connection.fetchval("SELECT count(*) FROM router.cases")
-        return stored
-    finally:
-        await connection.close()
+    return stored

@@ -97,21 +97,28 @@ async def partner_key(env: FlareEnv) -> str:
     return created.api_key
 
 
+@asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the bench's database, closed after use."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
 async def page_every_team(dsn: str, chat_url: str) -> int:
     """Give every team the escalation policy a deployment would have: page the on-call at once
     (here, on the bench's chat webhook). Returns how many teams. The notifier's policy cache
     hears of the change (NOTIFY)."""
     policy = Policy(steps=[Step(name="on-call", targets=[f"chat:{chat_url}"])])
-    connection = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as connection:
         teams = [row["name"] for row in await connection.fetch("SELECT name FROM router.teams")]
         await connection.executemany(
             "INSERT INTO notifier.escalation_policies (team, policy) VALUES ($1, $2::jsonb) "
             "ON CONFLICT (team) DO UPDATE SET policy = excluded.policy",
             [(team, policy.model_dump_json()) for team in teams],
         )
-    finally:
-        await connection.close()
     return len(teams)
 
 
@@ -172,22 +179,16 @@ async def alertmanager_peer(
 
 
 async def count(dsn: str, query: str) -> int:
-    connection = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as connection:
         found: int = await connection.fetchval(query)
-        return found
-    finally:
-        await connection.close()
+    return found
 
 
 async def notified_cases(dsn: str) -> set[str]:
     """The cases the notifier has seen: the bench's own (the seeded ones never reach it)."""
-    connection = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as connection:
         rows = await connection.fetch("SELECT case_id FROM notifier.case_views")
-        return {str(row["case_id"]) for row in rows}
-    finally:
-        await connection.close()
+    return {str(row["case_id"]) for row in rows}
 
 
 # Each counts work the system still has to do; the system is idle when every one is 0 or less.
@@ -242,11 +243,9 @@ def tree_cpu_seconds(pid: int) -> float:
 
 async def server_pids(infra: Infrastructure) -> dict[str, int]:
     """The PostgreSQL postmaster (the parent of any backend) and the Kafka broker."""
-    connection = await asyncpg.connect(infra.dsn)
-    try:  # the backend's parent is read while the backend still exists
+    async with connected(infra.dsn) as connection:
+        # The backend's parent is read while the backend still exists.
         postmaster = int(_stat(await connection.fetchval("SELECT pg_backend_pid()"))[1])
-    finally:
-        await connection.close()
     kafka = Path(infra.kafka.env["FLARE_LOCAL_DIR"]) / "run" / "kafka.pid"
     return {"postgres": postmaster, "kafka": int(kafka.read_text())}
 
