@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.body_limit import BodyLimit
+from shared.body_limit import BodyLimit, document_body_limit
 from shared.db import database_reachable, make_engine, make_sessions
 from shared.http import Check, health_router, install_problem_handlers
 from shared.invalidation import InvalidatedCache, InvalidationListener
@@ -79,6 +79,7 @@ class Plumbing:
         install_problem_handlers(app)
         # Added first, so innermost: request metrics and traces see its 413s too.
         app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+        document_body_limit(app, settings.max_body_bytes)
         instrument(app, self.registry)
         trace_requests(app)
         checks: dict[str, Check] = {

@@ -1,5 +1,8 @@
 """The request body limit of every service: 413 problem+json before a large body is read."""
 
+from typing import Any
+
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.http import Problem, problem_response
@@ -46,3 +49,24 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = Problem(413, f"The request body is larger than {self.max_bytes} bytes.")
         await problem_response(problem)(scope, receive, send)
+
+
+def document_body_limit(app: FastAPI, max_bytes: int) -> None:
+    """List the limit's 413 among the responses of every operation that takes a body, in the
+    app's OpenAPI spec, with the limit the app runs with."""
+    spec_of = app.openapi
+    too_large = {
+        "description": f"The body is larger than {max_bytes} bytes (FLARE_MAX_BODY_BYTES).",
+        "content": {"application/problem+json": {}},
+    }
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # FastAPI builds the spec once and keeps it: amend it then
+            for operations in spec_of()["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        responses = operation["responses"] | {"413": too_large}
+                        operation["responses"] = dict(sorted(responses.items()))
+        return spec_of()
+
+    app.openapi = openapi  # type: ignore[method-assign]

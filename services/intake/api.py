@@ -22,7 +22,6 @@ PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON.", **PROBLEM},
     401: {"description": "No valid partner API key (Authorization: Bearer).", **PROBLEM},
-    413: {"description": "The body is larger than 1 MiB.", **PROBLEM},
     415: {"description": "The body is not application/json.", **PROBLEM},
     422: {"description": "Invalid escalation: `errors` names each field.", **PROBLEM},
     429: {"description": "Over this partner's rate limit; see Retry-After.", **PROBLEM},

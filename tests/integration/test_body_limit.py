@@ -79,3 +79,16 @@ async def test_body_of_one_mib_is_read_and_validated(flare_env: FlareEnv, servic
         declared = await http.post(path, content=text_body(MIB), headers=headers)
         streamed = await http.post(path, content=in_chunks(text_body(MIB)), headers=headers)
     assert declared.status_code == streamed.status_code == 422, declared.text
+
+
+@SERVICES
+def test_openapi_lists_the_413_with_the_limit_in_force(
+    flare_env: FlareEnv, service: Service
+) -> None:
+    app, path, _ = service(flare_env)
+    template = "/v1/cases/{case_id}/notes" if path.endswith("/notes") else path
+    responses = app.openapi()["paths"][template]["post"]["responses"]
+    assert responses["413"]["description"] == (
+        f"The body is larger than {MIB} bytes (FLARE_MAX_BODY_BYTES)."
+    )
+    assert list(responses) == sorted(responses)

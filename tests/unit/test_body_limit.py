@@ -105,3 +105,14 @@ async def test_refused_bodies_are_counted_in_the_request_metrics() -> None:
     # Refused before routing, so no route template is known.
     labels = {"method": "POST", "route": "unmatched", "status": "413"}
     assert plumbing.registry.get_sample_value("flare_http_requests_total", labels) == 1
+
+
+def test_openapi_lists_the_413_on_every_operation_that_takes_a_body() -> None:
+    app, _ = make_app([])
+    paths = app.openapi()["paths"]
+    too_large = paths["/notes"]["post"]["responses"]["413"]
+    limit = f"The body is larger than {LIMIT} bytes (FLARE_MAX_BODY_BYTES)."
+    assert too_large["description"] == limit
+    assert "application/problem+json" in too_large["content"]
+    assert "413" not in paths["/touch"]["post"]["responses"]
+    assert app.openapi() is app.openapi(), "built once"
