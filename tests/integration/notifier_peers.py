@@ -2,6 +2,7 @@
 the notifier app served by uvicorn on a real port, and a deadline-bound wait."""
 
 import asyncio
+import ipaddress
 import json
 import os
 import ssl
@@ -199,11 +200,16 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, made with the openssl command line."""
-    certificate, key = directory / "smtp.crt", directory / "smtp.key"
+def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `host` (an address or a DNS name) and its key, made with the openssl
+    command line."""
+    certificate, key = directory / f"{host}.crt", directory / f"{host}.key"
     request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    try:
+        kind = "IP" if ipaddress.ip_address(host) else ""
+    except ValueError:
+        kind = "DNS"
+    subject = ["-subj", f"/CN={host}", "-addext", f"subjectAltName={kind}:{host}"]
     subprocess.run(
         ["openssl", *request, *subject, "-keyout", str(key), "-out", str(certificate)],
         check=True,

@@ -1,11 +1,17 @@
 """Email through a real SMTP server (aiosmtpd, with and without STARTTLS), Slack-compatible chat,
 and guarantee 6: nothing sensitive in any channel's body, only the console link and a warning."""
 
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+import pytest
 
 from services.notifier.app import create_app
 from services.notifier.senders import Senders
@@ -158,12 +164,62 @@ async def test_webhooks_connect_to_the_checked_address_and_name_the_host() -> No
     async with receiver() as peer:
         port = httpx.URL(peer.url).port
         try:
-            response = await senders.post_pinned(
+            status = await senders.post_pinned(
                 f"http://hooks.partner.example:{port}/flare", "127.0.0.1", b"{}", {}
             )
         finally:
             await senders.close()
-    assert response.status_code == 204
+    assert status == 204
     assert [(r.path, r.headers["host"]) for r in peer.requests] == [
         ("flare", f"hooks.partner.example:{port}")
     ]
+
+
+@asynccontextmanager
+async def tls_receiver(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[int, list[str]]]:
+    """An HTTPS peer answering 204 to every POST; records each request's TLS server name (SNI)
+    and its Host header."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    seen: list[str] = []
+
+    def server_name(_: ssl.SSLObject, name: str | None, __: ssl.SSLContext) -> None:
+        seen.append(f"sni {name}")
+
+    context.sni_callback = server_name
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+        fields = dict(line.split(": ", 1) for line in head[1:] if line)
+        await reader.readexactly(int(fields["content-length"]))
+        seen.append(f"host {fields['host']}")
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+    async with server:
+        yield server.sockets[0].getsockname()[1], seen
+
+
+async def test_https_webhooks_check_the_certificate_of_the_urls_host_at_the_checked_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connected to the pinned address, TLS still names and verifies the URL's host."""
+    certificate = self_signed_certificate(tmp_path, "hooks.partner.example")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # trusted by the sender
+    senders = Senders(NotifierSettings(port=0))
+    async with tls_receiver(certificate) as (port, seen):
+        try:
+            status = await senders.post_pinned(
+                f"https://hooks.partner.example:{port}/flare", "127.0.0.1", b"{}", {}
+            )
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await senders.post_pinned(
+                    f"https://other.example:{port}/flare", "127.0.0.1", b"{}", {}
+                )
+        finally:
+            await senders.close()
+    assert status == 204
+    assert seen[:2] == ["sni hooks.partner.example", f"host hooks.partner.example:{port}"]
+    assert seen[2:] == ["sni other.example"], "refused on the certificate, before any request"
