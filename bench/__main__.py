@@ -264,7 +264,19 @@ class Bench:
                 **kafka_control(self.infra.kafka),
             ),
         )
-        return {"outage_s": self.plan.outage_s, **result}
+        # The backlog's pages: no case opens while Kafka is down, and the phase before has
+        # settled, so every page after the restart is about a case of the backlog.
+        await settle(self.infra.dsn)
+        kafka_up = result["kafka_up"]
+        pages = [at for at in self.pages.first.values() if at >= kafka_up]
+        pages_drain_s = max(pages, default=kafka_up) - kafka_up
+        return {
+            "outage_s": self.plan.outage_s,
+            **result,
+            "pages": len(pages),
+            "pages_drain_s": pages_drain_s,
+            "pages_drain_rate": len(pages) / pages_drain_s if pages_drain_s > 0 else 0.0,
+        }
 
     async def run(self, alertmanager: str) -> dict[str, Any]:
         plan, dsn = self.plan, self.infra.dsn

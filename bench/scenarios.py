@@ -152,6 +152,8 @@ async def drain(spec: Spec) -> Result:
         "kafka_restart_s": kafka_up - load.ended_at,
         "drain_s": drain_s,
         "drain_rate": len(backlog) / drain_s if drain_s > 0 else 0.0,
+        # On the machine's monotonic clock, which the bench's page receiver shares.
+        "kafka_up": kafka_up,
     }
 
 
