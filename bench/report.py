@@ -140,9 +140,10 @@ def details(results: Results) -> str:
         f"Backlog: {drain['backlog']:,} escalations accepted during a {drain['outage_s']:.0f} s "
         f"Kafka outage at {drain['intake_rate']:,.0f}/s; Kafka took "
         f"{drain['kafka_restart_s']:.1f} s to restart. Then every alert of the backlog was on "
-        f"the WebSocket in {drain['drain_s']:.1f} s ({drain['drain_rate']:,.0f}/s), and the "
-        f"{drain['pages']:,} pages of its cases were out in {drain['pages_drain_s']:.1f} s "
-        f"({drain['pages_drain_rate']:,.0f}/s).",
+        f"the WebSocket in {drain['drain_s']:.1f} s ({drain['drain_rate']:,.0f}/s), and every "
+        f"page in {drain['pages_drain_s']:.1f} s ({drain['pages']:,} pages, "
+        f"{drain['pages_drain_rate']:,.0f}/s). Both count what arrived after the restart script "
+        "saw Kafka answer; the services reconnect a little earlier, so a few arrive before.",
         "",
         f"Pages: every one of the {results['honesty']['cases']:,} cases the notifier saw paged "
         "its team's on-call on the bench's chat webhook (a one-step escalation policy per team); "
