@@ -134,7 +134,7 @@ async def record_case_events(
             timers += changes
             # Every event of an open case tries to start its timer; a new case's really does.
             timers_due |= envelope.event_type == EventType.CASE_CREATED and any(
-                statement is _START_TIMER and change["first_fire_at"] <= now
+                statement is _START_OR_FOLLOW and change["first_fire_at"] <= now
                 for statement, change in changes
             )
         await _apply_in_order(session, timers)
@@ -266,9 +266,11 @@ _FOLLOW_CASE = (
         title=bindparam("case_title"),
     )
 )
-_START_TIMER = (
-    insert(escalation_timers)
-    .values(
+
+def _start_or_follow() -> Insert:
+    """Start the case's timer, or have its pending one follow the case: one statement, which
+    does what _FOLLOW_CASE and then an insert of a new timer would."""
+    start = insert(escalation_timers).values(
         case_id=bindparam("timer_case"),
         team=bindparam("case_team"),
         severity=bindparam("case_severity"),
@@ -279,8 +281,14 @@ _START_TIMER = (
         state="pending",
         started_at=bindparam("started_at"),
     )
-    .on_conflict_do_nothing(index_elements=["case_id"])
-)
+    return start.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={name: start.excluded[name] for name in ("severity", "assignee", "title")},
+        where=_TIMER.state == "pending",
+    )
+
+
+_START_OR_FOLLOW = _start_or_follow()
 
 
 def _timer_changes(
@@ -311,7 +319,7 @@ def _timer_changes(
         "first_fire_at": first_fire_at(policy, case.severity, case.created_at),
         "started_at": now,
     }
-    return [(_FOLLOW_CASE, now_is), (_START_TIMER, start)]
+    return [(_START_OR_FOLLOW, start)]
 
 
 async def _apply_in_order(session: AsyncSession, changes: Sequence[TimerChange]) -> None:
