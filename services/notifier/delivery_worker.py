@@ -34,18 +34,25 @@ log = get_logger(__name__)
 
 # The statements every delivery runs, built once and bound at each execution: building one and
 # deriving its cache key costs about as much CPU as the round trip.
-CLAIM_DUE = (
-    select(
-        deliveries,
-        subscriptions.c.secret,
-        subscriptions.c.deleted_at.label("subscription_deleted_at"),
-    )
-    .select_from(deliveries.outerjoin(subscriptions))
+# The claim picks the delivery from the due index alone and joins its subscription after: with
+# the join inside it, stale statistics (the due index empty when last analysed) made PostgreSQL
+# hash and sort every due delivery, bodies and all, for each claim (on disk past a few
+# thousand), and a surge's pages went out at a tenth of the rate.
+_NEXT_DUE = (
+    select(deliveries.c.id)
     .where(deliveries.c.status.in_(("pending", "retrying")))
     .where(deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)))
     .order_by(deliveries.c.next_attempt_at)
     .limit(1)
-    .with_for_update(of=deliveries, skip_locked=True)
+    .with_for_update(skip_locked=True)
+    .cte("next_due")
+)
+CLAIM_DUE = select(
+    deliveries,
+    subscriptions.c.secret,
+    subscriptions.c.deleted_at.label("subscription_deleted_at"),
+).select_from(
+    _NEXT_DUE.join(deliveries, deliveries.c.id == _NEXT_DUE.c.id).outerjoin(subscriptions)
 )
 _ATTEMPT = (
     insert(delivery_attempts)

@@ -1,0 +1,47 @@
+"""The delivery claim's plan: in a surge, each claim reads the next due delivery from the due
+index, whatever the table's statistics say (a plan that hashed and sorted every due delivery
+for each claim sent a surge's pages at a tenth of the rate)."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql
+
+from services.notifier.delivery_worker import CLAIM_DUE
+from tests.conftest import FlareEnv
+from tests.integration.conftest import execute, fetch
+
+QUEUE = """
+INSERT INTO notifier.deliveries (id, event_id, destination, case_id, kind, channel, target,
+    event_type, event_time, body, status, next_attempt_at)
+SELECT gen_random_uuid(), gen_random_uuid(), 'chat:https://chat.invalid/x', gen_random_uuid(),
+    'page', 'chat', 'https://chat.invalid/x', 'flare.escalation.page', now(),
+    jsonb_build_object('text', repeat('x', 1000)), $2, now() - interval '1 second'
+FROM generate_series(1, $1)
+"""
+
+
+def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(found for child in node.get("Plans", []) for found in plan_nodes(child))]
+
+
+async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statistics(
+    flare_env: FlareEnv,
+) -> None:
+    # Analysed when every delivery had gone out (a quiet hour), then a surge queues its pages.
+    await execute(flare_env, QUEUE, 20_000, "delivered")
+    await execute(flare_env, "ANALYZE notifier.deliveries")
+    await execute(flare_env, QUEUE, 5_000, "pending")
+    claim = CLAIM_DUE.params(now=datetime.now(UTC)).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    [row] = await fetch(flare_env, f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {claim}")
+    [explained] = json.loads(row[0])
+    nodes = plan_nodes(explained["Plan"])
+    assert not [node["Node Type"] for node in nodes if node["Node Type"] in ("Sort", "Hash")]
+    assert sum(node.get("Temp Written Blocks", 0) for node in nodes) == 0
+    reads = [node for node in nodes if node.get("Relation Name") == "deliveries"]
+    assert {node["Node Type"] for node in reads} == {"Index Scan"}
+    [due] = [node for node in reads if node["Index Name"] == "deliveries_due"]
+    assert due["Actual Rows"] == 1, "the first due delivery, not every one"
