@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from services.notifier.delivery_worker import CLAIM_DUE
 from tests.conftest import FlareEnv
@@ -34,7 +34,7 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     await execute(flare_env, "ANALYZE notifier.deliveries")
     await execute(flare_env, QUEUE, 5_000, "pending")
     claim = CLAIM_DUE.params(now=datetime.now(UTC)).compile(
-        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        dialect=PGDialect(), compile_kwargs={"literal_binds": True}
     )
     [row] = await fetch(flare_env, f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {claim}")
     [explained] = json.loads(row[0])
