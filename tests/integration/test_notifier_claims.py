@@ -6,9 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql.base import PGDialect
-
 from services.notifier.delivery_worker import CLAIM_DUE
+from shared.db import make_engine
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch
 
@@ -33,9 +32,11 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     await execute(flare_env, QUEUE, 20_000, "delivered")
     await execute(flare_env, "ANALYZE notifier.deliveries")
     await execute(flare_env, QUEUE, 5_000, "pending")
+    engine = make_engine(flare_env.database_url)  # for its dialect: nothing is executed on it
     claim = CLAIM_DUE.params(now=datetime.now(UTC)).compile(
-        dialect=PGDialect(), compile_kwargs={"literal_binds": True}
+        engine.sync_engine, compile_kwargs={"literal_binds": True}
     )
+    await engine.dispose()
     [row] = await fetch(flare_env, f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {claim}")
     [explained] = json.loads(row[0])
     nodes = plan_nodes(explained["Plan"])
