@@ -209,13 +209,14 @@ def plot(results: Results, path: Path) -> None:
         "Alertmanager\n(POST)": results["intake"]["alertmanager"]["rate"],
         "pipeline": results["pipeline"]["flare"]["rate"],
         "raw Kafka\nloop": results["pipeline"]["kafka_ceiling"]["rate"],
-        "backlog drain\n(alerts)": results["drain"]["drain_rate"],
-        "backlog drain\n(pages)": results["drain"]["pages_drain_rate"],
+        "drain\n(alerts)": results["drain"]["drain_rate"],
+        "drain\n(pages)": results["drain"]["pages_drain_rate"],
     }
     colours = ["C0", "C7", "C1", "C0", "C7", "C0", "C0"]
     throughput.bar(list(bars), list(bars.values()), color=colours)
     # Log scale: the references are tens of times Flare's figures, which must stay readable.
     throughput.set(ylabel="items/s", yscale="log", title="Throughput per scenario")
+    throughput.tick_params(axis="x", labelsize=8)
     for position, value in enumerate(bars.values()):
         throughput.annotate(f"{value:,.0f}", (position, value), ha="center", va="bottom")
     figure.suptitle(f"Flare bench {results['date']} ({results['machine']['commit'][:10]})")
