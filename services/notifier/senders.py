@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 import aiohttp
@@ -17,6 +18,31 @@ from yarl import URL
 
 from services.notifier.egress import TargetRefused, check_addresses, target_host
 from services.notifier.settings import NotifierSettings
+
+# What a target URL's path and query may carry as they are: RFC 3986's reserved characters, and
+# "%" of the escapes already made (letters, digits and "-._~" always). Anything else, a space
+# or a non-ASCII letter, is percent-encoded as UTF-8.
+AS_GIVEN = "!#$%&'()*+,/:;=?@[]~"
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A request to a target URL at a checked address."""
+
+    url: URL  # the checked address, with the target's port, path and query as given
+    host: str  # the Host header: the target's host, and its port unless the default
+    server_name: str | None  # TLS's server name (SNI and the certificate check), for https
+
+
+def pinned(target: str, address: str) -> Pinned:
+    url, parts = URL(target), urlsplit(target)
+    path_and_query = quote(parts.path or "/", safe=AS_GIVEN)
+    if parts.query:
+        path_and_query += "?" + quote(parts.query, safe=AS_GIVEN)
+    origin = URL.build(scheme=url.scheme, host=address, port=url.explicit_port)
+    host = str(url.host_port_subcomponent)
+    server_name = url.raw_host if url.scheme == "https" else None
+    return Pinned(URL(f"{origin}{path_and_query}", encoded=True), host, server_name)
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,7 @@ class Senders:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+            self._http = None
 
     async def send(
         self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
@@ -66,10 +93,15 @@ class Senders:
             status = await self.post_pinned(target, address, payload.encode(), headers)
         except TargetRefused as refused:
             return Outcome(False, error=f"refused: {refused}", final=True)
+        except aiohttp.InvalidURL as error:  # before ClientError, which it also is
+            return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
+        # Before ValueError: a certificate that fails the check is one too, and a renewed one
+        # may pass at the next attempt.
+        except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            detail = str(error) or f"no answer within {self._settings.delivery_timeout_s} s"
+            return Outcome(False, error=f"{type(error).__name__}: {detail}"[:500])
         except ValueError as error:  # a message no retry can fix, e.g. a malformed address
             return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
-        except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            return Outcome(False, error=f"{type(error).__name__}: {error}"[:500])
         return Outcome(200 <= status < 300, status)
 
     async def post_pinned(
@@ -82,19 +114,17 @@ class Senders:
         The answer's body is not read: a small one has come with the headers and the
         connection is kept; a large or slow one closes the connection instead of being held.
         Returns the answer's status."""
-        url = URL(target)
-        pinned = url.with_host(address)
-        headers = headers | {"host": url.raw_authority}
+        request = pinned(target, address)
         if self._http is None:
             timeout = aiohttp.ClientTimeout(total=self._settings.delivery_timeout_s)
             self._http = aiohttp.ClientSession(timeout=timeout, trust_env=False)
         async with self._http.post(
-            pinned,
+            request.url,
             data=content,
-            headers=headers,
+            headers=headers | {"host": request.host},
             allow_redirects=False,
             ssl=self._tls,
-            server_hostname=url.raw_host if url.scheme == "https" else None,
+            server_hostname=request.server_name,
         ) as response:
             return response.status
 

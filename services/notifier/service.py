@@ -266,11 +266,9 @@ _FOLLOW_CASE = (
         title=bindparam("case_title"),
     )
 )
-
-def _start_or_follow() -> Insert:
-    """Start the case's timer, or have its pending one follow the case: one statement, which
-    does what _FOLLOW_CASE and then an insert of a new timer would."""
-    start = insert(escalation_timers).values(
+_START_TIMER = (
+    insert(escalation_timers)
+    .values(
         case_id=bindparam("timer_case"),
         team=bindparam("case_team"),
         severity=bindparam("case_severity"),
@@ -279,16 +277,17 @@ def _start_or_follow() -> Insert:
         next_step=0,
         fire_at=bindparam("first_fire_at"),
         state="pending",
-        started_at=bindparam("started_at"),
+        started_at=bindparam("timer_started_at"),
     )
-    return start.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_={name: start.excluded[name] for name in ("severity", "assignee", "title")},
-        where=_TIMER.state == "pending",
-    )
-
-
-_START_OR_FOLLOW = _start_or_follow()
+    .on_conflict_do_nothing(index_elements=["case_id"])
+)
+# _FOLLOW_CASE, then _START_TIMER, in one statement (no parameter is named after a column: the
+# UPDATE would take it as one more column to set): a poll's events of open cases go in one
+# executemany instead of alternating two statements. Not an upsert (ON CONFLICT DO UPDATE):
+# that locks the timer even when it is not pending, so an event would wait for a page of
+# its case being sent (the send holds the timer FOR SHARE); the UPDATE locks only a pending
+# timer and the INSERT none.
+_START_OR_FOLLOW = _START_TIMER.add_cte(_FOLLOW_CASE.cte("followed"))
 
 
 def _timer_changes(
@@ -317,7 +316,7 @@ def _timer_changes(
         **now_is,
         "case_team": case.team,
         "first_fire_at": first_fire_at(policy, case.severity, case.created_at),
-        "started_at": now,
+        "timer_started_at": now,
     }
     return [(_START_OR_FOLLOW, start)]
 

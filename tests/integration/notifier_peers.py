@@ -206,7 +206,8 @@ def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[P
     certificate, key = directory / f"{host}.crt", directory / f"{host}.key"
     request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     try:
-        kind = "IP" if ipaddress.ip_address(host) else ""
+        ipaddress.ip_address(host)
+        kind = "IP"
     except ValueError:
         kind = "DNS"
     subject = ["-subj", f"/CN={host}", "-addext", f"subjectAltName={kind}:{host}"]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from email.message import Message
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 import httpx
@@ -223,3 +224,24 @@ async def test_https_webhooks_check_the_certificate_of_the_urls_host_at_the_chec
     assert status == 204
     assert seen[:2] == ["sni hooks.partner.example", f"host hooks.partner.example:{port}"]
     assert seen[2:] == ["sni other.example"], "refused on the certificate, before any request"
+
+
+async def test_a_certificate_that_fails_the_check_is_retried_not_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver's certificate names another host (a renewal gone wrong): the attempt fails
+    and the delivery stays due for its next attempt, as for any failed connection."""
+    certificate = self_signed_certificate(tmp_path, "hooks.partner.example")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    senders = Senders(NotifierSettings(port=0, egress_allowed_networks=["127.0.0.1/32"]))
+    async with tls_receiver(certificate) as (port, seen):
+        try:
+            outcome = await senders.send(
+                "webhook", f"https://127.0.0.1:{port}/flare", {"text": "x"}, uuid4(), None
+            )
+        finally:
+            await senders.close()
+    assert not outcome.delivered
+    assert not outcome.final
+    assert "certificate" in str(outcome.error).lower()
+    assert seen == ["sni None"], "no request sent"

@@ -46,3 +46,24 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     assert {node["Node Type"] for node in reads} == {"Index Scan"}
     [due] = [node for node in reads if node["Index Name"] == "deliveries_due"]
     assert due["Actual Rows"] == 1, "the first due delivery, not every one"
+
+
+async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
+    flare_env: FlareEnv,
+) -> None:
+    await execute(flare_env, QUEUE, 3, "pending")
+    engine = make_engine(flare_env.database_url, pool_size=3)
+    now = {"now": datetime.now(UTC)}
+    try:
+        async with engine.begin() as first, engine.begin() as second:
+            one = (await first.execute(CLAIM_DUE, now)).mappings().one()
+            two = (await second.execute(CLAIM_DUE, now)).mappings().one()
+            assert one["id"] != two["id"]
+            assert (one["status"], one["attempts"]) == ("pending", 0)
+            async with engine.connect() as third:
+                # The two claimed stay locked: the third claim skips them.
+                three = (await third.execute(CLAIM_DUE, now)).mappings().one()
+                assert three["id"] not in {one["id"], two["id"]}
+                await third.rollback()
+    finally:
+        await engine.dispose()

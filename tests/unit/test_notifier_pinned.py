@@ -1,0 +1,52 @@
+"""What a webhook or chat POST to a checked address carries: the target's path and query as
+given, its host in the Host header and as TLS's server name."""
+
+import pytest
+
+from services.notifier.senders import pinned
+
+
+@pytest.mark.parametrize(
+    ("target", "address", "url", "host"),
+    [
+        # Escapes stay as written: a receiver that signs or compares its URL sees its own.
+        (
+            "https://hooks.example/a%2Fb?x=%7e&y=%41&z=%2F",
+            "203.0.113.5",
+            "https://203.0.113.5/a%2Fb?x=%7e&y=%41&z=%2F",
+            "hooks.example",
+        ),
+        # A default port written out is not repeated in Host; another is.
+        ("https://hooks.example:443/x", "203.0.113.5", "https://203.0.113.5/x", "hooks.example"),
+        (
+            "http://hooks.example:8080/x?",
+            "203.0.113.5",
+            "http://203.0.113.5:8080/x",
+            "hooks.example:8080",
+        ),
+        # An IPv6 address in brackets; an IDN host as punycode; spaces and letters encoded.
+        (
+            "https://Bücher.example/pä th?q=ä b",
+            "2001:db8::5",
+            "https://[2001:db8::5]/p%C3%A4%20th?q=%C3%A4%20b",
+            "xn--bcher-kva.example",
+        ),
+        (
+            "http://[2001:db8::7]:9000",
+            "2001:db8::7",
+            "http://[2001:db8::7]:9000/",
+            "[2001:db8::7]:9000",
+        ),
+    ],
+)
+def test_the_request_goes_to_the_address_with_the_targets_path_query_and_host(
+    target: str, address: str, url: str, host: str
+) -> None:
+    request = pinned(target, address)
+    assert str(request.url) == url
+    assert request.host == host
+
+
+def test_tls_names_the_targets_host_and_plain_http_names_none() -> None:
+    assert pinned("https://Bücher.example/x", "203.0.113.5").server_name == "xn--bcher-kva.example"
+    assert pinned("http://hooks.example/x", "203.0.113.5").server_name is None
