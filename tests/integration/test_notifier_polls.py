@@ -35,6 +35,12 @@ async def record(env: FlareEnv, *polls: list[Envelope]) -> None:
         await engine.dispose()
 
 
+def page_on_call_at_once(env: FlareEnv, tmp_path: Path) -> None:
+    """The cases' team (Global Operations) pages its on-call when a case opens, and no more."""
+    steps = [{"name": "on-call", "targets": ["chat:https://chat.invalid/x"]}]
+    set_policy(env, tmp_path, "Global Operations", steps)
+
+
 async def test_a_case_view_keeps_the_newest_snapshot_in_one_poll_or_across_polls(
     flare_env: FlareEnv,
 ) -> None:
@@ -59,12 +65,7 @@ async def test_a_case_view_keeps_the_newest_snapshot_in_one_poll_or_across_polls
 async def test_a_polls_timers_end_as_its_events_one_at_a_time_leave_them(
     flare_env: FlareEnv, tmp_path: Path
 ) -> None:
-    set_policy(
-        flare_env,
-        tmp_path,
-        "Global Operations",
-        [{"name": "on-call", "targets": ["chat:https://chat.invalid/x"]}],
-    )
+    page_on_call_at_once(flare_env, tmp_path)
     paged = snapshot(updated_at=OPENED, created_at=OPENED)
     handed_over = paged.model_copy(update={"assignee": "bo", "severity": Severity.SEV1})
     acknowledged = handed_over.model_copy(update={"status": CaseStatus.ACKNOWLEDGED})
@@ -91,12 +92,7 @@ async def test_an_event_does_not_wait_for_the_page_of_its_case_being_sent(
 ) -> None:
     """A send holds its case's timer FOR SHARE until it ends (up to the send timeout); the
     next event of that case is recorded meanwhile, not after it."""
-    set_policy(
-        flare_env,
-        tmp_path,
-        "Global Operations",
-        [{"name": "on-call", "targets": ["chat:https://chat.invalid/x"]}],
-    )
+    page_on_call_at_once(flare_env, tmp_path)
     opened = snapshot(updated_at=OPENED, created_at=OPENED)
     await record(flare_env, [case_envelope(EventType.CASE_CREATED, opened)])
     # Its only step has fired (the timer is done) and its page is being sent.
