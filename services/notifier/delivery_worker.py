@@ -148,8 +148,8 @@ class DeliveryWorker:
     ) -> None:
         """Claim the next due delivery, send it and record the outcome, one transaction each,
         until none is due. One connection for the whole run, not a pool checkout and release per
-        delivery. A slot that fails ends
-        alone (its delivery is claimed again later): the others' sends are not cut short."""
+        delivery. A slot that fails ends alone (its delivery is claimed again later): the
+        others' sends are not cut short."""
         try:
             async with self._engine.connect() as connection:
                 while not stopping.is_set():
