@@ -74,6 +74,10 @@ class Plumbing:
             lifespan=lifespan(
                 self.workers, jobs, [*closers, self.engine.dispose], settings.shutdown_timeout_s
             ),
+            # Our request spans and metrics are TraceRequests and ObserveResponses. FastAPI's own
+            # would record every request a second time once a global OpenTelemetry provider or
+            # its FASTAPI_OTEL_AUTO_CONFIGURE is set, and asks for the providers on every request.
+            telemetry={"tracing": False, "metrics": False, "logs": False},
         )
         app.state.jwt_secret = settings.jwt_secret  # read by shared.auth.require_role
         install_problem_handlers(app)

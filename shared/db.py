@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import cast
 
 import asyncpg
+import orjson
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, delete, event, func, text
@@ -36,9 +37,16 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         pool_timeout=5,
         # asyncpg: give up on a dead server instead of hanging a request.
         connect_args={"timeout": 5, "command_timeout": 30},
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
     event.listen(engine.sync_engine, "checkout", _replace_if_closed)
     return engine
+
+
+def _json_text(value: object) -> str:
+    """JSON and JSONB values as PostgreSQL gets them: orjson, several times faster than json."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _replace_if_closed(

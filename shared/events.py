@@ -136,11 +136,14 @@ RFC3339 = re.compile(
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _storable(value: str) -> str:
     """PostgreSQL's JSONB refuses NUL and UTF-8 refuses lone surrogates: reject them here."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    if any("\ud800" <= char <= "\udfff" for char in value):
+    if _SURROGATE.search(value):
         raise ValueError("must not contain unpaired surrogates")
     return value
 

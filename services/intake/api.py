@@ -44,14 +44,9 @@ class Intake:
     partner_keys: InvalidatedCache[str, Partner]
 
 
-# Dependencies are coroutines even when they need not be: FastAPI runs a plain function in a
-# worker thread, two thread hops per request for nothing (seen in the bench's profile).
-async def intake(request: Request) -> Intake:
-    wired: Intake = request.app.state.intake
-    return wired
-
-
-Wired = Annotated[Intake, Depends(intake)]
+def wired(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
 
 
 class Unauthorized(Problem):
@@ -63,27 +58,18 @@ class Unauthorized(Problem):
         )
 
 
-async def partner_by_key(request: Request, wired: Intake, api_key: str) -> Partner:
-    partner = await authenticate(wired.sessions, wired.partner_keys, api_key)
+async def partner_by_key(request: Request, api_key: str) -> Partner:
+    intake = wired(request)
+    partner = await authenticate(intake.sessions, intake.partner_keys, api_key)
     if partner is None:
         raise Unauthorized()
     request.state.partner = partner.name  # for the outcome metrics
     return partner
 
 
-async def current_partner(
-    request: Request,
-    wired: Wired,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Partner:
-    if credentials is None:
-        raise Unauthorized()
-    return await partner_by_key(request, wired, credentials.credentials)
-
-
-def take_quota(wired: Intake, partner: Partner) -> None:
+def take_quota(request: Request, partner: Partner) -> None:
     """Refused before anything touches the database, so a flood costs the others little."""
-    wait_s = wired.limiter.take(partner.id, partner.rate_limit_per_minute)
+    wait_s = wired(request).limiter.take(partner.id, partner.rate_limit_per_minute)
     if wait_s:
         raise Problem(
             429,
@@ -92,24 +78,39 @@ def take_quota(wired: Intake, partner: Partner) -> None:
         )
 
 
-async def partner_within_quota(
-    wired: Wired, partner: Annotated[Partner, Depends(current_partner)]
-) -> Partner:
-    take_quota(wired, partner)
-    return partner
-
-
-async def require_json(
-    content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    media_type = (content_type or "").split(";")[0].strip().lower()
+def require_json(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise Problem(415, "The body must be JSON, sent with Content-Type: application/json.")
 
 
+# Dependencies are coroutines even when they need not be: FastAPI runs a plain function in a
+# worker thread, two thread hops per request for nothing. And they are few: FastAPI's solving
+# costs more per dependency and per declared header than these checks (bench/README.md).
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def current_partner(request: Request, credentials: Credentials) -> Partner:
+    if credentials is None:
+        raise Unauthorized()
+    return await partner_by_key(request, credentials.credentials)
+
+
+async def sending_partner(request: Request, credentials: Credentials) -> Partner:
+    """The partner sending a JSON body: authenticated and within its rate limit, in that order."""
+    require_json(request)
+    partner = await current_partner(request, credentials)
+    take_quota(request, partner)
+    return partner
+
+
+async def json_body(request: Request) -> None:
+    require_json(request)
+
+
 CurrentPartner = Annotated[Partner, Depends(current_partner)]
-QuotaPartner = Annotated[Partner, Depends(partner_within_quota)]
-JsonBody = Depends(require_json)
+SendingPartner = Annotated[Partner, Depends(sending_partner)]
+JsonBody = Depends(json_body)
 
 
 partner_router = APIRouter(prefix="/v1", tags=["escalations"])
@@ -118,7 +119,6 @@ partner_router = APIRouter(prefix="/v1", tags=["escalations"])
 @partner_router.post(
     "/escalations",
     status_code=status.HTTP_202_ACCEPTED,
-    dependencies=[JsonBody],
     responses={
         202: {"description": "Stored durably; it will reach the router."},
         409: {"description": "Idempotency-Key already used with another body.", **PROBLEM},
@@ -126,9 +126,9 @@ partner_router = APIRouter(prefix="/v1", tags=["escalations"])
     },
 )
 async def post_escalation(
+    request: Request,
     escalation: EscalationIn,
-    wired: Wired,
-    partner: QuotaPartner,
+    partner: SendingPartner,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -140,21 +140,22 @@ async def post_escalation(
     traceparent: Annotated[str | None, Header()] = None,
 ) -> EscalationAccepted:
     """Report an escalation. `202` means it is stored and will reach the router exactly once."""
+    intake = wired(request)
     idempotency = (
-        Idempotency(idempotency_key, wired.settings.idempotency_ttl)
+        Idempotency(idempotency_key, intake.settings.idempotency_ttl)
         if idempotency_key is not None
         else None
     )
     accepted = await accept_escalation(
-        wired.sessions,
-        wired.group_commit,
-        wired.settings.topics,
+        intake.sessions,
+        intake.group_commit,
+        intake.settings.topics,
         partner,
         escalation,
         traceparent,
         idempotency,
     )
-    wired.relay.wake()
+    intake.relay.wake()
     return accepted
 
 
@@ -166,7 +167,7 @@ async def post_escalation(
     },
 )
 async def get_escalation(
-    escalation_id: UUID, wired: Wired, partner: CurrentPartner
+    request: Request, escalation_id: UUID, partner: CurrentPartner
 ) -> EscalationStatus:
     """One of your reports and where it is: `accepted`, then `routed` with its case."""
-    return await escalation_status(wired.sessions, partner, escalation_id)
+    return await escalation_status(wired(request).sessions, partner, escalation_id)

@@ -5,7 +5,14 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 
-from services.intake.api import ERRORS, JsonBody, QuotaPartner, Wired, partner_by_key, take_quota
+from services.intake.api import (
+    ERRORS,
+    JsonBody,
+    SendingPartner,
+    partner_by_key,
+    take_quota,
+    wired,
+)
 from services.intake.integrations import from_alertmanager, from_pagerduty
 from services.intake.partners import Partner
 from services.intake.schemas import (
@@ -47,11 +54,10 @@ def _mapped(partner: Partner, alerts: list[AlertmanagerAlert]) -> list[Escalatio
 @integration_router.post(
     "/v1/integrations/alertmanager",
     status_code=status.HTTP_202_ACCEPTED,
-    dependencies=[JsonBody],
     responses=ERRORS,
 )
 async def post_alertmanager(
-    request: Request, webhook: AlertmanagerWebhook, wired: Wired, partner: QuotaPartner
+    request: Request, webhook: AlertmanagerWebhook, partner: SendingPartner
 ) -> AlertmanagerReceipt:
     """Alertmanager webhook (version 4). Point a receiver's `webhook_configs` here with
     `http_config.authorization.credentials` set to the partner API key. Each firing alert
@@ -59,18 +65,19 @@ async def post_alertmanager(
     trace = valid_traceparent(request.headers.get("traceparent"))
     accepted: list[UUID] = []
     repeated = resolved = 0
-    topics = wired.settings.topics
+    intake = wired(request)
+    sessions, topics = intake.sessions, intake.settings.topics
     for alert, escalation in zip(webhook.alerts, _mapped(partner, webhook.alerts), strict=True):
         if escalation is None:
             resolved += await mark_by_source(
-                wired.sessions, topics, partner, alert.fingerprint, "resolved"
+                sessions, topics, partner, alert.fingerprint, "resolved"
             )
-        elif receipt := await accept_tool_alert(wired.sessions, topics, partner, escalation, trace):
+        elif receipt := await accept_tool_alert(sessions, topics, partner, escalation, trace):
             accepted.append(receipt.id)
         else:
             repeated += 1  # Alertmanager repeats an alert until it resolves
     if accepted or resolved:
-        wired.relay.wake()
+        intake.relay.wake()
     return AlertmanagerReceipt(accepted=accepted, repeated=repeated, resolved=resolved)
 
 
@@ -80,18 +87,19 @@ async def post_alertmanager(
     dependencies=[JsonBody],
     responses=ERRORS | {401: {**ERRORS[401], "description": "routing_key is not a partner key."}},
 )
-async def post_pagerduty(request: Request, event: PagerDutyEvent, wired: Wired) -> PagerDutyReceipt:
+async def post_pagerduty(request: Request, event: PagerDutyEvent) -> PagerDutyReceipt:
     """PagerDuty Events API v2: `trigger` reports an escalation (a repeated dedup_key of an
     unresolved one joins it), `acknowledge` and `resolve` record what the tool says."""
-    partner = await partner_by_key(request, wired, event.routing_key)
-    take_quota(wired, partner)
+    partner = await partner_by_key(request, event.routing_key)
+    take_quota(request, partner)
+    intake = wired(request)
     if event.event_action != "trigger":
         assert event.dedup_key is not None  # the schema requires it for these actions
         said: SourceStatus = "acknowledged" if event.event_action == "acknowledge" else "resolved"
         if await mark_by_source(
-            wired.sessions, wired.settings.topics, partner, event.dedup_key, said
+            intake.sessions, intake.settings.topics, partner, event.dedup_key, said
         ):
-            wired.relay.wake()
+            intake.relay.wake()
         return PagerDutyReceipt(dedup_key=event.dedup_key)
     assert event.payload is not None  # the schema requires it for a trigger
     dedup_key = event.dedup_key or uuid4().hex
@@ -101,6 +109,6 @@ async def post_pagerduty(request: Request, event: PagerDutyEvent, wired: Wired) 
         raise unmappable(error, ("payload",)) from error
     trace = valid_traceparent(request.headers.get("traceparent"))
     # A trigger repeating an unresolved dedup_key joins it: nothing new is stored.
-    if await accept_tool_alert(wired.sessions, wired.settings.topics, partner, escalation, trace):
-        wired.relay.wake()
+    if await accept_tool_alert(intake.sessions, intake.settings.topics, partner, escalation, trace):
+        intake.relay.wake()
     return PagerDutyReceipt(dedup_key=dedup_key)

@@ -170,7 +170,7 @@ def _received_rows(
         "category": escalation.category.value,
         "correlation_key": correlation_key,
         "dedup_key": escalation.dedup_key,
-        "body": escalation.model_dump(mode="json"),
+        "body": envelope.data["escalation"],  # the same JSON as the event's, dumped once
     }
     message = OutgoingMessage(topics.escalations, correlation_key, envelope)
     return [(ESCALATIONS, record), (outbox, outbox_row(message))]

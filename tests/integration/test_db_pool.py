@@ -1,7 +1,10 @@
 """The pool hands out only connections the server still holds open: one the server closed (a
 restart, a terminated backend) is replaced at checkout, found without a round trip."""
 
-from sqlalchemy import text
+import json
+
+from sqlalchemy import bindparam, cast, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import make_engine
 from tests.conftest import FlareEnv
@@ -31,5 +34,23 @@ async def test_an_open_connection_is_reused_and_one_the_server_closed_is_replace
         async with engine.connect() as connection:
             replaced = await connection.scalar(BACKEND)
         assert replaced not in (None, first)
+    finally:
+        await engine.dispose()
+
+
+async def test_json_values_go_to_postgres_and_back_as_the_json_module_would_write_them(
+    flare_env: FlareEnv,
+) -> None:
+    """The engine's JSON codec is orjson: keys that are not strings become strings, as with
+    json.dumps, and text survives whole."""
+    engine = make_engine(flare_env.database_url, pool_size=1)
+    value = {1: "one", "nested": {"list": [1, 2.5, None, True]}, "text": 'straße 😀 "q"'}
+    as_json = json.loads(json.dumps(value))
+    try:
+        async with engine.connect() as connection:
+            stored = await connection.scalar(
+                select(cast(bindparam("value", type_=JSONB), JSONB)), {"value": value}
+            )
+        assert stored == as_json
     finally:
         await engine.dispose()
