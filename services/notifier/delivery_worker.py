@@ -16,7 +16,18 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import DateTime, Float, Integer, RowMapping, Text, bindparam, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    RowMapping,
+    Text,
+    bindparam,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
@@ -39,20 +50,40 @@ log = get_logger(__name__)
 # analysed) made PostgreSQL hash and sort every due delivery, bodies and all, for each claim
 # (on disk past a few thousand), and a surge's pages went out at a tenth of the rate. The
 # delivery's columns come from the locked row itself, its newest version.
+_DUE = (
+    deliveries.c.status.in_(("pending", "retrying")),
+    deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)),
+)
 _NEXT_DUE = (
     select(deliveries)
-    .where(deliveries.c.status.in_(("pending", "retrying")))
-    .where(deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)))
+    .where(*_DUE)
     .order_by(deliveries.c.next_attempt_at)
     .limit(1)
     .with_for_update(skip_locked=True)
     .cte("next_due")
 )
+# A page holds its case's timer FOR SHARE while it is sent (see the module's docstring).
+_PAGE_TIMER = (
+    select(escalation_timers.c.state)
+    .where(escalation_timers.c.case_id == _NEXT_DUE.c.case_id, _NEXT_DUE.c.kind == "page")
+    .with_for_update(read=True, of=escalation_timers)
+    .cte("page_timer")
+)
+_OTHERS_DUE = select(deliveries.c.id).where(*_DUE, deliveries.c.id != _NEXT_DUE.c.id).exists()
+# One round trip per delivery: the delivery, its subscription's secret, its page's timer state,
+# and whether another delivery is due (in flight in another slot counts), so a slot opens the
+# next only when there may be work for it.
 CLAIM_DUE = select(
     _NEXT_DUE,
     subscriptions.c.secret,
     subscriptions.c.deleted_at.label("subscription_deleted_at"),
-).select_from(_NEXT_DUE.outerjoin(subscriptions, subscriptions.c.id == _NEXT_DUE.c.subscription_id))
+    _PAGE_TIMER.c.state.label("timer_state"),
+    _OTHERS_DUE.label("others_due"),
+).select_from(
+    _NEXT_DUE.outerjoin(subscriptions, subscriptions.c.id == _NEXT_DUE.c.subscription_id).outerjoin(
+        _PAGE_TIMER, true()
+    )
+)
 _ATTEMPT = (
     insert(delivery_attempts)
     .values(
@@ -85,11 +116,6 @@ CANCEL = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("delivery_id"))
     .values(status="cancelled", last_error=bindparam("reason", type_=Text))
-)
-TIMER_STATE = (
-    select(escalation_timers.c.state)
-    .where(escalation_timers.c.case_id == bindparam("case_id"))
-    .with_for_update(read=True)
 )
 
 
@@ -138,7 +164,8 @@ class DeliveryWorker:
 
     def _open_slot(self, slots: asyncio.TaskGroup, stopping: asyncio.Event) -> None:
         """One more slot looks for a due delivery, unless `delivery_concurrency` are open: each
-        slot that claims one opens the next, so an idle queue costs one look, not one a slot."""
+        slot that claims one while others are due opens the next, so an idle queue costs one look,
+        not one a slot."""
         if self._open_slots < self._settings.delivery_concurrency:
             self._open_slots += 1
             slots.create_task(self._deliver_until_none_due(slots, stopping))
@@ -154,11 +181,11 @@ class DeliveryWorker:
             async with self._engine.connect() as connection:
                 while not stopping.is_set():
                     wakes = self._wakes
-                    delivered = await self._deliver_next(connection, slots, stopping)
-                    # None due, and no wake since this look began: done. After a wake, look
-                    # again: its delivery may have been committed after the claim looked (with
-                    # every slot open, the wake itself opened none).
-                    if not delivered and self._wakes == wakes:
+                    others_due = await self._deliver_next(connection, slots, stopping)
+                    # Nothing more was due when this claim looked, and no wake since it began:
+                    # done. After a wake, look again: its delivery may have been committed
+                    # after the claim looked (with every slot open, the wake itself opened none).
+                    if not others_due and self._wakes == wakes:
                         return
         except Exception:
             log.exception("delivery_slot_failed")
@@ -168,18 +195,20 @@ class DeliveryWorker:
     async def _deliver_next(
         self, connection: AsyncConnection, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> bool:
-        """Deliver the next due delivery in one transaction; False when none is due."""
+        """Deliver the next due delivery in one transaction. True when others were due as it
+        was claimed (some perhaps being sent by other slots): then the next slot opens too."""
         async with connection.begin():
             claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
             row = claimed.mappings().first()
             if row is None:
                 return False
-            self._open_slot(slots, stopping)
+            if row["others_due"]:
+                self._open_slot(slots, stopping)
             await self._deliver(connection, row)
-        return True
+        return bool(row["others_due"])
 
     async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
-        if row["kind"] == "page" and not await _page_still_wanted(connection, row):
+        if row["kind"] == "page" and row["timer_state"] == "stopped":
             await self._cancel(connection, row, "case acknowledged or resolved")
         elif row["subscription_deleted_at"] is not None:
             # Queued by an event handled while the subscription was being deleted.
@@ -251,8 +280,3 @@ class DeliveryWorker:
             case_id=str(row["case_id"]),
             reason=reason,
         )
-
-
-async def _page_still_wanted(connection: AsyncConnection, row: RowMapping) -> bool:
-    state = await connection.scalar(TIMER_STATE, {"case_id": row["case_id"]})
-    return state != "stopped"

@@ -32,7 +32,7 @@ from shared.kafka import Envelope
 from shared.settings import FlareSettings
 from tests.conftest import FlareEnv
 from tests.e2e.processes import free_port
-from tests.integration.conftest import serving
+from tests.integration.conftest import execute, serving
 from tests.kafka_reader import publish_messages
 
 DEFAULT_SECRET = FlareSettings.model_fields["jwt_secret"].default
@@ -106,6 +106,24 @@ def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, A
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+QUEUE_PAGES = """
+INSERT INTO notifier.deliveries (id, event_id, destination, case_id, kind, channel, target,
+    event_type, event_time, body, status, next_attempt_at)
+SELECT gen_random_uuid(), gen_random_uuid(), 'chat:https://chat.invalid/x',
+    coalesce($3::uuid, gen_random_uuid()), 'page', 'chat', 'https://chat.invalid/x',
+    'flare.escalation.page', now(), jsonb_build_object('text', repeat('x', 1000)), $2,
+    now() - interval '1 second'
+FROM generate_series(1, $1)
+"""
+
+
+async def queue_pages(
+    env: FlareEnv, count: int, status: str = "pending", case_id: UUID | None = None
+) -> None:
+    """`count` chat pages already due (or in `status`), of one case or each of its own."""
+    await execute(env, QUEUE_PAGES, count, status, case_id)
 
 
 async def wait_until(

@@ -5,20 +5,17 @@ for each claim sent a surge's pages at a tenth of the rate)."""
 import json
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.notifier.delivery_worker import CLAIM_DUE
 from shared.db import make_engine
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch
-
-QUEUE = """
-INSERT INTO notifier.deliveries (id, event_id, destination, case_id, kind, channel, target,
-    event_type, event_time, body, status, next_attempt_at)
-SELECT gen_random_uuid(), gen_random_uuid(), 'chat:https://chat.invalid/x', gen_random_uuid(),
-    'page', 'chat', 'https://chat.invalid/x', 'flare.escalation.page', now(),
-    jsonb_build_object('text', repeat('x', 1000)), $2, now() - interval '1 second'
-FROM generate_series(1, $1)
-"""
+from tests.integration.notifier_peers import queue_pages
 
 
 def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -29,9 +26,9 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     flare_env: FlareEnv,
 ) -> None:
     # Analysed when every delivery had gone out (a quiet hour), then a surge queues its pages.
-    await execute(flare_env, QUEUE, 20_000, "delivered")
+    await queue_pages(flare_env, 20_000, "delivered")
     await execute(flare_env, "ANALYZE notifier.deliveries")
-    await execute(flare_env, QUEUE, 5_000, "pending")
+    await queue_pages(flare_env, 5_000)
     engine = make_engine(flare_env.database_url)  # for its dialect: nothing is executed on it
     claim = CLAIM_DUE.params(now=datetime.now(UTC)).compile(
         engine.sync_engine, compile_kwargs={"literal_binds": True}
@@ -44,14 +41,15 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     assert sum(node.get("Temp Written Blocks", 0) for node in nodes) == 0
     reads = [node for node in nodes if node.get("Relation Name") == "deliveries"]
     assert {node["Node Type"] for node in reads} == {"Index Scan"}
-    [due] = [node for node in reads if node["Index Name"] == "deliveries_due"]
-    assert due["Actual Rows"] == 1, "the first due delivery, not every one"
+    # The claim, and the look for another due delivery: each reads one row, not every one.
+    due = [node["Actual Rows"] for node in reads if node["Index Name"] == "deliveries_due"]
+    assert due == [1, 1]
 
 
 async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
     flare_env: FlareEnv,
 ) -> None:
-    await execute(flare_env, QUEUE, 3, "pending")
+    await queue_pages(flare_env, 3)
     engine = make_engine(flare_env.database_url, pool_size=3)
     now = {"now": datetime.now(UTC)}
     try:
@@ -60,10 +58,63 @@ async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
             two = (await second.execute(CLAIM_DUE, now)).mappings().one()
             assert one["id"] != two["id"]
             assert (one["status"], one["attempts"]) == ("pending", 0)
+            assert (one["others_due"], two["others_due"]) == (True, True)
             async with engine.connect() as third:
                 # The two claimed stay locked: the third claim skips them.
                 three = (await third.execute(CLAIM_DUE, now)).mappings().one()
                 assert three["id"] not in {one["id"], two["id"]}
+                # The two being sent are still due: a slot cannot tell them from free ones.
+                assert three["others_due"]
                 await third.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_claim_says_whether_another_delivery_is_due(flare_env: FlareEnv) -> None:
+    """So a slot opens the next one, and looks again itself, only when there may be work."""
+    engine = make_engine(flare_env.database_url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            nothing = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
+            assert nothing.first() is None
+        await queue_pages(flare_env, 1)
+        await queue_pages(flare_env, 1, "retrying")
+        async with engine.begin() as connection:
+            claimed = (await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings()
+            assert claimed.one()["others_due"], "the retrying one is due too"
+            await connection.execute(
+                text("DELETE FROM notifier.deliveries WHERE status = 'retrying'")
+            )
+        async with engine.begin() as connection:
+            claimed = (await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings()
+            assert not claimed.one()["others_due"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_page_claim_holds_its_cases_timer_and_reads_its_state(
+    flare_env: FlareEnv,
+) -> None:
+    case_id = uuid4()
+    await execute(
+        flare_env,
+        "INSERT INTO notifier.escalation_timers (case_id, team, next_step, fire_at, state,"
+        " started_at) VALUES ($1, 'Legal', 1, now(), 'stopped', now())",
+        case_id,
+    )
+    await queue_pages(flare_env, 1, case_id=case_id)
+    engine = make_engine(flare_env.database_url, pool_size=2)
+    try:
+        async with engine.begin() as sending:
+            row = (await sending.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings().one()
+            assert row["timer_state"] == "stopped"
+            # An acknowledgement stopping the timer waits for the send to end.
+            async with engine.connect() as acknowledging:
+                await acknowledging.execute(text("SET lock_timeout = '200ms'"))
+                with pytest.raises(DBAPIError, match="lock timeout"):
+                    await acknowledging.execute(
+                        text("SELECT 1 FROM notifier.escalation_timers FOR UPDATE")
+                    )
+                await acknowledging.rollback()
     finally:
         await engine.dispose()
