@@ -262,6 +262,7 @@ class Bench:
                 drain_timeout_s=300,
                 **self.stream,
                 **kafka_control(self.infra.kafka),
+                bootstrap=self.infra.env.kafka,
             ),
         )
         # The backlog's pages: no case opens while Kafka is down, and the phase before has

@@ -142,8 +142,8 @@ def details(results: Results) -> str:
         f"{drain['kafka_restart_s']:.1f} s to restart. Then every alert of the backlog was on "
         f"the WebSocket in {drain['drain_s']:.1f} s ({drain['drain_rate']:,.0f}/s), and every "
         f"page in {drain['pages_drain_s']:.1f} s ({drain['pages']:,} pages, "
-        f"{drain['pages_drain_rate']:,.0f}/s). Both count what arrived after the restart script "
-        "saw Kafka answer; the services reconnect a little earlier, so a few arrive before.",
+        f"{drain['pages_drain_rate']:,.0f}/s). Both are timed from the broker's first answer "
+        "after the restart (probed every 50 ms).",
         "",
         f"Pages: every one of the {results['honesty']['cases']:,} cases the notifier saw paged "
         "its team's on-call on the bench's chat webhook (a one-step escalation policy per team); "

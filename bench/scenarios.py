@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from aiokafka.errors import KafkaError
 
 from bench.bodies import BODIES
 from bench.client import Endpoint, Response
@@ -19,6 +20,7 @@ from bench.kafka_ceiling import kafka_round_trip
 from bench.load import LoadResult, closed_loop, open_loop
 from bench.receivers import Arrivals, webhook_alerts, websocket_alerts
 from bench.stats import percentile
+from shared.kafka import kafka_reachable
 
 Spec = dict[str, Any]
 Result = dict[str, Any]
@@ -120,10 +122,27 @@ async def latency(spec: Spec) -> Result:
     return {"rate": spec["rate"], **delivery(ids, arrivals, load)}
 
 
-def run_kafka_script(script: str, action: str, env: dict[str, str]) -> float:
-    """Stop or start the bench's own broker; returns when the script is done (monotonic)."""
+def run_kafka_script(script: str, action: str, env: dict[str, str]) -> None:
+    """Stop or start the bench's own broker; returns when the script is done."""
     subprocess.run([script, action], env={**os.environ, **env}, check=True, capture_output=True)
-    return time.monotonic()
+
+
+async def first_answer(bootstrap: str, starting: "asyncio.Future[None]") -> float:
+    """When the restarted broker first answers a metadata request, probed every 50 ms (the
+    start script looks only every half second): the services reconnect from then on, so the
+    drain's clock starts there. Raises what made the start script fail."""
+    host, port = bootstrap.rsplit(":", 1)
+    while True:
+        try:
+            # The port first, quietly: aiokafka logs an error for every refused connection.
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            await kafka_reachable(bootstrap, timeout_s=1.0)
+            return time.monotonic()
+        except (KafkaError, OSError, TimeoutError):
+            if starting.done():
+                starting.result()
+            await asyncio.sleep(0.05)
 
 
 async def drain(spec: Spec) -> Result:
@@ -140,7 +159,9 @@ async def drain(spec: Spec) -> Result:
         load = await open_loop(
             endpoint(spec), spec["rate"], spec["outage_s"], spec["label"], remember
         )
-        kafka_up = await asyncio.to_thread(run_kafka_script, script, "start", env)
+        starting = asyncio.ensure_future(asyncio.to_thread(run_kafka_script, script, "start", env))
+        kafka_up = await first_answer(spec["bootstrap"], starting)
+        await starting
         await arrivals.wait_for(set(ids), spec["drain_timeout_s"])
     backlog = [item for item in ids if arrivals.first.get(item, kafka_up) >= kafka_up]
     drained_at = max((arrivals.first.get(item, 0.0) for item in ids), default=kafka_up)
