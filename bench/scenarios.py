@@ -160,7 +160,8 @@ async def drain(spec: Spec) -> Result:
             endpoint(spec), spec["rate"], spec["outage_s"], spec["label"], remember
         )
         starting = asyncio.ensure_future(asyncio.to_thread(run_kafka_script, script, "start", env))
-        kafka_up = await first_answer(spec["bootstrap"], starting)
+        # The start script gives the broker 90 s; the probe, a little more, then gives up.
+        kafka_up = await asyncio.wait_for(first_answer(spec["bootstrap"], starting), 120)
         await starting
         await arrivals.wait_for(set(ids), spec["drain_timeout_s"])
     backlog = [item for item in ids if arrivals.first.get(item, kafka_up) >= kafka_up]

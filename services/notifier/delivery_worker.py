@@ -16,18 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import (
-    DateTime,
-    Float,
-    Integer,
-    RowMapping,
-    Text,
-    bindparam,
-    insert,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import DateTime, Float, Integer, RowMapping, Text, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
@@ -62,28 +51,15 @@ _NEXT_DUE = (
     .with_for_update(skip_locked=True)
     .cte("next_due")
 )
-# A page holds its case's timer FOR SHARE while it is sent (see the module's docstring).
-_PAGE_TIMER = (
-    select(escalation_timers.c.state)
-    .where(escalation_timers.c.case_id == _NEXT_DUE.c.case_id, _NEXT_DUE.c.kind == "page")
-    .with_for_update(read=True, of=escalation_timers)
-    .cte("page_timer")
-)
 _OTHERS_DUE = select(deliveries.c.id).where(*_DUE, deliveries.c.id != _NEXT_DUE.c.id).exists()
-# One round trip per delivery: the delivery, its subscription's secret, its page's timer state,
-# and whether another delivery is due (in flight in another slot counts), so a slot opens the
-# next only when there may be work for it.
+# The delivery, its subscription's secret, and whether another delivery is due (one in flight
+# in another slot counts), so a slot opens the next only when there may be work for it.
 CLAIM_DUE = select(
     _NEXT_DUE,
     subscriptions.c.secret,
     subscriptions.c.deleted_at.label("subscription_deleted_at"),
-    _PAGE_TIMER.c.state.label("timer_state"),
     _OTHERS_DUE.label("others_due"),
-).select_from(
-    _NEXT_DUE.outerjoin(subscriptions, subscriptions.c.id == _NEXT_DUE.c.subscription_id).outerjoin(
-        _PAGE_TIMER, true()
-    )
-)
+).select_from(_NEXT_DUE.outerjoin(subscriptions, subscriptions.c.id == _NEXT_DUE.c.subscription_id))
 _ATTEMPT = (
     insert(delivery_attempts)
     .values(
@@ -116,6 +92,13 @@ CANCEL = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("delivery_id"))
     .values(status="cancelled", last_error=bindparam("reason", type_=Text))
+)
+# A page holds its case's timer FOR SHARE while it is sent (see the module's docstring). Not
+# in the claim: a wait for this lock must not keep the claiming slot from opening the next.
+TIMER_STATE = (
+    select(escalation_timers.c.state)
+    .where(escalation_timers.c.case_id == bindparam("case_id"))
+    .with_for_update(read=True)
 )
 
 
@@ -164,8 +147,8 @@ class DeliveryWorker:
 
     def _open_slot(self, slots: asyncio.TaskGroup, stopping: asyncio.Event) -> None:
         """One more slot looks for a due delivery, unless `delivery_concurrency` are open: each
-        slot that claims one while others are due opens the next, so an idle queue costs one look,
-        not one a slot."""
+        slot that claims one while others are due opens the next, so an idle queue costs one
+        look, not one a slot."""
         if self._open_slots < self._settings.delivery_concurrency:
             self._open_slots += 1
             slots.create_task(self._deliver_until_none_due(slots, stopping))
@@ -208,7 +191,7 @@ class DeliveryWorker:
         return bool(row["others_due"])
 
     async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
-        if row["kind"] == "page" and row["timer_state"] == "stopped":
+        if row["kind"] == "page" and not await _page_still_wanted(connection, row):
             await self._cancel(connection, row, "case acknowledged or resolved")
         elif row["subscription_deleted_at"] is not None:
             # Queued by an event handled while the subscription was being deleted.
@@ -280,3 +263,8 @@ class DeliveryWorker:
             case_id=str(row["case_id"]),
             reason=reason,
         )
+
+
+async def _page_still_wanted(connection: AsyncConnection, row: RowMapping) -> bool:
+    state = await connection.scalar(TIMER_STATE, {"case_id": row["case_id"]})
+    return state != "stopped"

@@ -111,19 +111,18 @@ def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, A
 QUEUE_PAGES = """
 INSERT INTO notifier.deliveries (id, event_id, destination, case_id, kind, channel, target,
     event_type, event_time, body, status, next_attempt_at)
-SELECT gen_random_uuid(), gen_random_uuid(), 'chat:https://chat.invalid/x',
-    coalesce($3::uuid, gen_random_uuid()), 'page', 'chat', 'https://chat.invalid/x',
-    'flare.escalation.page', now(), jsonb_build_object('text', repeat('x', 1000)), $2,
+SELECT gen_random_uuid(), gen_random_uuid(), 'chat:' || $3, gen_random_uuid(), 'page', 'chat',
+    $3, 'flare.escalation.page', now(), jsonb_build_object('text', repeat('x', 1000)), $2,
     now() - interval '1 second'
 FROM generate_series(1, $1)
 """
 
 
 async def queue_pages(
-    env: FlareEnv, count: int, status: str = "pending", case_id: UUID | None = None
+    env: FlareEnv, count: int, status: str = "pending", target: str = "https://chat.invalid/x"
 ) -> None:
-    """`count` chat pages already due (or in `status`), of one case or each of its own."""
-    await execute(env, QUEUE_PAGES, count, status, case_id)
+    """`count` chat pages to `target`, already due (or in `status`), each of its own case."""
+    await execute(env, QUEUE_PAGES, count, status, target)
 
 
 async def wait_until(

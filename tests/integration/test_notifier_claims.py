@@ -5,11 +5,8 @@ for each claim sent a surge's pages at a tenth of the rate)."""
 import json
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from services.notifier.delivery_worker import CLAIM_DUE
 from shared.db import make_engine
@@ -88,33 +85,5 @@ async def test_a_claim_says_whether_another_delivery_is_due(flare_env: FlareEnv)
         async with engine.begin() as connection:
             claimed = (await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings()
             assert not claimed.one()["others_due"]
-    finally:
-        await engine.dispose()
-
-
-async def test_a_page_claim_holds_its_cases_timer_and_reads_its_state(
-    flare_env: FlareEnv,
-) -> None:
-    case_id = uuid4()
-    await execute(
-        flare_env,
-        "INSERT INTO notifier.escalation_timers (case_id, team, next_step, fire_at, state,"
-        " started_at) VALUES ($1, 'Legal', 1, now(), 'stopped', now())",
-        case_id,
-    )
-    await queue_pages(flare_env, 1, case_id=case_id)
-    engine = make_engine(flare_env.database_url, pool_size=2)
-    try:
-        async with engine.begin() as sending:
-            row = (await sending.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings().one()
-            assert row["timer_state"] == "stopped"
-            # An acknowledgement stopping the timer waits for the send to end.
-            async with engine.connect() as acknowledging:
-                await acknowledging.execute(text("SET lock_timeout = '200ms'"))
-                with pytest.raises(DBAPIError, match="lock timeout"):
-                    await acknowledging.execute(
-                        text("SELECT 1 FROM notifier.escalation_timers FOR UPDATE")
-                    )
-                await acknowledging.rollback()
     finally:
         await engine.dispose()

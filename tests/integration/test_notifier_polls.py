@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from services.notifier.delivery_worker import CLAIM_DUE
+from services.notifier.delivery_worker import TIMER_STATE
 from services.notifier.service import destinations_cache, record_case_events
 from services.notifier.settings import NotifierSettings
 from shared.db import make_engine, make_sessions
@@ -15,7 +15,7 @@ from shared.events import CaseStatus, EventType, Severity
 from shared.kafka import Envelope
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch
-from tests.integration.notifier_peers import case_envelope, queue_pages, set_policy, snapshot
+from tests.integration.notifier_peers import case_envelope, set_policy, snapshot
 
 OPENED = datetime(2026, 10, 12, 12, 0, tzinfo=UTC)
 
@@ -90,22 +90,20 @@ async def test_a_polls_timers_end_as_its_events_one_at_a_time_leave_them(
 async def test_an_event_does_not_wait_for_the_page_of_its_case_being_sent(
     flare_env: FlareEnv, tmp_path: Path
 ) -> None:
-    """A page's claim holds its case's timer FOR SHARE until the send ends (up to the send
-    timeout); the next event of that case is recorded meanwhile, not after it."""
+    """A send holds its case's timer FOR SHARE until it ends (up to the send timeout); the
+    next event of that case is recorded meanwhile, not after it."""
     page_on_call_at_once(flare_env, tmp_path)
     opened = snapshot(updated_at=OPENED, created_at=OPENED)
     await record(flare_env, [case_envelope(EventType.CASE_CREATED, opened)])
     # Its only step has fired (the timer is done) and its page is being sent.
     await execute(flare_env, "UPDATE notifier.escalation_timers SET state = 'done'")
-    await queue_pages(flare_env, 1, case_id=opened.case_id)
     reassigned = opened.model_copy(
         update={"assignee": "bo", "updated_at": OPENED + timedelta(minutes=1)}
     )
     engine = make_engine(flare_env.database_url, pool_size=1)
     try:
         async with engine.begin() as sending:
-            claimed = await sending.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
-            assert claimed.mappings().one()["timer_state"] == "done"
+            await sending.execute(TIMER_STATE, {"case_id": opened.case_id})
             # Not held up: the lock is released only after this returns.
             async with asyncio.timeout(10):
                 await record(flare_env, [case_envelope(EventType.CASE_REASSIGNED, reassigned)])

@@ -25,6 +25,7 @@ from tests.integration.notifier_peers import (
     case_envelope,
     publish,
     publish_raw,
+    queue_pages,
     receiver,
     snapshot,
     wait_until,
@@ -377,6 +378,19 @@ async def test_sends_run_side_by_side_up_to_the_concurrency_and_no_further(
         assert len(peer.requests) == 3
         peer.gate.set()
         await received(peer, 5)
+
+
+async def test_deliveries_due_together_go_out_at_once_not_one_per_poll(
+    flare_env: FlareEnv,
+) -> None:
+    """One look finds five due, and one slot may send: it keeps claiming while its claims see
+    others due. With a minute between polls, a slot that stopped after one delivery would
+    leave the others waiting for a minute."""
+    one_slot = settings(flare_env, delivery_poll_interval_s=60, delivery_concurrency=1)
+    async with receiver() as peer:
+        await queue_pages(flare_env, 5, target=f"{peer.url}/chat")
+        async with running(create_app(one_slot)):
+            await received(peer, 5)
 
 
 async def test_a_delivery_queued_while_its_subscription_is_deleted_is_cancelled_not_sent(

@@ -51,7 +51,9 @@ async def test_a_services_app_leaves_request_spans_to_flare(
     global_spans: InMemorySpanExporter,
 ) -> None:
     plumbing = Plumbing(FlareSettings(port=1))
-    app = plumbing.app(title="test", description="test", jobs={}, required=set())
-    assert (await get(with_ping(app), "/ping")).status_code == 200
-    assert global_spans.get_finished_spans() == ()
-    await plumbing.engine.dispose()
+    try:
+        app = plumbing.app(title="test", description="test", jobs={}, required=set())
+        assert (await get(with_ping(app), "/ping")).status_code == 200
+        assert global_spans.get_finished_spans() == ()
+    finally:
+        await plumbing.engine.dispose()
