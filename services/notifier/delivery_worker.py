@@ -39,26 +39,19 @@ log = get_logger(__name__)
 # analysed) made PostgreSQL hash and sort every due delivery, bodies and all, for each claim
 # (on disk past a few thousand), and a surge's pages went out at a tenth of the rate. The
 # delivery's columns come from the locked row itself, its newest version.
-_DUE = (
-    deliveries.c.status.in_(("pending", "retrying")),
-    deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)),
-)
 _NEXT_DUE = (
     select(deliveries)
-    .where(*_DUE)
+    .where(deliveries.c.status.in_(("pending", "retrying")))
+    .where(deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)))
     .order_by(deliveries.c.next_attempt_at)
     .limit(1)
     .with_for_update(skip_locked=True)
     .cte("next_due")
 )
-_OTHERS_DUE = select(deliveries.c.id).where(*_DUE, deliveries.c.id != _NEXT_DUE.c.id).exists()
-# The delivery, its subscription's secret, and whether another delivery is due (one in flight
-# in another slot counts), so a slot opens the next only when there may be work for it.
 CLAIM_DUE = select(
     _NEXT_DUE,
     subscriptions.c.secret,
     subscriptions.c.deleted_at.label("subscription_deleted_at"),
-    _OTHERS_DUE.label("others_due"),
 ).select_from(_NEXT_DUE.outerjoin(subscriptions, subscriptions.c.id == _NEXT_DUE.c.subscription_id))
 _ATTEMPT = (
     insert(delivery_attempts)
@@ -93,8 +86,6 @@ CANCEL = (
     .where(deliveries.c.id == bindparam("delivery_id"))
     .values(status="cancelled", last_error=bindparam("reason", type_=Text))
 )
-# A page holds its case's timer FOR SHARE while it is sent (see the module's docstring). Not
-# in the claim: a wait for this lock must not keep the claiming slot from opening the next.
 TIMER_STATE = (
     select(escalation_timers.c.state)
     .where(escalation_timers.c.case_id == bindparam("case_id"))
@@ -147,8 +138,7 @@ class DeliveryWorker:
 
     def _open_slot(self, slots: asyncio.TaskGroup, stopping: asyncio.Event) -> None:
         """One more slot looks for a due delivery, unless `delivery_concurrency` are open: each
-        slot that claims one while others are due opens the next, so an idle queue costs one
-        look, not one a slot."""
+        slot that claims one opens the next, so an idle queue costs one look, not one a slot."""
         if self._open_slots < self._settings.delivery_concurrency:
             self._open_slots += 1
             slots.create_task(self._deliver_until_none_due(slots, stopping))
@@ -164,11 +154,11 @@ class DeliveryWorker:
             async with self._engine.connect() as connection:
                 while not stopping.is_set():
                     wakes = self._wakes
-                    others_due = await self._deliver_next(connection, slots, stopping)
-                    # Nothing more was due when this claim looked, and no wake since it began:
-                    # done. After a wake, look again: its delivery may have been committed
-                    # after the claim looked (with every slot open, the wake itself opened none).
-                    if not others_due and self._wakes == wakes:
+                    delivered = await self._deliver_next(connection, slots, stopping)
+                    # None due, and no wake since this look began: done. After a wake, look
+                    # again: its delivery may have been committed after the claim looked (with
+                    # every slot open, the wake itself opened none).
+                    if not delivered and self._wakes == wakes:
                         return
         except Exception:
             log.exception("delivery_slot_failed")
@@ -178,17 +168,15 @@ class DeliveryWorker:
     async def _deliver_next(
         self, connection: AsyncConnection, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> bool:
-        """Deliver the next due delivery in one transaction. True when others were due as it
-        was claimed (some perhaps being sent by other slots): then the next slot opens too."""
+        """Deliver the next due delivery in one transaction; False when none is due."""
         async with connection.begin():
             claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
             row = claimed.mappings().first()
             if row is None:
                 return False
-            if row["others_due"]:
-                self._open_slot(slots, stopping)
+            self._open_slot(slots, stopping)
             await self._deliver(connection, row)
-        return bool(row["others_due"])
+        return True
 
     async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
         if row["kind"] == "page" and not await _page_still_wanted(connection, row):

@@ -6,8 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-
 from services.notifier.delivery_worker import CLAIM_DUE
 from shared.db import make_engine
 from tests.conftest import FlareEnv
@@ -38,9 +36,8 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     assert sum(node.get("Temp Written Blocks", 0) for node in nodes) == 0
     reads = [node for node in nodes if node.get("Relation Name") == "deliveries"]
     assert {node["Node Type"] for node in reads} == {"Index Scan"}
-    # The claim, and the look for another due delivery: each reads one row, not every one.
-    due = [node["Actual Rows"] for node in reads if node["Index Name"] == "deliveries_due"]
-    assert due == [1, 1]
+    [due] = [node for node in reads if node["Index Name"] == "deliveries_due"]
+    assert due["Actual Rows"] == 1, "the first due delivery, not every one"
 
 
 async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
@@ -55,35 +52,10 @@ async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
             two = (await second.execute(CLAIM_DUE, now)).mappings().one()
             assert one["id"] != two["id"]
             assert (one["status"], one["attempts"]) == ("pending", 0)
-            assert (one["others_due"], two["others_due"]) == (True, True)
             async with engine.connect() as third:
                 # The two claimed stay locked: the third claim skips them.
                 three = (await third.execute(CLAIM_DUE, now)).mappings().one()
                 assert three["id"] not in {one["id"], two["id"]}
-                # The two being sent are still due: a slot cannot tell them from free ones.
-                assert three["others_due"]
                 await third.rollback()
-    finally:
-        await engine.dispose()
-
-
-async def test_a_claim_says_whether_another_delivery_is_due(flare_env: FlareEnv) -> None:
-    """So a slot opens the next one, and looks again itself, only when there may be work."""
-    engine = make_engine(flare_env.database_url, pool_size=1)
-    try:
-        async with engine.begin() as connection:
-            nothing = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
-            assert nothing.first() is None
-        await queue_pages(flare_env, 1)
-        await queue_pages(flare_env, 1, "retrying")
-        async with engine.begin() as connection:
-            claimed = (await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings()
-            assert claimed.one()["others_due"], "the retrying one is due too"
-            await connection.execute(
-                text("DELETE FROM notifier.deliveries WHERE status = 'retrying'")
-            )
-        async with engine.begin() as connection:
-            claimed = (await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})).mappings()
-            assert not claimed.one()["others_due"]
     finally:
         await engine.dispose()

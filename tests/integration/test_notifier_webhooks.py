@@ -383,9 +383,9 @@ async def test_sends_run_side_by_side_up_to_the_concurrency_and_no_further(
 async def test_deliveries_due_together_go_out_at_once_not_one_per_poll(
     flare_env: FlareEnv,
 ) -> None:
-    """One look finds five due, and one slot may send: it keeps claiming while its claims see
-    others due. With a minute between polls, a slot that stopped after one delivery would
-    leave the others waiting for a minute."""
+    """One look finds five due, and one slot may send: it keeps claiming until a claim finds
+    none. With a minute between polls, a slot that stopped after one delivery would leave the
+    others waiting for a minute."""
     one_slot = settings(flare_env, delivery_poll_interval_s=60, delivery_concurrency=1)
     async with receiver() as peer:
         await queue_pages(flare_env, 5, target=f"{peer.url}/chat")
