@@ -261,8 +261,7 @@ class Bench:
                 outage_s=self.plan.outage_s,
                 drain_timeout_s=300,
                 **self.stream,
-                **kafka_control(self.infra.kafka),
-                bootstrap=self.infra.env.kafka,
+                **kafka_control(self.infra),
             ),
         )
         # The backlog's pages: no case opens while Kafka is down, and the phase before has

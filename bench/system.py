@@ -66,9 +66,14 @@ def infrastructure() -> Iterator[Infrastructure]:
         yield Infrastructure(env, kafka)
 
 
-def kafka_control(kafka: Disposable) -> dict[str, Any]:
-    """What the load process needs to stop and start the bench's broker itself."""
-    return {"kafka_script": str(LOCAL / kafka.script), "kafka_env": kafka.env}
+def kafka_control(infra: Infrastructure) -> dict[str, Any]:
+    """What the load process needs to stop, start and probe the bench's broker itself."""
+    kafka = infra.kafka
+    return {
+        "kafka_script": str(LOCAL / kafka.script),
+        "kafka_env": kafka.env,
+        "bootstrap": infra.env.kafka,
+    }
 
 
 @asynccontextmanager
