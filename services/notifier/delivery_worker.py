@@ -20,6 +20,7 @@ from sqlalchemy import DateTime, Float, Integer, RowMapping, Text, bindparam, in
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
+    DELIVERY_DUE,
     deliveries,
     delivery_attempts,
     escalation_timers,
@@ -41,7 +42,7 @@ log = get_logger(__name__)
 # delivery's columns come from the locked row itself, its newest version.
 _NEXT_DUE = (
     select(deliveries)
-    .where(deliveries.c.status.in_(("pending", "retrying")))
+    .where(DELIVERY_DUE)
     .where(deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)))
     .order_by(deliveries.c.next_attempt_at)
     .limit(1)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -67,9 +68,6 @@ deliveries = Table(
     Column("delivered_at", DateTime(timezone=True)),
     _now(),
     UniqueConstraint("event_id", "destination", name="deliveries_once_per_destination"),
-    Index(
-        "deliveries_due", "next_attempt_at", postgresql_where="status IN ('pending', 'retrying')"
-    ),
 )
 
 delivery_attempts = Table(
@@ -117,8 +115,17 @@ escalation_timers = Table(
     Column("fire_at", DateTime(timezone=True), nullable=False),
     Column("state", Text, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
-    Index("escalation_timers_due", "fire_at", postgresql_where="state = 'pending'"),
 )
+
+# The partial indexes' predicates, for every statement that selects those rows. They are SQL
+# literals, not bound parameters: PostgreSQL puts a partial index in a prepared statement's
+# reusable (generic) plan only when the statement's own text implies the index's predicate.
+# With the values bound, the generic plan could only scan and sort the whole table, so every
+# delivery claim and every timer poll was planned anew, each time it ran.
+DELIVERY_DUE = deliveries.c.status.in_([literal_column("'pending'"), literal_column("'retrying'")])
+TIMER_PENDING = escalation_timers.c.state == literal_column("'pending'")
+Index("deliveries_due", deliveries.c.next_attempt_at, postgresql_where=DELIVERY_DUE)
+Index("escalation_timers_due", escalation_timers.c.fire_at, postgresql_where=TIMER_PENDING)
 
 # The first start of the shared delivery consumer. Case events from before it, older than
 # FLARE_DELIVERY_MAX_EVENT_AGE_S, are history: they raise no deliveries or pages. Events

@@ -20,6 +20,8 @@ from services.notifier.egress import TargetRefused
 from services.notifier.escalation import Policy, first_fire_at
 from services.notifier.filters import EventFilter
 from services.notifier.models import (
+    DELIVERY_DUE,
+    TIMER_PENDING,
     case_views,
     deliveries,
     delivery_attempts,
@@ -259,7 +261,7 @@ _STOP_TIMER = (
 )
 _FOLLOW_CASE = (
     update(escalation_timers)
-    .where(_TIMER.case_id == bindparam("timer_case"), _TIMER.state == "pending")
+    .where(_TIMER.case_id == bindparam("timer_case"), TIMER_PENDING)
     .values(
         severity=bindparam("case_severity"),
         assignee=bindparam("case_assignee"),
@@ -394,7 +396,7 @@ async def delete_subscription(sessions: Sessions, subscription_id: UUID) -> None
         await session.execute(
             update(deliveries)
             .where(deliveries.c.subscription_id == subscription_id)
-            .where(deliveries.c.status.in_(("pending", "retrying")))
+            .where(DELIVERY_DUE)
             .values(status="cancelled", last_error="subscription deleted")
         )
     log.info("subscription_deleted", subscription_id=str(subscription_id))

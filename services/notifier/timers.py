@@ -19,7 +19,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.escalation import Policy, next_fire_at, resolve_targets
-from services.notifier.models import deliveries, escalation_policies, escalation_timers
+from services.notifier.models import (
+    TIMER_PENDING,
+    deliveries,
+    escalation_policies,
+    escalation_timers,
+)
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import CONTENT_WARNING, Alert, render
 from shared.events import Severity
@@ -37,7 +42,7 @@ GATHER_S = 0.1
 _TIMER = escalation_timers.c
 CLAIM_DUE = (
     select(escalation_timers)
-    .where(_TIMER.state == "pending", _TIMER.fire_at <= func.now())
+    .where(TIMER_PENDING, _TIMER.fire_at <= func.now())
     .order_by(_TIMER.fire_at)
     .limit(BATCH)
     .with_for_update(skip_locked=True)
@@ -56,7 +61,7 @@ ADVANCE = (
         fire_at=bindparam("new_fire_at", type_=DateTime(timezone=True)),
     )
 )
-COUNT_PENDING = select(func.count()).where(_TIMER.state == "pending")
+COUNT_PENDING = select(func.count()).where(TIMER_PENDING)
 
 
 def page_event_id(case_id: uuid.UUID, step: int) -> uuid.UUID:

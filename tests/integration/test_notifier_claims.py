@@ -1,11 +1,16 @@
 """The delivery claim's plan: in a surge, each claim reads the next due delivery from the due
 index, whatever the table's statistics say (a plan that hashed and sorted every due delivery
-for each claim sent a surge's pages at a tenth of the rate)."""
+for each claim sent a surge's pages at a tenth of the rate). The claim and the timer poll keep
+that plan once prepared, instead of planning again at every execution."""
 
 import json
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifier import timers
 from services.notifier.delivery_worker import CLAIM_DUE
 from shared.db import make_engine
 from tests.conftest import FlareEnv
@@ -38,6 +43,71 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     assert {node["Node Type"] for node in reads} == {"Index Scan"}
     [due] = [node for node in reads if node["Index Name"] == "deliveries_due"]
     assert due["Actual Rows"] == 1, "the first due delivery, not every one"
+
+
+# Timers past their last step, each of its own case: rows the timer poll must not read.
+TIMERS_DONE = """
+INSERT INTO notifier.escalation_timers (case_id, team, next_step, fire_at, state, started_at)
+SELECT gen_random_uuid(), 'trust-and-safety', 1, now() - interval '1 hour', 'done', now()
+FROM generate_series(1, $1)
+"""
+RUNS = 12
+
+
+async def prepared(connection: AsyncConnection, marker: str) -> tuple[str, int, int]:
+    """The connection's prepared statement holding `marker`: its name, and how often it reused
+    a plan made for any values (generic) and was planned for its values (custom)."""
+    [(name, generic, custom)] = (
+        await connection.execute(
+            text(
+                "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE :marker"
+            ),
+            {"marker": f"%{marker}%"},
+        )
+    ).all()
+    return name, generic, custom
+
+
+async def cached_plan(connection: AsyncConnection, name: str, args: str) -> list[dict[str, Any]]:
+    """The nodes of the plan the prepared statement `name` runs now, with these arguments."""
+    explained = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({args})")
+    [plan] = explained.scalar_one()  # decoded already: EXPLAIN's JSON is a json column
+    return plan_nodes(plan["Plan"])
+
+
+async def test_the_claim_and_the_timer_poll_keep_their_plan_once_prepared(
+    flare_env: FlareEnv,
+) -> None:
+    # PostgreSQL plans a prepared statement for its values five times, then keeps a plan made
+    # for any values, unless that plan looks worse. With the due statuses bound, it could not
+    # read the partial index, so every claim and every poll was planned anew.
+    await queue_pages(flare_env, 5_000, "delivered")
+    await queue_pages(flare_env, 50)
+    await execute(flare_env, TIMERS_DONE, 5_000)
+    await execute(flare_env, "ANALYZE notifier.deliveries")
+    await execute(flare_env, "ANALYZE notifier.escalation_timers")
+    engine = make_engine(flare_env.database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            for _ in range(RUNS):
+                async with connection.begin() as transaction:
+                    await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
+                    await connection.execute(timers.CLAIM_DUE)
+                    await transaction.rollback()
+            async with connection.begin():
+                statements = (
+                    ("next_due", "now(), 1", "deliveries_due"),
+                    ("fire_at <= now()", f"{timers.BATCH}", "escalation_timers_due"),
+                )
+                for marker, args, index in statements:
+                    name, generic, custom = await prepared(connection, marker)
+                    assert (custom, generic) == (5, RUNS - 5), marker
+                    nodes = await cached_plan(connection, name, args)
+                    assert not [node for node in nodes if node["Node Type"] in ("Sort", "Hash")]
+                    assert index in {node.get("Index Name") for node in nodes}
+    finally:
+        await engine.dispose()
 
 
 async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
