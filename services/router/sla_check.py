@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -18,6 +18,21 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 BATCH = 500
+# The cases with a clock still running: unresolved, with an acknowledge clock (open cases only)
+# or a resolve clock not yet breached. The partial index `cases_sla_pending` (migration 0006)
+# holds just these, so a check reads them and not every case ever stored. SQL literals, not
+# bound values, so that PostgreSQL can prove a plan's use of the index from the text alone.
+CLOCKS_RUNNING = and_(
+    Case.status != literal_column("'resolved'"),
+    or_(
+        and_(
+            Case.status == literal_column("'open'"),
+            Case.ack_breached.is_(False),
+            Case.ack_due_at.is_not(None),
+        ),
+        and_(Case.resolve_breached.is_(False), Case.resolve_due_at.is_not(None)),
+    ),
+)
 
 
 def _clocks(case: Case) -> list[SlaClock]:
@@ -78,6 +93,18 @@ def _candidates(now: datetime, fraction: float) -> list[ColumnElement[bool]]:
     ]
 
 
+def due_cases(now: datetime, fraction: float, batch: int) -> Select[Case]:
+    """The oldest `batch` cases with an SLA alert to send at `now`, locked, skipping those
+    another replica holds."""
+    return (
+        select(Case)
+        .where(CLOCKS_RUNNING, or_(*_candidates(now, fraction)))
+        .order_by(Case.created_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+
+
 async def check_sla(
     sessions: async_sessionmaker[AsyncSession],
     topics: Topics,
@@ -90,13 +117,7 @@ async def check_sla(
     fraction = policy.sla.warning_at_fraction
     sent = 0
     async with sessions.begin() as session:
-        cases = await session.scalars(
-            select(Case)
-            .where(Case.status != CaseStatus.RESOLVED.value, or_(*_candidates(now, fraction)))
-            .order_by(Case.created_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
+        cases = await session.scalars(due_cases(now, fraction, batch))
         for case in cases.all():
             for clock in _clocks(case):
                 alert = due_alert(clock, now, fraction)

@@ -1,13 +1,16 @@
-"""SLA: deadlines by band, and the periodic check's warning and breach, each sent once."""
+"""SLA: deadlines by band, and the periodic check's warning and breach, each sent once; the
+check reads the cases whose clocks run, not every case stored."""
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from services.router import case_actions
-from services.router.sla_check import check_sla
+from services.router.sla_check import check_sla, due_cases
+from shared.db import make_engine
 from tests.conftest import FlareEnv
-from tests.integration.conftest import fetch
+from tests.integration.conftest import execute, fetch
 from tests.integration.router_helpers import (
     POLICY,
     T0,
@@ -34,6 +37,41 @@ async def sla_events(env: FlareEnv) -> list[tuple[str, str]]:
         "ORDER BY id",
     )
     return [(row["event_type"].removeprefix("flare.case."), row["data"]) for row in rows]
+
+
+# Cases resolved long ago: what a year of history looks like to the SLA check.
+RESOLVED_CASES = """
+INSERT INTO router.cases (id, escalation_id, correlation_key, status, category, product, title,
+    created_at, ack_due_at, resolve_due_at)
+SELECT gen_random_uuid(), gen_random_uuid(), 'old-' || g, 'resolved', 'crisis', 'facebook',
+    'Old case', at, at + interval '15 minutes', at + interval '4 hours'
+FROM generate_series(1, $1) AS g, LATERAL (SELECT now() - g * interval '1 minute') AS t(at)
+"""
+
+
+def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(found for child in node.get("Plans", []) for found in plan_nodes(child))]
+
+
+async def test_the_check_reads_the_cases_whose_clocks_run_not_the_history(
+    flare_env: FlareEnv,
+) -> None:
+    await execute(flare_env, RESOLVED_CASES, 20_000)
+    await handle_all(flare_env, received(SEV1))
+    await execute(flare_env, "ANALYZE router.cases")
+    engine = make_engine(flare_env.database_url)  # for its dialect: nothing is executed on it
+    statement = due_cases(T0 + timedelta(minutes=16), 0.8, 500).compile(
+        engine.sync_engine, compile_kwargs={"literal_binds": True}
+    )
+    await engine.dispose()
+    [row] = await fetch(flare_env, f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}")
+    [explained] = json.loads(row[0])
+    reads = [node for node in plan_nodes(explained["Plan"]) if node.get("Relation Name") == "cases"]
+    assert [(node["Node Type"], node.get("Index Name")) for node in reads] == [
+        ("Index Scan", "cases_sla_pending")
+    ]
+    assert reads[0]["Actual Rows"] == 1, "the one case whose clocks run"
+    assert await check(flare_env, T0 + timedelta(minutes=16)) == 1
 
 
 async def test_acknowledge_warning_then_breach_each_once(flare_env: FlareEnv) -> None:
