@@ -153,6 +153,17 @@ def details(results: Results) -> str:
         "Peak RSS (MiB): "
         + ", ".join(f"{name} {mib:.0f}" for name, mib in results["memory"].items()),
     ]
+    small, large = results["growth"]["small"], results["growth"]["large"]
+    rows += [
+        "",
+        f"Growth, CPU s per 1,000 events with {small['cases']:,} and with {large['cases']:,} "
+        "cases stored: "
+        + ", ".join(
+            f"{name} {ms:.2f} / {large['cpu_ms_per_escalation'][name]:.2f}"
+            for name, ms in small["cpu_ms_per_escalation"].items()
+        )
+        + ". The check is the router's; PostgreSQL's shows what the stored cases cost in queries.",
+    ]
     pipeline = results["pipeline"]["flare"]
     rows += [
         "",
