@@ -121,6 +121,13 @@ def details(results: Results) -> str:
         rows.append(
             f"| {name} | {found['rate']:,.0f} | {found['p50_ms']:.1f} | {found['p99_ms']:.1f} |"
         )
+    runs = intake["reference_rates"]
+    rows += [
+        "",
+        "Each reference ran before intake and after it; the table keeps its faster run "
+        f"(ceiling {' and '.join(f'{rate:,.0f}' for rate in runs['ceiling'])}/s, Alertmanager "
+        f"{' and '.join(f'{rate:,.0f}' for rate in runs['alertmanager'])}/s).",
+    ]
     rows += [
         "",
         "| POST->alert at | Flare p50 / p95 / p99 ms | Alertmanager p50 / p95 / p99 ms "
