@@ -136,7 +136,7 @@ def responder_token() -> str:
 def start_ceiling(port: int, dsn: str, log_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "bench.ceiling", str(port), dsn],
-        stdout=(log_dir / "ceiling.log").open("wb"),
+        stdout=(log_dir / "ceiling.log").open("ab"),  # every run's, one after the other
         stderr=subprocess.STDOUT,
     )
 

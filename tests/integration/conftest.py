@@ -4,14 +4,52 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import FlareEnv
 from tests.e2e.processes import free_port
+
+
+def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """An EXPLAIN (FORMAT JSON) plan's node and every node under it."""
+    return [node, *(found for child in node.get("Plans", []) for found in plan_nodes(child))]
+
+
+async def prepared(connection: AsyncConnection, marker: str) -> tuple[str, int, int, int]:
+    """The connection's prepared statement holding `marker`: its name, its parameter count, and
+    how often it was planned for its values (custom) and reused a plan for any (generic)."""
+    [(name, parameters, custom, generic)] = (
+        await connection.execute(
+            text(
+                "SELECT name, cardinality(parameter_types), custom_plans, generic_plans "
+                "FROM pg_prepared_statements WHERE statement LIKE :marker"
+            ),
+            {"marker": f"%{marker}%"},
+        )
+    ).all()
+    return name, parameters, custom, generic
+
+
+async def generic_plan(connection: AsyncConnection, marker: str) -> list[dict[str, Any]]:
+    """The nodes of the plan PostgreSQL keeps for the connection's prepared statement holding
+    `marker` when it plans for any values: the plan that the statement's text alone decides.
+    Call it outside a transaction."""
+    async with connection.begin() as transaction:
+        name, parameters, _, _ = await prepared(connection, marker)
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        nulls = ", ".join(["NULL"] * parameters)  # a generic plan does not look at them
+        explain = f"EXPLAIN (FORMAT JSON) EXECUTE {name}({nulls})"
+        explained = await connection.exec_driver_sql(explain)
+        [plan] = explained.scalar_one()  # decoded already: EXPLAIN's JSON is a json column
+        await transaction.rollback()
+    return plan_nodes(plan["Plan"])
 
 
 @asynccontextmanager

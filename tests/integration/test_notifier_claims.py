@@ -5,21 +5,13 @@ that plan once prepared, instead of planning again at every execution."""
 
 import json
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier import timers
 from services.notifier.delivery_worker import CLAIM_DUE
 from shared.db import make_engine
 from tests.conftest import FlareEnv
-from tests.integration.conftest import execute, fetch
+from tests.integration.conftest import execute, fetch, generic_plan, plan_nodes, prepared
 from tests.integration.notifier_peers import queue_pages
-
-
-def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node, *(found for child in node.get("Plans", []) for found in plan_nodes(child))]
 
 
 async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statistics(
@@ -52,28 +44,7 @@ SELECT gen_random_uuid(), 'trust-and-safety', 1, now() - interval '1 hour', 'don
 FROM generate_series(1, $1)
 """
 RUNS = 12
-
-
-async def prepared(connection: AsyncConnection, marker: str) -> tuple[str, int, int]:
-    """The connection's prepared statement holding `marker`: its name, and how often it reused
-    a plan made for any values (generic) and was planned for its values (custom)."""
-    [(name, generic, custom)] = (
-        await connection.execute(
-            text(
-                "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement LIKE :marker"
-            ),
-            {"marker": f"%{marker}%"},
-        )
-    ).all()
-    return name, generic, custom
-
-
-async def cached_plan(connection: AsyncConnection, name: str, args: str) -> list[dict[str, Any]]:
-    """The nodes of the plan the prepared statement `name` runs now, with these arguments."""
-    explained = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({args})")
-    [plan] = explained.scalar_one()  # decoded already: EXPLAIN's JSON is a json column
-    return plan_nodes(plan["Plan"])
+CLAIM, POLL = "next_due", "fire_at <= now()"  # text found in each statement alone
 
 
 async def test_the_claim_and_the_timer_poll_keep_their_plan_once_prepared(
@@ -95,17 +66,15 @@ async def test_the_claim_and_the_timer_poll_keep_their_plan_once_prepared(
                     await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
                     await connection.execute(timers.CLAIM_DUE)
                     await transaction.rollback()
-            async with connection.begin():
-                statements = (
-                    ("next_due", "now(), 1", "deliveries_due"),
-                    ("fire_at <= now()", f"{timers.BATCH}", "escalation_timers_due"),
-                )
-                for marker, args, index in statements:
-                    name, generic, custom = await prepared(connection, marker)
+            async with connection.begin() as transaction:
+                for marker in CLAIM, POLL:
+                    _, _, custom, generic = await prepared(connection, marker)
                     assert (custom, generic) == (5, RUNS - 5), marker
-                    nodes = await cached_plan(connection, name, args)
-                    assert not [node for node in nodes if node["Node Type"] in ("Sort", "Hash")]
-                    assert index in {node.get("Index Name") for node in nodes}
+                await transaction.rollback()
+            for marker, index in ((CLAIM, "deliveries_due"), (POLL, "escalation_timers_due")):
+                nodes = await generic_plan(connection, marker)
+                assert not [node for node in nodes if node["Node Type"] in ("Sort", "Hash")]
+                assert index in {node.get("Index Name") for node in nodes}
     finally:
         await engine.dispose()
 
