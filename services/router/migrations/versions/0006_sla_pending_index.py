@@ -14,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 # services.router.sla_check.CLOCKS_RUNNING; spelled out so this migration never changes. A
-# plain build: writes to cases wait for it (about a second per million cases here).
+# plain build: writes to cases wait for it (0.15 s for a million cases in memory, here).
 CLOCKS_RUNNING = (
     "status <> 'resolved' AND ("
     "status = 'open' AND ack_breached IS false AND ack_due_at IS NOT NULL"
