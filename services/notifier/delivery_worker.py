@@ -1,14 +1,17 @@
 """Sends queued deliveries, records every attempt, and retries on the schedule until dead.
 
-Replicas share the queue: each due row is claimed with `FOR UPDATE SKIP LOCKED` and held for
-the duration of its send, so one replica sends it; its outcome is recorded in the same
-transaction, committed as soon as that send ends. A crash mid-send rolls the claim back and
-another replica sends again with the same `webhook-id` (receivers deduplicate on it): only the
-sends under way at the crash can repeat (at most `delivery_concurrency` per replica). A page
-(an escalation step) also holds its case's timer row `FOR SHARE` while it is sent: an
-acknowledgement must wait for that page to finish, and once the acknowledgement has stopped
-the timer, queued pages are cancelled instead of sent. Up to `delivery_concurrency` slots send
-at once; each keeps one database connection while deliveries keep being due.
+Replicas share the queue. A slot claims the next due delivery with a lease: one statement
+locks it (`FOR UPDATE SKIP LOCKED`) and moves its next attempt to the lease's end, so no other
+slot or replica takes it meanwhile, and returns it with its subscription's secret and its
+case's escalation timer. The send holds no lock and no transaction; its outcome is recorded in
+one statement as soon as it ends, and only while the lease is still this slot's (ADR 0015).
+A replica that dies mid-send leaves its claims to be sent again when their leases end, with
+the same `webhook-id` (receivers deduplicate on it): only the sends under way at the crash can
+repeat (at most `delivery_concurrency` per replica). A page (an escalation step) is cancelled
+instead of sent when its claim finds the case's timer stopped: no page is claimed after an
+acknowledgement is recorded; one claimed before it still goes out. Up to
+`delivery_concurrency` slots send at once; each keeps one database connection while
+deliveries keep being due.
 """
 
 import asyncio
@@ -36,12 +39,13 @@ log = get_logger(__name__)
 # The statements every delivery runs, built once and bound at each execution: building one and
 # deriving its cache key costs about as much CPU as the round trip.
 # The claim locks the next due delivery, reading the due index alone, and joins its
-# subscription after: with the join inside it, stale statistics (the due index empty when last
-# analysed) made PostgreSQL hash and sort every due delivery, bodies and all, for each claim
-# (on disk past a few thousand), and a surge's pages went out at a tenth of the rate. The
-# delivery's columns come from the locked row itself, its newest version.
+# subscription and timer after: with the join inside it, stale statistics (the due index
+# empty when last analysed) made PostgreSQL hash and sort every due delivery, bodies and all,
+# for each claim (on disk past a few thousand), and a surge's pages went out at a tenth of the
+# rate. It returns the delivery as it was before the claim: `next_attempt_at` is when it fell
+# due, not the lease's end.
 _NEXT_DUE = (
-    select(deliveries)
+    select(deliveries.c.id, deliveries.c.next_attempt_at)
     .where(DELIVERY_DUE)
     .where(deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)))
     .order_by(deliveries.c.next_attempt_at)
@@ -49,11 +53,33 @@ _NEXT_DUE = (
     .with_for_update(skip_locked=True)
     .cte("next_due")
 )
+_CLAIMED = (
+    update(deliveries)
+    .where(deliveries.c.id == _NEXT_DUE.c.id)
+    .values(next_attempt_at=bindparam("lease_until", type_=DateTime(timezone=True)))
+    .returning(
+        *(column for column in deliveries.c if column.name != "next_attempt_at"),
+        _NEXT_DUE.c.next_attempt_at,
+    )
+    .cte("claimed")
+)
 CLAIM_DUE = select(
-    _NEXT_DUE,
+    _CLAIMED,
     subscriptions.c.secret,
     subscriptions.c.deleted_at.label("subscription_deleted_at"),
-).select_from(_NEXT_DUE.outerjoin(subscriptions, subscriptions.c.id == _NEXT_DUE.c.subscription_id))
+    escalation_timers.c.state.label("timer_state"),
+).select_from(
+    _CLAIMED.outerjoin(subscriptions, subscriptions.c.id == _CLAIMED.c.subscription_id).outerjoin(
+        escalation_timers, escalation_timers.c.case_id == _CLAIMED.c.case_id
+    )
+)
+# The delivery's row, while the slot's lease on it holds and nothing (a deleted subscription)
+# has cancelled it meanwhile.
+STILL_CLAIMED = (
+    (deliveries.c.id == bindparam("delivery_id"))
+    & (deliveries.c.next_attempt_at == bindparam("lease_until", type_=DateTime(timezone=True)))
+    & DELIVERY_DUE
+)
 _ATTEMPT = (
     insert(delivery_attempts)
     .values(
@@ -67,11 +93,12 @@ _ATTEMPT = (
     )
     .cte("attempt")
 )
-# An attempt and the delivery's new state, in one statement. The delivery keeps its
-# `delivered_at` and `next_attempt_at` unless they are given new values.
+# An attempt and the delivery's new state, in one statement. The attempt is always logged; the
+# state changes only while the claim holds. The delivery keeps its `delivered_at` unless given
+# a new one, and its `next_attempt_at` returns to when it fell due unless it is retried.
 RECORD_ATTEMPT = (
     update(deliveries)
-    .where(deliveries.c.id == bindparam("delivery_id"))
+    .where(STILL_CLAIMED)
     .values(
         status=bindparam("new_status", type_=Text),
         attempts=bindparam("attempt", type_=Integer),
@@ -84,13 +111,12 @@ RECORD_ATTEMPT = (
 )
 CANCEL = (
     update(deliveries)
-    .where(deliveries.c.id == bindparam("delivery_id"))
-    .values(status="cancelled", last_error=bindparam("reason", type_=Text))
-)
-TIMER_STATE = (
-    select(escalation_timers.c.state)
-    .where(escalation_timers.c.case_id == bindparam("case_id"))
-    .with_for_update(read=True)
+    .where(STILL_CLAIMED)
+    .values(
+        status="cancelled",
+        last_error=bindparam("reason", type_=Text),
+        next_attempt_at=bindparam("due_at", type_=DateTime(timezone=True)),
+    )
 )
 
 
@@ -147,12 +173,14 @@ class DeliveryWorker:
     async def _deliver_until_none_due(
         self, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> None:
-        """Claim the next due delivery, send it and record the outcome, one transaction each,
-        until none is due. One connection for the whole run, not a pool checkout and release per
-        delivery. A slot that fails ends alone (its delivery is claimed again later): the
-        others' sends are not cut short."""
+        """Claim the next due delivery, send it and record the outcome, until none is due. One
+        connection for the whole run, not a pool checkout and release per delivery, and in
+        autocommit: each statement is its own transaction, with no `BEGIN` and `COMMIT` round
+        trips around it. A slot that fails ends alone (its claim is taken again when its lease
+        ends): the others' sends are not cut short."""
         try:
             async with self._engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
                 while not stopping.is_set():
                     wakes = self._wakes
                     delivered = await self._deliver_next(connection, slots, stopping)
@@ -169,25 +197,26 @@ class DeliveryWorker:
     async def _deliver_next(
         self, connection: AsyncConnection, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> bool:
-        """Deliver the next due delivery in one transaction; False when none is due."""
-        async with connection.begin():
-            claimed = await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
-            row = claimed.mappings().first()
-            if row is None:
-                return False
-            self._open_slot(slots, stopping)
-            await self._deliver(connection, row)
+        """Claim and deliver the next due delivery; False when none is due."""
+        now = datetime.now(UTC)
+        lease = timedelta(seconds=self._settings.delivery_lease_s)
+        claim = {"now": now, "lease_until": now + lease}
+        row = (await connection.execute(CLAIM_DUE, claim)).mappings().first()
+        if row is None:
+            return False
+        self._open_slot(slots, stopping)
+        await self._deliver(connection, row, claim["lease_until"])
         return True
 
-    async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
-        if row["kind"] == "page" and not await _page_still_wanted(connection, row):
-            await self._cancel(connection, row, "case acknowledged or resolved")
+    async def _deliver(self, connection: AsyncConnection, row: RowMapping, lease: datetime) -> None:
+        if row["kind"] == "page" and row["timer_state"] == "stopped":
+            await self._cancel(connection, row, lease, "case acknowledged or resolved")
         elif row["subscription_deleted_at"] is not None:
             # Queued by an event handled while the subscription was being deleted.
-            await self._cancel(connection, row, "subscription deleted")
+            await self._cancel(connection, row, lease, "subscription deleted")
         else:
             outcome, started_at, latency_s = await self._attempt(row)
-            await self._record(connection, row, outcome, started_at, latency_s)
+            await self._record(connection, row, lease, outcome, started_at, latency_s)
 
     async def _attempt(self, row: RowMapping) -> tuple[Outcome, datetime, float]:
         started_at, started = datetime.now(UTC), time.perf_counter()
@@ -200,16 +229,18 @@ class DeliveryWorker:
         self,
         connection: AsyncConnection,
         row: RowMapping,
+        lease: datetime,
         outcome: Outcome,
         started_at: datetime,
         latency_s: float,
     ) -> None:
         attempt, now = row["attempts"] + 1, datetime.now(UTC)
         status, next_attempt_at = self._after(outcome, attempt, now)
-        await connection.execute(
+        recorded = await connection.execute(
             RECORD_ATTEMPT,
             {
                 "delivery_id": row["id"],
+                "lease_until": lease,
                 "attempt": attempt,
                 "started_at": started_at,
                 "latency_ms": latency_s * 1000,
@@ -223,6 +254,11 @@ class DeliveryWorker:
         )
         if outcome.delivered:
             self._latency.labels(row["channel"]).observe((now - row["event_time"]).total_seconds())
+        if recorded.rowcount == 0:
+            # Cancelled meanwhile (its subscription deleted), or held past its lease and taken
+            # again: the attempt is on record, the delivery's state is not this slot's to set.
+            log.warning("delivery_claim_lost", delivery_id=str(row["id"]), attempt=attempt)
+            return
         self._outcomes.labels(row["channel"], status).inc()
         log.info(
             "delivery_attempted",
@@ -243,8 +279,16 @@ class DeliveryWorker:
             return "dead", None
         return "retrying", now + timedelta(seconds=delay_s)
 
-    async def _cancel(self, connection: AsyncConnection, row: RowMapping, reason: str) -> None:
-        await connection.execute(CANCEL, {"delivery_id": row["id"], "reason": reason})
+    async def _cancel(
+        self, connection: AsyncConnection, row: RowMapping, lease: datetime, reason: str
+    ) -> None:
+        cancel = {
+            "delivery_id": row["id"],
+            "lease_until": lease,
+            "due_at": row["next_attempt_at"],
+            "reason": reason,
+        }
+        await connection.execute(CANCEL, cancel)
         self._outcomes.labels(row["channel"], "cancelled").inc()
         log.info(
             "delivery_cancelled",
@@ -252,8 +296,3 @@ class DeliveryWorker:
             case_id=str(row["case_id"]),
             reason=reason,
         )
-
-
-async def _page_still_wanted(connection: AsyncConnection, row: RowMapping) -> bool:
-    state = await connection.scalar(TIMER_STATE, {"case_id": row["case_id"]})
-    return state != "stopped"

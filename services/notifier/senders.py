@@ -82,15 +82,17 @@ class Senders:
     async def send(
         self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
     ) -> Outcome:
+        # One timeout for the whole attempt: a claim's lease outlasts it (ADR 0015).
         try:
-            if channel == "email":
-                return await self._email(target, body)
-            address = await self.resolve_checked(target)
-            payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-            headers = {"content-type": "application/json", "user-agent": "flare-notifier/1"}
-            if secret is not None:
-                headers |= sign(secret, str(delivery_id), datetime.now(UTC), payload)
-            status = await self.post_pinned(target, address, payload.encode(), headers)
+            async with asyncio.timeout(self._settings.delivery_timeout_s):
+                if channel == "email":
+                    return await self._email(target, body)
+                address = await self.resolve_checked(target)
+                payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+                headers = {"content-type": "application/json", "user-agent": "flare-notifier/1"}
+                if secret is not None:
+                    headers |= sign(secret, str(delivery_id), datetime.now(UTC), payload)
+                status = await self.post_pinned(target, address, payload.encode(), headers)
         except TargetRefused as refused:
             return Outcome(False, error=f"refused: {refused}", final=True)
         except aiohttp.InvalidURL as error:  # before ClientError, which it also is
@@ -115,9 +117,8 @@ class Senders:
         connection is kept; a large or slow one closes the connection instead of being held.
         Returns the answer's status."""
         request = pinned(target, address)
-        if self._http is None:
-            timeout = aiohttp.ClientTimeout(total=self._settings.delivery_timeout_s)
-            self._http = aiohttp.ClientSession(timeout=timeout, trust_env=False)
+        if self._http is None:  # no timeout of its own: `send` bounds the whole attempt
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=False)
         async with self._http.post(
             request.url,
             data=content,
@@ -163,6 +164,6 @@ class Senders:
             username=settings.smtp_username,
             password=password,
             cert_bundle=settings.smtp_ca_file,
-            timeout=settings.delivery_timeout_s,
+            timeout=None,  # `send` bounds the whole attempt
         )
         return Outcome(True, 250)

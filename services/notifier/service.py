@@ -286,9 +286,8 @@ _START_TIMER = (
 # _FOLLOW_CASE, then _START_TIMER, in one statement (no parameter is named after a column: the
 # UPDATE would take it as one more column to set): a poll's events of open cases go in one
 # executemany instead of alternating two statements. Not an upsert (ON CONFLICT DO UPDATE):
-# that locks the timer even when it is not pending, so an event would wait for a page of
-# its case being sent (the send holds the timer FOR SHARE); the UPDATE locks only a pending
-# timer and the INSERT none.
+# that locks the timer even when it is not pending; the UPDATE locks only a pending timer and
+# the INSERT none.
 _START_OR_FOLLOW = _START_TIMER.add_cte(_FOLLOW_CASE.cte("followed"))
 
 
@@ -297,8 +296,8 @@ def _timer_changes(
 ) -> list[TimerChange]:
     """Acknowledge or resolve stops the case's timer; an open case's pending timer follows its
     severity, assignee and title, and one is started with its team's policy as stored (None
-    when it has none or the event is too old to start one). The stop waits for a page being
-    sent right now (it holds the timer row)."""
+    when it has none or the event is too old to start one). The stop does not wait for a page
+    being sent: one claimed before it still goes out, none claimed after it does (ADR 0015)."""
     case = event.case
     if case.status is not CaseStatus.OPEN:
         return [(_STOP_TIMER, {"timer_case": case.case_id})]

@@ -19,8 +19,9 @@ class NotifierSettings(FlareSettings):
     # Where the console's browser code calls the router's API (cases, teams, reports). Empty
     # means the console's own origin, as behind the Kubernetes ingress (ADR 0008).
     console_router_url: str = "http://127.0.0.1:8002"
-    # Outbound deliveries: per-attempt timeout, how often the queue is polled, how many are
-    # sent at once (each holds a database connection while it is sent), the retry schedule.
+    # Outbound deliveries: per-attempt timeout (address lookup and send), how often the queue
+    # is polled, how many are sent at once (each holds a database connection while it is
+    # sent), the retry schedule.
     delivery_timeout_s: float = Field(default=10.0, gt=0)
     delivery_poll_interval_s: float = Field(default=1.0, gt=0)
     delivery_concurrency: int = Field(default=8, ge=1, le=16)
@@ -54,6 +55,13 @@ class NotifierSettings(FlareSettings):
     def consumer_group(self) -> str:
         # One group for every notifier replica: each delivery and page is raised once.
         return f"{self.topic_prefix}flare-notifier-deliveries"
+
+    @property
+    def delivery_lease_s(self) -> float:
+        """How long a claimed delivery stays the claiming slot's: its attempt ends within one
+        timeout, the rest is slack for a loaded process. A replica that dies mid-send leaves
+        the delivery to be sent again after this (ADR 0015)."""
+        return 3 * self.delivery_timeout_s
 
     @property
     def retry_schedule(self) -> RetrySchedule:

@@ -1,13 +1,15 @@
-"""The delivery claim's plan: in a surge, each claim reads the next due delivery from the due
-index, whatever the table's statistics say (a plan that hashed and sorted every due delivery
-for each claim sent a surge's pages at a tenth of the rate). The claim and the timer poll keep
-that plan once prepared, instead of planning again at every execution."""
+"""The delivery claim: a lease that keeps other claims off a delivery until it ends (ADR 0015),
+and its plan. In a surge, each claim reads the next due delivery from the due index, whatever
+the table's statistics say (a plan that hashed and sorted every due delivery for each claim
+sent a surge's pages at a tenth of the rate). The claim and the timer poll keep that plan once
+prepared, instead of planning again at every execution."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.notifier import timers
-from services.notifier.delivery_worker import CLAIM_DUE
+from services.notifier.delivery_worker import CLAIM_DUE, RECORD_ATTEMPT
 from shared.db import make_engine
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch, generic_plan, plan_nodes, prepared
@@ -22,7 +24,8 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     await execute(flare_env, "ANALYZE notifier.deliveries")
     await queue_pages(flare_env, 5_000)
     engine = make_engine(flare_env.database_url)  # for its dialect: nothing is executed on it
-    claim = CLAIM_DUE.params(now=datetime.now(UTC)).compile(
+    now = datetime.now(UTC)
+    claim = CLAIM_DUE.params(now=now, lease_until=now + timedelta(seconds=30)).compile(
         engine.sync_engine, compile_kwargs={"literal_binds": True}
     )
     await engine.dispose()
@@ -31,7 +34,11 @@ async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statisti
     nodes = plan_nodes(explained["Plan"])
     assert not [node["Node Type"] for node in nodes if node["Node Type"] in ("Sort", "Hash")]
     assert sum(node.get("Temp Written Blocks", 0) for node in nodes) == 0
-    reads = [node for node in nodes if node.get("Relation Name") == "deliveries"]
+    reads = [
+        node
+        for node in nodes
+        if node.get("Relation Name") == "deliveries" and node["Node Type"] != "ModifyTable"
+    ]
     assert {node["Node Type"] for node in reads} == {"Index Scan"}
     [due] = [node for node in reads if node["Index Name"] == "deliveries_due"]
     assert due["Actual Rows"] == 1, "the first due delivery, not every one"
@@ -63,7 +70,9 @@ async def test_the_claim_and_the_timer_poll_keep_their_plan_once_prepared(
         async with engine.connect() as connection:
             for _ in range(RUNS):
                 async with connection.begin() as transaction:
-                    await connection.execute(CLAIM_DUE, {"now": datetime.now(UTC)})
+                    now = datetime.now(UTC)
+                    claim = {"now": now, "lease_until": now + timedelta(seconds=30)}
+                    await connection.execute(CLAIM_DUE, claim)
                     await connection.execute(timers.CLAIM_DUE)
                     await transaction.rollback()
             async with connection.begin() as transaction:
@@ -79,22 +88,62 @@ async def test_the_claim_and_the_timer_poll_keep_their_plan_once_prepared(
         await engine.dispose()
 
 
-async def test_claims_side_by_side_take_different_deliveries_and_hold_them(
+def claim(now: datetime, lease_s: float) -> dict[str, datetime]:
+    return {"now": now, "lease_until": now + timedelta(seconds=lease_s)}
+
+
+def record(row: Any, lease_until: datetime) -> dict[str, Any]:
+    """RECORD_ATTEMPT's values for a delivered first attempt of the claimed `row`."""
+    now = datetime.now(UTC)
+    return {
+        "delivery_id": row["id"],
+        "lease_until": lease_until,
+        "attempt": 1,
+        "started_at": now,
+        "latency_ms": 1.0,
+        "status_code": 204,
+        "error": None,
+        "outcome": "delivered",
+        "new_status": "delivered",
+        "delivered_at": now,
+        "next_attempt_at": row["next_attempt_at"],
+    }
+
+
+async def test_a_claim_keeps_others_off_its_delivery_until_its_lease_ends(
     flare_env: FlareEnv,
 ) -> None:
-    await queue_pages(flare_env, 3)
-    engine = make_engine(flare_env.database_url, pool_size=3)
-    now = {"now": datetime.now(UTC)}
+    await queue_pages(flare_env, 2)
+    engine = make_engine(flare_env.database_url, pool_size=2)
+    now = datetime.now(UTC)
+    short, long = claim(now, 10), claim(now, 60)
     try:
-        async with engine.begin() as first, engine.begin() as second:
-            one = (await first.execute(CLAIM_DUE, now)).mappings().one()
-            two = (await second.execute(CLAIM_DUE, now)).mappings().one()
+        async with engine.connect() as first, engine.connect() as second:
+            for connection in first, second:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            one = (await first.execute(CLAIM_DUE, short)).mappings().one()
+            two = (await second.execute(CLAIM_DUE, long)).mappings().one()
             assert one["id"] != two["id"]
             assert (one["status"], one["attempts"]) == ("pending", 0)
-            async with engine.connect() as third:
-                # The two claimed stay locked: the third claim skips them.
-                three = (await third.execute(CLAIM_DUE, now)).mappings().one()
-                assert three["id"] not in {one["id"], two["id"]}
-                await third.rollback()
+            assert one["next_attempt_at"] <= now, "returned as it fell due, not as leased"
+            # Both claims are committed, and hold without a lock: nothing else is due.
+            assert (await first.execute(CLAIM_DUE, claim(now, 10))).first() is None
+            # The first claimer went silent: when its lease ends, its delivery is due again.
+            retaken = claim(short["lease_until"], 60)
+            again = (await second.execute(CLAIM_DUE, retaken)).mappings().one()
+            assert again["id"] == one["id"]
+            assert (await second.execute(CLAIM_DUE, retaken)).first() is None
+            # Its late outcome is logged but no longer sets the delivery's state; the new
+            # claim's does.
+            late = await first.execute(RECORD_ATTEMPT, record(one, short["lease_until"]))
+            assert late.rowcount == 0
+            current = await second.execute(RECORD_ATTEMPT, record(again, retaken["lease_until"]))
+            assert current.rowcount == 1
     finally:
         await engine.dispose()
+    rows = await fetch(
+        flare_env,
+        "SELECT d.status, count(a.id) AS attempts FROM notifier.deliveries d"
+        " JOIN notifier.delivery_attempts a ON a.delivery_id = d.id GROUP BY d.id, d.status",
+    )
+    assert [(row["status"], row["attempts"]) for row in rows] == [("delivered", 2)]

@@ -1,13 +1,11 @@
 """What the notifier keeps of a poll's case events: the newest snapshot of each case, whatever
 order events come in, and each case's escalation timer, as one event at a time would."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from services.notifier.delivery_worker import TIMER_STATE
 from services.notifier.service import destinations_cache, record_case_events
 from services.notifier.settings import NotifierSettings
 from shared.db import make_engine, make_sessions
@@ -85,29 +83,3 @@ async def test_a_polls_timers_end_as_its_events_one_at_a_time_leave_them(
     assert [row[1:4] for row in one_by_one if row[0] == paged.case_id] == [
         ("stopped", "SEV1", "bo")
     ], "the hand-over moved the timer before the acknowledgement stopped it"
-
-
-async def test_an_event_does_not_wait_for_the_page_of_its_case_being_sent(
-    flare_env: FlareEnv, tmp_path: Path
-) -> None:
-    """A send holds its case's timer FOR SHARE until it ends (up to the send timeout); the
-    next event of that case is recorded meanwhile, not after it."""
-    page_on_call_at_once(flare_env, tmp_path)
-    opened = snapshot(updated_at=OPENED, created_at=OPENED)
-    await record(flare_env, [case_envelope(EventType.CASE_CREATED, opened)])
-    # Its only step has fired (the timer is done) and its page is being sent.
-    await execute(flare_env, "UPDATE notifier.escalation_timers SET state = 'done'")
-    reassigned = opened.model_copy(
-        update={"assignee": "bo", "updated_at": OPENED + timedelta(minutes=1)}
-    )
-    engine = make_engine(flare_env.database_url, pool_size=1)
-    try:
-        async with engine.begin() as sending:
-            await sending.execute(TIMER_STATE, {"case_id": opened.case_id})
-            # Not held up: the lock is released only after this returns.
-            async with asyncio.timeout(10):
-                await record(flare_env, [case_envelope(EventType.CASE_REASSIGNED, reassigned)])
-    finally:
-        await engine.dispose()
-    [view] = await fetch(flare_env, "SELECT snapshot->>'assignee' AS who FROM notifier.case_views")
-    assert view["who"] == "bo"

@@ -124,6 +124,52 @@ async def test_target_failing_twice_then_succeeding_gets_exactly_one_success(
     assert len({request.headers["webhook-id"] for request in peer.requests}) == 1
 
 
+async def test_a_target_slower_than_the_timeout_fails_the_attempt_at_the_timeout(
+    flare_env: FlareEnv,
+) -> None:
+    """The timeout bounds the whole attempt, so a claim's lease always outlasts it."""
+    quick_timeout = settings(flare_env, delivery_timeout_s=0.5, retry_max_attempts=1)
+    async with receiver() as peer, running(create_app(quick_timeout)) as client:
+        peer.delay_s = 5
+        await subscribe(client, f"{peer.url}/slow")
+        case = snapshot()
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+        async def dead() -> bool:
+            items = await deliveries(client, case_id=str(case.case_id))
+            return bool(items) and items[0]["status"] == "dead"
+
+        await wait_until(dead, what="the attempt given up")
+        [delivery] = await deliveries(client, case_id=str(case.case_id))
+    [attempt] = delivery["attempt_log"]
+    assert attempt["error"] == "TimeoutError: no answer within 0.5 s"
+    assert 500 <= attempt["latency_ms"] < 2000
+    assert peer.delivered == []
+
+
+async def test_a_subscription_deleted_during_its_send_stays_cancelled_with_the_attempt_logged(
+    flare_env: FlareEnv,
+) -> None:
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        peer.gate.clear()  # the send stays in flight while the subscription is deleted
+        created = await subscribe(client, f"{peer.url}/hook")
+        case = snapshot()
+        await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+        await received(peer, 1)
+        gone = await client.delete(f"/v1/subscriptions/{created['id']}", headers=bearer(Role.ADMIN))
+        assert gone.status_code == 204
+        peer.gate.set()
+
+        async def attempt_logged() -> bool:
+            return bool(await fetch(flare_env, "SELECT 1 FROM notifier.delivery_attempts"))
+
+        await wait_until(attempt_logged, what="the send's attempt logged")
+        [delivery] = await deliveries(client, case_id=str(case.case_id))
+    assert (delivery["status"], delivery["last_error"]) == ("cancelled", "subscription deleted")
+    assert [attempt["outcome"] for attempt in delivery["attempt_log"]] == ["delivered"]
+    assert len(peer.delivered) == 1
+
+
 async def test_delivery_goes_dead_after_the_last_attempt_and_can_be_redelivered(
     flare_env: FlareEnv,
 ) -> None:
