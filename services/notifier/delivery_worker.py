@@ -19,7 +19,20 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import DateTime, Float, Integer, RowMapping, Text, bindparam, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    Interval,
+    RowMapping,
+    Text,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
@@ -42,24 +55,26 @@ log = get_logger(__name__)
 # subscription and timer after: with the join inside it, stale statistics (the due index
 # empty when last analysed) made PostgreSQL hash and sort every due delivery, bodies and all,
 # for each claim (on disk past a few thousand), and a surge's pages went out at a tenth of the
-# rate. It returns the delivery as it was before the claim: `next_attempt_at` is when it fell
-# due, not the lease's end.
+# rate. It returns the delivery as it was before the claim (`next_attempt_at` is when it fell
+# due) and the lease's end. Both "due" and the lease are reckoned by the database's clock: the
+# replicas' clocks may disagree, and a lease must mean the same to all of them.
 _NEXT_DUE = (
     select(deliveries.c.id, deliveries.c.next_attempt_at)
     .where(DELIVERY_DUE)
-    .where(deliveries.c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True)))
+    .where(deliveries.c.next_attempt_at <= func.now())
     .order_by(deliveries.c.next_attempt_at)
-    .limit(1)
+    .limit(literal_column("1"))  # not a bound value: the kept plan knows it reads one row
     .with_for_update(skip_locked=True)
     .cte("next_due")
 )
 _CLAIMED = (
     update(deliveries)
     .where(deliveries.c.id == _NEXT_DUE.c.id)
-    .values(next_attempt_at=bindparam("lease_until", type_=DateTime(timezone=True)))
+    .values(next_attempt_at=func.now() + bindparam("lease", type_=Interval))
     .returning(
         *(column for column in deliveries.c if column.name != "next_attempt_at"),
         _NEXT_DUE.c.next_attempt_at,
+        deliveries.c.next_attempt_at.label("lease_until"),
     )
     .cte("claimed")
 )
@@ -198,25 +213,23 @@ class DeliveryWorker:
         self, connection: AsyncConnection, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> bool:
         """Claim and deliver the next due delivery; False when none is due."""
-        now = datetime.now(UTC)
         lease = timedelta(seconds=self._settings.delivery_lease_s)
-        claim = {"now": now, "lease_until": now + lease}
-        row = (await connection.execute(CLAIM_DUE, claim)).mappings().first()
+        row = (await connection.execute(CLAIM_DUE, {"lease": lease})).mappings().first()
         if row is None:
             return False
         self._open_slot(slots, stopping)
-        await self._deliver(connection, row, claim["lease_until"])
+        await self._deliver(connection, row)
         return True
 
-    async def _deliver(self, connection: AsyncConnection, row: RowMapping, lease: datetime) -> None:
+    async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
         if row["kind"] == "page" and row["timer_state"] == "stopped":
-            await self._cancel(connection, row, lease, "case acknowledged or resolved")
+            await self._cancel(connection, row, "case acknowledged or resolved")
         elif row["subscription_deleted_at"] is not None:
             # Queued by an event handled while the subscription was being deleted.
-            await self._cancel(connection, row, lease, "subscription deleted")
+            await self._cancel(connection, row, "subscription deleted")
         else:
             outcome, started_at, latency_s = await self._attempt(row)
-            await self._record(connection, row, lease, outcome, started_at, latency_s)
+            await self._record(connection, row, outcome, started_at, latency_s)
 
     async def _attempt(self, row: RowMapping) -> tuple[Outcome, datetime, float]:
         started_at, started = datetime.now(UTC), time.perf_counter()
@@ -229,7 +242,6 @@ class DeliveryWorker:
         self,
         connection: AsyncConnection,
         row: RowMapping,
-        lease: datetime,
         outcome: Outcome,
         started_at: datetime,
         latency_s: float,
@@ -240,7 +252,7 @@ class DeliveryWorker:
             RECORD_ATTEMPT,
             {
                 "delivery_id": row["id"],
-                "lease_until": lease,
+                "lease_until": row["lease_until"],
                 "attempt": attempt,
                 "started_at": started_at,
                 "latency_ms": latency_s * 1000,
@@ -252,13 +264,11 @@ class DeliveryWorker:
                 "next_attempt_at": next_attempt_at or row["next_attempt_at"],
             },
         )
+        if recorded.rowcount == 0:
+            _claim_lost(row, attempt)
+            return
         if outcome.delivered:
             self._latency.labels(row["channel"]).observe((now - row["event_time"]).total_seconds())
-        if recorded.rowcount == 0:
-            # Cancelled meanwhile (its subscription deleted), or held past its lease and taken
-            # again: the attempt is on record, the delivery's state is not this slot's to set.
-            log.warning("delivery_claim_lost", delivery_id=str(row["id"]), attempt=attempt)
-            return
         self._outcomes.labels(row["channel"], status).inc()
         log.info(
             "delivery_attempted",
@@ -279,16 +289,17 @@ class DeliveryWorker:
             return "dead", None
         return "retrying", now + timedelta(seconds=delay_s)
 
-    async def _cancel(
-        self, connection: AsyncConnection, row: RowMapping, lease: datetime, reason: str
-    ) -> None:
+    async def _cancel(self, connection: AsyncConnection, row: RowMapping, reason: str) -> None:
         cancel = {
             "delivery_id": row["id"],
-            "lease_until": lease,
+            "lease_until": row["lease_until"],
             "due_at": row["next_attempt_at"],
             "reason": reason,
         }
-        await connection.execute(CANCEL, cancel)
+        cancelled = await connection.execute(CANCEL, cancel)
+        if cancelled.rowcount == 0:
+            _claim_lost(row, row["attempts"])
+            return
         self._outcomes.labels(row["channel"], "cancelled").inc()
         log.info(
             "delivery_cancelled",
@@ -296,3 +307,9 @@ class DeliveryWorker:
             case_id=str(row["case_id"]),
             reason=reason,
         )
+
+
+def _claim_lost(row: RowMapping, attempt: int) -> None:
+    """Cancelled meanwhile (its subscription deleted), or held past its lease and claimed
+    again: the delivery's state is not this slot's to set (its attempt, if any, is logged)."""
+    log.warning("delivery_claim_lost", delivery_id=str(row["id"]), attempt=attempt)

@@ -82,7 +82,9 @@ class Senders:
     async def send(
         self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
     ) -> Outcome:
-        # One timeout for the whole attempt: a claim's lease outlasts it (ADR 0015).
+        # One timeout for the whole attempt, so that a claim's lease outlasts it (ADR 0015).
+        # Each step keeps its own as well: cancelled, aiosmtplib still says QUIT and waits for
+        # the answer, for at most one more timeout.
         try:
             async with asyncio.timeout(self._settings.delivery_timeout_s):
                 if channel == "email":
@@ -117,8 +119,9 @@ class Senders:
         connection is kept; a large or slow one closes the connection instead of being held.
         Returns the answer's status."""
         request = pinned(target, address)
-        if self._http is None:  # no timeout of its own: `send` bounds the whole attempt
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=False)
+        if self._http is None:
+            timeout = aiohttp.ClientTimeout(total=self._settings.delivery_timeout_s)
+            self._http = aiohttp.ClientSession(timeout=timeout, trust_env=False)
         async with self._http.post(
             request.url,
             data=content,
@@ -137,10 +140,9 @@ class Senders:
         """The address to connect to, once every address the host resolves to is allowed."""
         host, port = target_host(url)
         try:
-            infos = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
-                self._settings.delivery_timeout_s,
-            )
+            async with asyncio.timeout(self._settings.delivery_timeout_s):
+                loop = asyncio.get_running_loop()
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as error:
             raise TargetRefused(f"{host} does not resolve: {error}") from error
         addresses = [str(info[4][0]) for info in infos]
@@ -164,6 +166,6 @@ class Senders:
             username=settings.smtp_username,
             password=password,
             cert_bundle=settings.smtp_ca_file,
-            timeout=None,  # `send` bounds the whole attempt
+            timeout=settings.delivery_timeout_s,
         )
         return Outcome(True, 250)

@@ -204,15 +204,17 @@ async def receiver(failures: int = 0) -> AsyncIterator[Receiver]:
 
 
 class Mailbox:
-    """aiosmtpd's handler: keeps every message it is sent."""
+    """aiosmtpd's handler: keeps every message it is sent, after `delay_s` (a stalling server)."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.delay_s = 0.0
 
     async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
         self, server: SMTP, session: Session, envelope: SmtpEnvelope
     ) -> str:
         assert isinstance(envelope.content, bytes)
+        await asyncio.sleep(self.delay_s)
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 

@@ -129,6 +129,23 @@ async def test_email_goes_through_starttls_when_configured(
             await wait_until(mailed, what="the email over STARTTLS")
 
 
+async def test_an_smtp_server_that_stalls_fails_the_attempt_within_its_lease() -> None:
+    """Cancelled at the attempt's timeout, aiosmtplib still says QUIT and waits for the answer:
+    its own timeout bounds that wait, so the attempt ends before its claim's lease (ADR 0015)
+    and no other slot sends the same email meanwhile."""
+    settings = NotifierSettings(port=0, delivery_timeout_s=0.5)
+    async with smtp_server() as (mailbox, port):
+        mailbox.delay_s = 5  # longer than the lease: the server answers nothing before it
+        senders = Senders(settings.model_copy(update={"smtp_port": port}))
+        body = {"subject": "SEV1 · Crisis", "text": "A case needs you."}
+        async with asyncio.timeout(settings.delivery_lease_s):
+            outcome = await senders.send("email", "oncall@flare.example", body, uuid4(), None)
+    assert not outcome.delivered
+    assert outcome.error is not None
+    assert "Timeout" in outcome.error
+    assert not outcome.final, "retried later"
+
+
 async def test_no_outgoing_body_on_any_channel_carries_sensitive_content(
     flare_env: FlareEnv,
 ) -> None:

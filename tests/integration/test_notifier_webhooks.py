@@ -127,7 +127,7 @@ async def test_target_failing_twice_then_succeeding_gets_exactly_one_success(
 async def test_a_target_slower_than_the_timeout_fails_the_attempt_at_the_timeout(
     flare_env: FlareEnv,
 ) -> None:
-    """The timeout bounds the whole attempt, so a claim's lease always outlasts it."""
+    """Recorded as a failed attempt, with the timeout named."""
     quick_timeout = settings(flare_env, delivery_timeout_s=0.5, retry_max_attempts=1)
     async with receiver() as peer, running(create_app(quick_timeout)) as client:
         peer.delay_s = 5
