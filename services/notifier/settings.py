@@ -58,8 +58,9 @@ class NotifierSettings(FlareSettings):
 
     @property
     def delivery_lease_s(self) -> float:
-        """How long a claimed delivery stays the claiming slot's: its attempt ends within one
-        timeout, the rest is slack for a loaded process. A replica that dies mid-send leaves
+        """How long a claimed delivery stays the claiming slot's: its attempt ends within two
+        timeouts at worst (an SMTP exchange cut at the timeout still waits up to one more for
+        its QUIT), the rest is slack for a loaded process. A replica that dies mid-send leaves
         the delivery to be sent again after this (ADR 0015)."""
         return 3 * self.delivery_timeout_s
 
