@@ -145,6 +145,7 @@ class DeliveryWorker:
     ) -> None:
         self._engine, self._senders, self._settings = engine, senders, settings
         self._schedule = settings.retry_schedule
+        self._lease = {"lease": timedelta(seconds=settings.delivery_lease_s)}  # the claim's value
         self._wake = asyncio.Event()
         self._wakes = 0  # how many wakes so far: a slot that saw none due looks again after one
         self._open_slots = 0
@@ -213,8 +214,7 @@ class DeliveryWorker:
         self, connection: AsyncConnection, slots: asyncio.TaskGroup, stopping: asyncio.Event
     ) -> bool:
         """Claim and deliver the next due delivery; False when none is due."""
-        lease = timedelta(seconds=self._settings.delivery_lease_s)
-        row = (await connection.execute(CLAIM_DUE, {"lease": lease})).mappings().first()
+        row = (await connection.execute(CLAIM_DUE, self._lease)).mappings().first()
         if row is None:
             return False
         self._open_slot(slots, stopping)
