@@ -99,6 +99,10 @@ class Senders:
             return Outcome(False, error=f"refused: {refused}", final=True)
         except aiohttp.InvalidURL as error:  # before ClientError, which it also is
             return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
+        # Retried, not given up at once: a DNS outage or a resolver's SERVFAIL passes, and its
+        # pages must still go out. A name that never resolves is dead after the retries.
+        except socket.gaierror as error:  # before OSError, which it also is
+            return Outcome(False, error=f"does not resolve: {error}"[:500])
         # Before ValueError: a certificate that fails the check is one too, and a renewed one
         # may pass at the next attempt.
         except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError, TimeoutError) as error:
@@ -134,17 +138,18 @@ class Senders:
 
     async def check_target(self, url: str) -> None:
         """TargetRefused unless the URL's host resolves to addresses Flare may call (SSRF)."""
-        await self.resolve_checked(url)
+        try:
+            await self.resolve_checked(url)
+        except socket.gaierror as error:
+            raise TargetRefused(f"{target_host(url)[0]} does not resolve: {error}") from error
 
     async def resolve_checked(self, url: str) -> str:
-        """The address to connect to, once every address the host resolves to is allowed."""
+        """The address to connect to, once every address the host resolves to is allowed. A
+        failed lookup raises `socket.gaierror`."""
         host, port = target_host(url)
-        try:
-            async with asyncio.timeout(self._settings.delivery_timeout_s):
-                loop = asyncio.get_running_loop()
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as error:
-            raise TargetRefused(f"{host} does not resolve: {error}") from error
+        async with asyncio.timeout(self._settings.delivery_timeout_s):
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         addresses = [str(info[4][0]) for info in infos]
         check_addresses(host, addresses, self._settings.egress_allowed_networks)
         return addresses[0]

@@ -147,6 +147,25 @@ async def test_a_target_slower_than_the_timeout_fails_the_attempt_at_the_timeout
     assert peer.delivered == []
 
 
+async def test_a_target_that_does_not_resolve_is_retried_not_given_up_at_once(
+    flare_env: FlareEnv,
+) -> None:
+    """A failed DNS lookup may be an outage that passes: the page is retried on the schedule,
+    like any failed send, and dead only after the last attempt."""
+    await queue_pages(flare_env, 1, target="https://flare-test.invalid/chat")
+
+    async def dead() -> bool:
+        return bool(
+            await fetch(flare_env, "SELECT 1 FROM notifier.deliveries WHERE status = 'dead'")
+        )
+
+    async with running(create_app(settings(flare_env, retry_max_attempts=3))):
+        await wait_until(dead, what="the page given up")
+    attempts = await fetch(flare_env, "SELECT error FROM notifier.delivery_attempts")
+    assert len(attempts) == 3
+    assert all(row["error"].startswith("does not resolve: ") for row in attempts), attempts
+
+
 async def test_a_subscription_deleted_during_its_send_stays_cancelled_with_the_attempt_logged(
     flare_env: FlareEnv,
 ) -> None:
