@@ -2,7 +2,8 @@
 
 A webhook or chat URL is refused when any address its host resolves to is loopback, private,
 link-local (which holds the cloud metadata endpoint 169.254.169.254), unique-local, multicast,
-reserved or unspecified, unless the address is inside an allow-listed network.
+reserved or unspecified, unless the address is inside an allow-listed network. An IPv4 address
+inside an IPv6 one (IPv4-mapped, or NAT64's prefix) is judged as that IPv4 address.
 """
 
 import ipaddress
@@ -15,6 +16,9 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("fd00:ec2::254"),
     ipaddress.ip_address("100.100.100.200"),
 }
+
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are an IPv4 address.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class TargetRefused(Exception):
@@ -52,6 +56,10 @@ def check_addresses(host: str, addresses: Iterable[str], allowed_networks: Itera
 
 
 def _internal(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return _internal(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return _internal(address.ipv4_mapped)
+        # A DNS64 answer: the network's NAT64 gateway connects to the IPv4 address inside it.
+        if address in NAT64:
+            return _internal(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
     return address in METADATA_ADDRESSES or not address.is_global or address.is_multicast

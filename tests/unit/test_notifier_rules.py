@@ -92,6 +92,8 @@ def test_filters_by_team_or_watcher_severity_category_and_type(
         "0.0.0.0",
         "100.64.0.1",
         "::ffff:127.0.0.1",
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::a00:8",  # NAT64 of 10.0.0.8
         "224.0.0.1",
     ],
 )
@@ -107,7 +109,9 @@ def test_allow_listed_network_is_permitted() -> None:
 
 
 def test_public_address_is_permitted() -> None:
-    check_addresses("hooks.example", ["93.184.216.34", "2606:2800:220:1::1"], [])
+    check_addresses(
+        "hooks.example", ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822"], []
+    )
 
 
 @pytest.mark.parametrize(
