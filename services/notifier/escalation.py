@@ -30,7 +30,12 @@ def parse_duration(value: object) -> object:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+# A week at most, and never infinite: a wait past what a timer's clock can hold would fail the
+# step's computation. A policy that should stop paging simply ends.
+MAX_WAIT_S = 7 * 24 * 3600.0
+Seconds = Annotated[
+    float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)
+]
 
 
 class Step(BaseModel):

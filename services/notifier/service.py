@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier import schemas
 from services.notifier.egress import TargetRefused
-from services.notifier.escalation import Policy, first_fire_at
+from services.notifier.escalation import first_fire_at
 from services.notifier.filters import EventFilter
 from services.notifier.models import (
     DELIVERY_DUE,
@@ -32,6 +32,7 @@ from services.notifier.models import (
 )
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import is_sensitive, make_alert, render
+from services.notifier.timers import validated_policy
 from shared.events import CaseEvent, CaseStatus, EventType, Severity, is_case_event
 from shared.http import Problem
 from shared.invalidation import InvalidatedCache
@@ -63,7 +64,7 @@ class Destinations:
     changed a few times a week, so kept in memory until they change (ADR 0011)."""
 
     subscriptions: tuple[Mapping[str, Any], ...]
-    policies: dict[str, Any]  # as stored: read when used, so a bad one fails only its team
+    policies: dict[str, Any]  # as stored: validated when used, so a bad one fails its team alone
 
 
 # NOTIFYed by triggers on every change to subscriptions and policies (notifier migration 0004).
@@ -312,13 +313,13 @@ def _timer_changes(
     }
     if stored_policy is None:
         return [(_FOLLOW_CASE, now_is)]
-    policy = Policy.model_validate(stored_policy)
-    start = {
-        **now_is,
-        "case_team": case.team,
-        "first_fire_at": first_fire_at(policy, case.severity, case.created_at),
-        "timer_started_at": now,
-    }
+    policy = validated_policy(case.team, stored_policy)
+    # A policy that does not validate starts its timer due at once: the timer worker holds it
+    # until the policy is fixed, while the event's other work goes on.
+    first = (
+        case.created_at if policy is None else first_fire_at(policy, case.severity, case.created_at)
+    )
+    start = {**now_is, "case_team": case.team, "first_fire_at": first, "timer_started_at": now}
     return [(_START_OR_FOLLOW, start)]
 
 

@@ -4,16 +4,18 @@ Timers are rows in Postgres, so a restart loses none. Due timers are claimed wit
 `FOR UPDATE SKIP LOCKED`; their pages are queued as deliveries keyed by (case, step, target)
 and each timer moves to its next step in the same transaction, so a step fires exactly once.
 A poll fires up to `BATCH` timers with a fixed number of statements, however many it fires.
+A team whose stored policy does not validate holds its own timers, no other team's.
 """
 
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from prometheus_client import CollectorRegistry, Gauge
+from pydantic import ValidationError
 from sqlalchemy import DateTime, Integer, RowMapping, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +39,8 @@ BATCH = 50
 # After every pause, woken or not, the worker waits this long before it fires again: what a
 # step due at once waits at most once its case is recorded.
 GATHER_S = 0.1
+# How long a timer whose team's policy does not validate waits before it is tried again.
+HOLD_S = 60.0
 
 # The statements every poll runs, built once and bound at each execution.
 _TIMER = escalation_timers.c
@@ -113,9 +117,9 @@ class TimerWorker:
                 return 0
             teams = sorted({timer["team"] for timer in timers})
             stored = dict((await session.execute(POLICIES_OF, {"teams": teams})).all())
-            policies = {team: Policy.model_validate(policy) for team, policy in stored.items()}
+            policies = {team: validated_policy(team, policy) for team, policy in stored.items()}
             now = datetime.now(UTC)
-            fired = [self._fire(timer, policies.get(timer["team"]), now) for timer in timers]
+            fired = [self._fire(timer, policies, now) for timer in timers]
             pages = [page for _, step_pages in fired for page in step_pages]
             if pages:
                 await session.execute(QUEUE_PAGE, pages)
@@ -123,13 +127,19 @@ class TimerWorker:
         return len(timers)
 
     def _fire(
-        self, timer: RowMapping, policy: Policy | None, now: datetime
+        self, timer: RowMapping, policies: dict[str, Policy | None], now: datetime
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The timer's next state, and the pages of its due step."""
         advance = {"timer_case": timer["case_id"], "new_fire_at": timer["fire_at"]}
         step_index = timer["next_step"]
-        if policy is None:  # the team's policy was removed: nothing more to page
+        if timer["team"] not in policies:  # the team's policy was removed: nothing more to page
             return advance | {"new_state": "done", "new_step": step_index}, []
+        policy = policies[timer["team"]]
+        if policy is None:
+            # It does not validate: the timer stays at its step, due again after HOLD_S. No
+            # other team's pages wait on it, and its own resume once the policy is fixed.
+            later = {"new_fire_at": now + timedelta(seconds=HOLD_S)}
+            return advance | later | {"new_state": "pending", "new_step": step_index}, []
         pages = []
         if step_index < len(policy.steps):
             step = policy.steps[step_index]
@@ -186,3 +196,13 @@ class TimerWorker:
         async with self._sessions() as session:
             pending = await session.scalar(COUNT_PENDING)
         self._pending.set(pending or 0)
+
+
+def validated_policy(team: str, stored: Any) -> Policy | None:
+    """The team's policy as stored, or None, with an error logged, when it does not validate
+    (stored before a rule it breaks, or written around the CLI): it then fails its team alone."""
+    try:
+        return Policy.model_validate(stored)
+    except ValidationError as error:
+        log.error("escalation_policy_invalid", team=team, error=str(error))
+        return None

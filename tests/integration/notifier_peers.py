@@ -93,12 +93,10 @@ async def publish_raw(env: FlareEnv, value: bytes, headers: list[tuple[str, byte
     await publish_messages(env.kafka, env.topics.cases, [(b"poison", value, headers)])
 
 
-def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, Any]]) -> str:
-    """`python -m services.notifier escalation set TEAM FILE`, as an operator would run it."""
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump({"steps": steps}))
+def escalation_admin(env: FlareEnv, *arguments: str) -> str:
+    """`python -m services.notifier escalation ...`, as an operator would run it: its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "services.notifier", "escalation", "set", team, str(policy_file)],
+        [sys.executable, "-m", "services.notifier", "escalation", *arguments],
         env={**os.environ, "FLARE_DATABASE_URL": env.database_url},
         capture_output=True,
         text=True,
@@ -106,6 +104,13 @@ def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, A
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, Any]]) -> str:
+    """`escalation set TEAM FILE`."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump({"steps": steps}))
+    return escalation_admin(env, "set", team, str(policy_file))
 
 
 QUEUE_PAGES = """

@@ -14,6 +14,7 @@ from tests.integration.conftest import execute, fetch, running
 from tests.integration.notifier_peers import (
     Receiver,
     case_envelope,
+    escalation_admin,
     publish,
     receiver,
     set_policy,
@@ -255,4 +256,62 @@ async def test_due_steps_of_many_cases_fire_together_each_by_its_own_team_policy
         "global",
         "legal",
         "legal",
+    ]
+
+
+async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_timers(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    broken = "Legal"
+    async with receiver() as peer:
+        set_policy(flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "g")]}])
+        step = {"name": "on-call", "wait": "1s", "targets": [chat(peer, "legal")]}
+        set_policy(flare_env, tmp_path, broken, [step])
+        before, ours, after = (snapshot(team=team) for team in (broken, TEAM, broken))
+        async with running(create_app(settings(flare_env))):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, before))
+
+            async def started(*cases: Any) -> bool:
+                return all([await timer_state(flare_env, case.case_id) for case in cases])
+
+            await wait_until(lambda: started(before), what="the timer started")
+            # Stored before a rule it breaks, or written around the CLI.
+            await execute(
+                flare_env,
+                """UPDATE notifier.escalation_policies SET policy = '{"steps": []}'
+                WHERE team = $1""",
+                broken,
+            )
+            await publish(
+                flare_env, *(case_envelope(EventType.CASE_CREATED, c) for c in (ours, after))
+            )
+
+            async def held() -> bool:
+                rows = await fetch(
+                    flare_env,
+                    "SELECT 1 FROM notifier.escalation_timers"
+                    " WHERE team = $1 AND fire_at > now() + interval '30 seconds'",
+                    broken,
+                )
+                return len(rows) == 2
+
+            async def paged() -> bool:
+                return len(peer.requests) == 1
+
+            await wait_until(lambda: started(ours, after), what="both new cases' timers")
+            await wait_until(held, what="the broken team's timers held, the first when due")
+            await wait_until(paged, what="the other team's page")
+        timers = await fetch(
+            flare_env, "SELECT case_id, next_step, state FROM notifier.escalation_timers"
+        )
+    assert {row["case_id"]: (row["next_step"], row["state"]) for row in timers} == {
+        before.case_id: (0, "pending"),
+        ours.case_id: (1, "done"),
+        after.case_id: (0, "pending"),
+    }
+    assert [request.path for request in peer.requests] == ["g"]
+    assert escalation_admin(flare_env, "list").splitlines() == [
+        f'{TEAM}\t["on-call"]',
+        f"{broken}\tdoes not validate, set it again: List should have at least 1 item after"
+        " validation, not 0",
     ]

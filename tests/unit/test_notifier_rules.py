@@ -171,6 +171,15 @@ def test_durations_read_as_seconds(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
+@pytest.mark.parametrize("wait", [1e12, "inf", "nan", -1, 7 * 24 * 3600 + 1])
+def test_a_wait_that_is_negative_infinite_or_over_a_week_is_refused(wait: object) -> None:
+    with pytest.raises(ValueError, match="wait"):
+        Policy.model_validate({"steps": [{"name": "x", "wait": wait, "targets": ["email:a@b"]}]})
+    by_severity = {"name": "x", "wait_by_severity": {"SEV1": wait}, "targets": ["email:a@b"]}
+    with pytest.raises(ValueError, match="wait_by_severity"):
+        Policy.model_validate({"steps": [by_severity]})
+
+
 def test_policy_with_an_unknown_channel_is_refused() -> None:
     with pytest.raises(ValueError, match="email:<address> or chat:<url>"):
         Policy.model_validate({"steps": [{"name": "x", "targets": ["sms:+4912345"]}]})
