@@ -4,12 +4,13 @@ Replicas share the queue. A slot claims the next due delivery with a lease: one 
 locks it (`FOR UPDATE SKIP LOCKED`) and moves its next attempt to the lease's end, so no other
 slot or replica takes it meanwhile, and returns it with its subscription's secret and its
 case's escalation timer. The send holds no lock and no transaction; its outcome is recorded in
-one statement as soon as it ends, and only while the lease is still this slot's (ADR 0015).
+one statement as soon as it ends, and sets the delivery's state only while the claim is still
+this slot's: not cancelled meanwhile, nor claimed again once its lease ended (ADR 0015).
 A replica that dies mid-send leaves its claims to be sent again when their leases end, with
 the same `webhook-id` (receivers deduplicate on it): only the sends under way at the crash can
 repeat (at most `delivery_concurrency` per replica). A page (an escalation step) is cancelled
-instead of sent when its claim finds the case's timer stopped: no page is claimed after an
-acknowledgement is recorded; one claimed before it still goes out. Up to
+instead of sent when its claim finds the case's timer stopped: no claim that starts after an
+acknowledgement is committed sends its case's page; one claimed before it still goes out. Up to
 `delivery_concurrency` slots send at once; each keeps one database connection while
 deliveries keep being due.
 """
