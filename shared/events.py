@@ -187,6 +187,7 @@ Identifier = Annotated[str, Field(min_length=1, max_length=200), STORABLE]
 Url = Annotated[
     str,
     Field(max_length=2048, json_schema_extra={"format": "uri"}),
+    STORABLE,
     AfterValidator(_http_url),
 ]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]

@@ -3,8 +3,10 @@
 Each caller hands over its rows and waits; whoever finds no commit under way starts one, which
 takes everything pending, then what arrived meanwhile, until nothing is left. A caller is
 answered only after the transaction holding its rows has committed, so a `202` sent after it
-still means "stored". A batch commits or fails as a whole: every caller in it gets the error
-(a database outage, answered 503), and none of its rows is stored (docs/adr/0010).
+still means "stored". A batch that the database cannot take now (an outage, answered 503)
+fails every caller in it, and none of its rows is stored. A batch that fails for what one
+caller's rows hold is tried again one caller at a time, so only that caller fails
+(docs/adr/0010).
 """
 
 import asyncio
@@ -14,7 +16,12 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.errors import is_transient
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 Rows = Sequence[tuple[Table, dict[str, Any]]]
+Batch = list[tuple[Rows, asyncio.Future[None]]]
 
 
 async def insert_rows(session: AsyncSession, rows: Rows) -> None:
@@ -29,7 +36,7 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
 class GroupCommit:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = 500) -> None:
         self._sessions, self._max_batch = sessions, max_batch
-        self._pending: list[tuple[Rows, asyncio.Future[None]]] = []
+        self._pending: Batch = []
         self._committing: asyncio.Task[None] | None = None
 
     async def insert(self, rows: Rows) -> None:
@@ -42,17 +49,37 @@ class GroupCommit:
 
     async def _commit_pending(self) -> None:
         while self._pending:
-            batch = self._pending[: self._max_batch]
+            taken = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            try:
-                async with self._sessions.begin() as session:
-                    await insert_rows(session, [row for rows, _ in batch for row in rows])
-            except Exception as error:
-                for _, committed in batch:
-                    # A caller that gave up (its request was cancelled) is not waiting any more.
-                    if not committed.done():
-                        committed.set_exception(error)
-            else:
-                for _, committed in batch:
-                    if not committed.done():
-                        committed.set_result(None)
+            # A caller that gave up (its request was cancelled) never saw a 202: not stored.
+            batch = [(rows, committed) for rows, committed in taken if not committed.done()]
+            if not batch:
+                continue
+            error = await self._commit(batch)
+            if error is None or len(batch) == 1 or is_transient(error):
+                _answer(batch, error)
+                continue
+            # Rows that passed the request's validation but not the database's (a fault of
+            # ours): the others' are still stored.
+            log.error("group_commit_batch_refused", callers=len(batch), error=repr(error))
+            for one in batch:
+                _answer([one], await self._commit([one]))
+
+    async def _commit(self, batch: Batch) -> Exception | None:
+        """The batch's rows in one transaction; what made it fail, if it did."""
+        try:
+            async with self._sessions.begin() as session:
+                await insert_rows(session, [row for rows, _ in batch for row in rows])
+        except Exception as error:
+            return error
+        return None
+
+
+def _answer(batch: Batch, error: Exception | None) -> None:
+    for _, committed in batch:
+        if committed.done():  # its caller gave up meanwhile
+            continue
+        if error is None:
+            committed.set_result(None)
+        else:
+            committed.set_exception(error)

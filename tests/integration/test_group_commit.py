@@ -1,5 +1,5 @@
 """Group commit: concurrent reports share transactions, every 202 is stored with its event, and
-a batch that fails stores none of its rows and fails every caller in it."""
+rows the database refuses fail only their own caller."""
 
 import asyncio
 import json
@@ -8,7 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from services.intake.models import outbox
 from shared.db import make_engine, make_sessions
@@ -43,20 +43,44 @@ async def test_concurrent_reports_are_each_stored_with_their_event(flare_env: Fl
     assert sorted(json.loads(record.value)["escalation_id"] for record in records) == sorted(ids)
 
 
-async def test_a_failed_batch_stores_nothing_and_fails_every_caller(flare_env: FlareEnv) -> None:
+async def test_rows_the_database_refuses_fail_only_their_own_caller(flare_env: FlareEnv) -> None:
     engine = make_engine(flare_env.database_url)
     group = GroupCommit(make_sessions(engine))
-    row = event_row()  # outbox event ids are unique: the second row breaks the batch
+    # JSONB cannot hold NUL: what a field without the request's check would let through.
+    refused = {**event_row(), "data": {"note": "\x00"}}
     try:
         results = await asyncio.gather(
-            group.insert([(outbox, row)]),
-            group.insert([(outbox, {**row, "key": "other"})]),
+            group.insert([(outbox, {**event_row(), "key": "first"})]),
+            group.insert([(outbox, refused)]),
+            group.insert([(outbox, {**event_row(), "key": "third"})]),
             return_exceptions=True,
         )
     finally:
         await engine.dispose()
-    assert [type(result) for result in results] == [IntegrityError, IntegrityError]
-    assert await fetch(flare_env, "SELECT 1 FROM intake.outbox") == []
+    assert [type(result) for result in results] == [type(None), DBAPIError, type(None)]
+    assert isinstance(results[1], DBAPIError)
+    assert getattr(results[1].orig, "sqlstate", None) == "22P05"
+    stored = await fetch(flare_env, "SELECT key FROM intake.outbox ORDER BY id")
+    assert [row["key"] for row in stored] == ["first", "third"]
+
+
+async def test_a_caller_that_gave_up_before_its_batch_began_is_not_stored(
+    flare_env: FlareEnv,
+) -> None:
+    engine = make_engine(flare_env.database_url)
+    group = GroupCommit(make_sessions(engine))
+    try:
+        # The first caller's batch is under way when the second arrives and gives up.
+        first = asyncio.create_task(group.insert([(outbox, {**event_row(), "key": "kept"})]))
+        await asyncio.sleep(0)
+        gave_up = asyncio.create_task(group.insert([(outbox, {**event_row(), "key": "gone"})]))
+        await asyncio.sleep(0)
+        gave_up.cancel()
+        await first
+    finally:
+        await engine.dispose()
+    stored = await fetch(flare_env, "SELECT key FROM intake.outbox")
+    assert [row["key"] for row in stored] == ["kept"]
 
 
 @pytest.mark.parametrize("callers", [1, 3])

@@ -55,6 +55,8 @@ def test_contract_values_are_accepted(field: str, value: Any) -> None:
         ("occurred_at", "2026-05-01"),
         ("occurred_at", 1767225600),
         ("subject", {"url": "not a url"}),
+        ("subject", {"url": "https://x.example/\x00"}),  # JSONB cannot store it
+        ("evidence", [{"url": "https://x.example/\x00", "kind": "image"}]),
         ("subject", {"content_id": ""}),
         ("signals", {"reach": -1}),
         ("signals", {"legal_deadline": "2026-05-02T09:00:00"}),
