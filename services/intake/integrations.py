@@ -45,7 +45,8 @@ def _title(*candidates: str | None) -> str:
 
 
 def _choice(value: Any, allowed: type[Category] | type[Product]) -> str:
-    return value if value in {member.value for member in allowed} else "other"
+    """A known value, or `other`: PagerDuty's `custom_details` may hold any JSON there."""
+    return value if isinstance(value, str) and value in {m.value for m in allowed} else "other"
 
 
 def _labels(source: dict[str, Any]) -> dict[str, str]:
@@ -74,11 +75,12 @@ def _timestamp(value: str | None) -> datetime | None:
 def _fields(partner: Partner, flare: dict[str, Any], critical: bool) -> dict[str, Any]:
     """What the partner and the tool's `flare_*` keys decide, shared by both tools."""
     region = flare.get("flare_region")
+    region = region if isinstance(region, str) and region in COUNTRY_CODES else None
     return {
         "category": _choice(flare.get("flare_category"), Category),
         "product": _choice(flare.get("flare_product"), Product),
         "reporter": {"type": partner.reporter_type.value, "name": partner.name},
-        "region": region if region in COUNTRY_CODES else None,
+        "region": region,
         "signals": {"imminent_harm": True} if critical else None,
     }
 

@@ -85,3 +85,19 @@ def test_pagerduty_critical_severity_is_imminent_harm(severity: str, imminent: b
     assert (escalation.signals is not None) is imminent
     assert escalation.labels["pagerduty_severity"] == severity
     assert escalation.dedup_key == "key-1"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"flare_region": ["DE"]},
+        {"flare_category": {"a": 1}},
+        {"flare_product": [1]},
+        {"flare_region": 49, "flare_category": None},
+    ],
+)
+def test_pagerduty_details_that_are_not_text_choose_nothing(details: dict[str, Any]) -> None:
+    payload = PagerDutyPayload(summary="s", source="src", severity="error", custom_details=details)
+    escalation = from_pagerduty(MONITOR, payload, "key-1").model_dump(mode="json")
+    chosen = {name: escalation[name] for name in ("category", "product", "region")}
+    assert chosen == {"category": "other", "product": "other", "region": None}
