@@ -127,13 +127,19 @@ async def accept_tool_alert(
     assert alert.dedup_key is not None  # the tools' mappings always set it
     receipt = EscalationAccepted(id=uuid4(), status="accepted", received_at=datetime.now(UTC))
     async with sessions.begin() as session:
-        name = f"flare.intake.alert:{partner.id}:{alert.dedup_key}"
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+        await _take_turn_on_alert(session, partner, alert.dedup_key)
         if await _open_alert(session, partner, alert.dedup_key):
             return None
         await insert_rows(session, _received_rows(topics, partner, alert, receipt, traceparent))
     _log_accepted(partner, alert, receipt)
     return receipt
+
+
+async def _take_turn_on_alert(session: AsyncSession, partner: Partner, dedup_key: str) -> None:
+    """Until the transaction ends, no other one stores or marks this tool's alert: a copy sees
+    the first stored, and a resolution sees the report a trigger in flight stores."""
+    name = f"flare.intake.alert:{partner.id}:{dedup_key}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
 
 def _log_accepted(partner: Partner, escalation: Escalation, receipt: EscalationAccepted) -> None:
@@ -328,9 +334,11 @@ async def mark_by_source(
     """Record that the sending tool acknowledged or resolved the alert behind these reports.
 
     A resolution also goes to the router (flare.escalation.resolved, through the outbox, in
-    the same transaction), which resolves the case. Only reports not resolved before count.
+    the same transaction), which resolves the case. Only reports not resolved before count,
+    and a report that a trigger in flight is storing counts too: they take turns.
     """
     async with sessions.begin() as session:
+        await _take_turn_on_alert(session, partner, dedup_key)
         changed = (
             await session.execute(
                 update(EscalationRecord)

@@ -3,10 +3,13 @@
 import asyncio
 import json
 
+import asyncpg
+
 from shared.events import ReporterType
 from tests.conftest import FlareEnv
 from tests.intake_support import intake_app, new_partner
 from tests.integration.conftest import fetch, running
+from tests.integration.notifier_peers import wait_until
 from tests.kafka_reader import read_topic
 
 
@@ -45,3 +48,44 @@ async def test_a_tool_repeating_an_alert_in_parallel_stores_it_once(flare_env: F
     assert [response.status_code for response in responses] == [202] * 8
     stored = await fetch(flare_env, "SELECT id FROM intake.escalations")
     assert len(stored) == 1
+
+
+WAITING = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+
+
+async def test_a_resolution_racing_a_trigger_of_the_same_alert_resolves_the_new_report(
+    flare_env: FlareEnv,
+) -> None:
+    """Held back behind a transaction that has the alert's turn, as a trigger in flight has: the
+    trigger stores its report first, and the resolution then finds it."""
+    key = await new_partner(flare_env, "pd-bridge", ReporterType.MONITORING)
+    holder = await asyncpg.connect(flare_env.dsn)
+    try:
+        async with running(intake_app(flare_env)) as http:
+            turn = holder.transaction()
+            await turn.start()
+            name = f"flare.intake.alert:{key.partner.id}:disk-full"
+            await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
+            trigger = asyncio.create_task(
+                http.post("/v2/enqueue", json=pagerduty("trigger", key.api_key))
+            )
+
+            async def waiting(count: int) -> bool:
+                return (await fetch(flare_env, WAITING))[0]["n"] == count
+
+            await wait_until(lambda: waiting(1), what="the trigger waiting for its turn")
+            resolve = asyncio.create_task(
+                http.post("/v2/enqueue", json=pagerduty("resolve", key.api_key))
+            )
+
+            async def resolve_waiting_or_done() -> bool:
+                return resolve.done() or await waiting(2)
+
+            await wait_until(resolve_waiting_or_done, what="the resolution waiting or done")
+            await turn.rollback()
+            responses = [await trigger, await resolve]
+    finally:
+        await holder.close()
+    assert [response.status_code for response in responses] == [202, 202]
+    stored = await fetch(flare_env, "SELECT source_status FROM intake.escalations")
+    assert [row["source_status"] for row in stored] == ["resolved"]
