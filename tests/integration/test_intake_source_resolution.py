@@ -71,7 +71,7 @@ async def test_a_resolution_racing_a_trigger_of_the_same_alert_resolves_the_new_
             )
 
             async def waiting(count: int) -> bool:
-                return (await fetch(flare_env, WAITING))[0]["n"] == count
+                return bool((await fetch(flare_env, WAITING))[0]["n"] == count)
 
             await wait_until(lambda: waiting(1), what="the trigger waiting for its turn")
             resolve = asyncio.create_task(
