@@ -1,4 +1,4 @@
-"""Per-partner token buckets, kept in this replica's memory (ADR 0005): no I/O, O(1) per check."""
+"""Per-partner token buckets, kept in this replica's memory (ADR 0007): no I/O, O(1) per check."""
 
 import math
 import time
