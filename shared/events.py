@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
@@ -169,6 +169,17 @@ def _rfc3339(value: object) -> object:
     raise ValueError("must be an RFC 3339 date-time with a time zone, e.g. 2026-05-01T12:00:00Z")
 
 
+# Far enough either way for any report, near enough that arithmetic on a time (a deadline less
+# a margin, a conversion to UTC) stays within what a datetime holds: year 1 or 9999 overflowed.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be in the years 1970 to 2199")
+    return value
+
+
 def _country(value: str) -> str:
     if value not in COUNTRY_CODES:
         raise ValueError("must be an ISO 3166-1 alpha-2 country code in upper case, e.g. DE")
@@ -190,7 +201,8 @@ Url = Annotated[
     STORABLE,
     AfterValidator(_http_url),
 ]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+PLAUSIBLE = AfterValidator(_plausible)
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), PLAUSIBLE]
 Region = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
 Language = Annotated[str, Field(min_length=1, max_length=35), AfterValidator(_language)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")]

@@ -26,7 +26,7 @@ from services.router.schemas import (
     Text,
 )
 from shared.auth import AnyResponder, Responder, Role, require_role
-from shared.events import CaseSnapshot, CaseStatus, Category, Severity, Topics
+from shared.events import PLAUSIBLE, CaseSnapshot, CaseStatus, Category, Severity, Topics
 
 Actor = Annotated[Responder, Depends(require_role(Role.RESPONDER, Role.LEAD, Role.ADMIN))]
 Lead = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
@@ -141,7 +141,9 @@ def _team_routes(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
             return [TeamOut(**vars(team)) for team in await teams.list_teams(session)]
 
     @router.get("/oncall")
-    async def on_call(_: AnyResponder, at: AwareDatetime | None = None) -> list[OnCallOut]:
+    async def on_call(
+        _: AnyResponder, at: Annotated[AwareDatetime, PLAUSIBLE] | None = None
+    ) -> list[OnCallOut]:
         moment = at or datetime.now(UTC)
         async with sessions() as session:
             return [

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.events import EARLIEST, LATEST
 from shared.http import Problem
 
 MAX_DAYS = 366
@@ -41,6 +42,8 @@ class Report:
 def period(start: date, end: date) -> Period:
     if end < start or (end - start).days >= MAX_DAYS:
         raise Problem(422, f"end must be on or after start, at most {MAX_DAYS} days later.")
+    if start < EARLIEST.date() or end >= LATEST.date():
+        raise Problem(422, "start and end must be in the years 1970 to 2199.")
     first = datetime.combine(start, time(), UTC)
     return Period(first, datetime.combine(end + timedelta(days=1), time(), UTC))
 

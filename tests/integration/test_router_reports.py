@@ -87,3 +87,19 @@ async def test_sla_report_gives_percentiles_and_breaches_by_team(flare_env: Flar
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [row["team"] for row in rows] == ["Global Operations", "Legal", "all"]
     assert backwards.status_code == 422
+
+
+async def test_times_a_datetime_cannot_do_arithmetic_on_are_refused_not_failed(
+    flare_env: FlareEnv,
+) -> None:
+    async with router_app(flare_env, sla_check_interval_s=3600) as (client, settings):
+        analyst = bearer(settings, role=Role.ANALYST)
+        late = {"start": "9999-12-31", "end": "9999-12-31"}
+        answers = [
+            await client.get(f"/v1/reports/{report}", params=late, headers=analyst)
+            for report in ("trends", "sla")
+        ]
+        early = {"at": "0001-01-01T00:00:00+14:00"}
+        answers.append(await client.get("/v1/oncall", params=early, headers=bearer(settings)))
+    assert [answer.status_code for answer in answers] == [422, 422, 422]
+    assert all(answer.headers["content-type"] == "application/problem+json" for answer in answers)

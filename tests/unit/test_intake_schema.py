@@ -54,6 +54,8 @@ def test_contract_values_are_accepted(field: str, value: Any) -> None:
         ("occurred_at", "yesterday"),
         ("occurred_at", "2026-05-01"),
         ("occurred_at", 1767225600),
+        ("occurred_at", "0001-01-01T00:30:00+01:00"),  # overflowed the router's arithmetic
+        ("signals", {"legal_deadline": "9999-12-31T23:00:00-12:00"}),
         ("subject", {"url": "not a url"}),
         ("subject", {"url": "https://x.example/\x00"}),  # JSONB cannot store it
         ("evidence", [{"url": "https://x.example/\x00", "kind": "image"}]),
