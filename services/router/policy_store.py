@@ -3,6 +3,8 @@
 import asyncio
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from services.router.policy import Policy, PolicyInvalid, parse_policy
 from shared.lifecycle import pause
 from shared.logging import get_logger
@@ -10,49 +12,66 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> bytes:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as error:
         raise PolicyInvalid(f"{path}: cannot read the policy file: {error}") from error
 
 
+def _parse(content: bytes, path: Path) -> Policy:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PolicyInvalid(f"{path}: the policy file is not UTF-8: {error}") from error
+    return parse_policy(text, str(path))
+
+
 def load_policy_file(path: Path) -> Policy:
-    return parse_policy(_read(path), str(path))
+    return _parse(_read(path), path)
 
 
 class PolicyStore:
     """Holds the current policy. A changed file that does not validate is refused and logged;
-    the policy already running stays in force, so a bad edit never stops routing."""
+    the policy already running stays in force, so a bad edit does not stop a running router.
+    A router starting on that file cannot start, hence the gauge (and its alert) while it lasts."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, registry: CollectorRegistry) -> None:
         self.path = path
-        self._text = _read(path)
-        self.current: Policy = parse_policy(self._text, str(path))
+        self._content = _read(path)
+        self.current: Policy = _parse(self._content, path)
         # Why the file on disk is not the policy in force, while it is not.
         self.rejected: str | None = None
+        self._rejected = Gauge(
+            "flare_router_policy_rejected",
+            "1 while the policy file does not validate and an older policy runs.",
+            registry=registry,
+        )
 
     def reload_if_changed(self) -> bool:
         """True when a new policy took over."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            content = self.path.read_bytes()
         except OSError as error:
             log.warning("policy_unreadable", path=str(self.path), error=str(error))
             return False
-        if text == self._text:
+        if content == self._content:
             return False
-        self._text = text
+        self._content = content
         try:
-            policy = parse_policy(text, str(self.path))
+            policy = _parse(content, self.path)
         except PolicyInvalid as error:
-            self.rejected = str(error)
-            log.error(
-                "policy_rejected", path=str(self.path), kept=self.current.version, error=str(error)
-            )
+            self._refuse(str(error))
             return False
         previous, self.current, self.rejected = self.current.version, policy, None
+        self._rejected.set(0)
         log.info("policy_reloaded", path=str(self.path), version=policy.version, previous=previous)
         return True
+
+    def _refuse(self, error: str) -> None:
+        self.rejected = error
+        self._rejected.set(1)
+        log.error("policy_rejected", path=str(self.path), kept=self.current.version, error=error)
 
     async def watch(self, stopping: asyncio.Event, interval_s: float) -> None:
         """A lifespan worker: looks at the file every `interval_s` seconds."""

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from services.router.policy import PolicyInvalid, parse_policy
 from services.router.policy_store import PolicyStore
@@ -87,7 +88,12 @@ def test_the_version_is_the_name_and_a_hash_of_the_content() -> None:
 def test_a_changed_file_takes_over_and_a_bad_one_keeps_the_running_policy(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(DEFAULT_TEXT)
-    store = PolicyStore(path)
+    registry = CollectorRegistry()
+    store = PolicyStore(path, registry)
+
+    def rejected() -> float | None:
+        return registry.get_sample_value("flare_router_policy_rejected")
+
     original = store.current.version
     assert store.reload_if_changed() is False
 
@@ -100,12 +106,25 @@ def test_a_changed_file_takes_over_and_a_bad_one_keeps_the_running_policy(tmp_pa
     path.write_text(DEFAULT_TEXT.replace("weight: 45", "weight: lots", 1))
     assert store.reload_if_changed() is False
     assert store.current.version == tuned
+    assert rejected() == 1
+
+    path.write_bytes(b"name: \xff\xfe")  # not UTF-8: refused alike
+    assert store.reload_if_changed() is False
+    assert "not UTF-8" in (store.rejected or "")
+    assert store.current.version == tuned
+
+    path.write_text(DEFAULT_TEXT)
+    assert store.reload_if_changed() is True
+    assert (store.rejected, rejected()) == (None, 0)
 
 
 def test_a_router_does_not_start_on_a_missing_or_bad_policy(tmp_path: Path) -> None:
     with pytest.raises(PolicyInvalid, match="cannot read"):
-        PolicyStore(tmp_path / "missing.yaml")
+        PolicyStore(tmp_path / "missing.yaml", CollectorRegistry())
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [")
     with pytest.raises(PolicyInvalid, match="not valid YAML"):
-        PolicyStore(bad)
+        PolicyStore(bad, CollectorRegistry())
+    bad.write_bytes(b"name: \xff")
+    with pytest.raises(PolicyInvalid, match="not UTF-8"):
+        PolicyStore(bad, CollectorRegistry())
