@@ -8,7 +8,7 @@ they are active. An override puts one responder on a rotation for a period, abov
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -47,10 +47,15 @@ def _active(layer: Layer, local: time) -> bool:
 
 
 def layer_on_call(layer: Layer, now: datetime) -> str | None:
-    local = now.astimezone(ZoneInfo(layer.timezone))
+    zone = ZoneInfo(layer.timezone)
+    local = now.astimezone(zone)
     if not layer.members or not _active(layer, local.time()):
         return None
-    shift_day = local.date() if local.time() >= layer.handoff else local.date() - timedelta(1)
+    # Compared as instants, at the hand-off time's first occurrence that day: by the local time
+    # alone, a hand-off in the hour repeated when clocks fall back went back and forth.
+    handoff = datetime.combine(local.date(), layer.handoff, zone)
+    handed_off = now.astimezone(UTC) >= handoff.astimezone(UTC)
+    shift_day = local.date() if handed_off else local.date() - timedelta(1)
     shift = (shift_day - layer.starts_on).days // layer.shift_days
     if shift < 0:
         return None

@@ -13,6 +13,8 @@ BASE = Layer(("base1", "base2"), "Europe/Dublin", time(9), 7, date(2026, 1, 5))
 APAC = Layer(("sg1",), "Asia/Singapore", time(8), 7, date(2026, 1, 5), time(9), time(15))
 AMER = Layer(("la1",), "America/Los_Angeles", time(8), 7, date(2026, 1, 5), time(8), time(16))
 NIGHT = Layer(("owl",), "Europe/Dublin", time(22), 7, date(2026, 1, 5), time(22), time(6))
+# Daily at 01:30 in New York: on 2026-11-01 01:00-02:00 happens twice (EDT, then EST).
+REPEATED_HOUR = Layer(("odd", "even"), "America/New_York", time(1, 30), 1, date(2026, 1, 1))
 
 
 def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
@@ -32,6 +34,11 @@ ON_CALL = [
     # 2026-11-02 is the Monday after DST ended on 11-01: 09:00 EST is 14:00 UTC again.
     ("dst-autumn-before-handoff", (WEEKLY_NEW_YORK,), utc(2026, 11, 2, 13, 30), "ana"),
     ("dst-autumn-handoff", (WEEKLY_NEW_YORK,), utc(2026, 11, 2, 14, 0), "bo"),
+    # The hand-off is at the first 01:30 (EDT, 05:30 UTC), and holds through the second hour.
+    ("dst-repeated-hour-before-handoff", (REPEATED_HOUR,), utc(2026, 11, 1, 5, 29), "even"),
+    ("dst-repeated-hour-handoff", (REPEATED_HOUR,), utc(2026, 11, 1, 5, 30), "odd"),
+    ("dst-repeated-hour-second-01-15", (REPEATED_HOUR,), utc(2026, 11, 1, 6, 15), "odd"),
+    ("dst-repeated-hour-second-01-45", (REPEATED_HOUR,), utc(2026, 11, 1, 6, 45), "odd"),
     ("midnight-handoff-winter", (DAILY_MIDNIGHT_DUBLIN,), utc(2026, 1, 2, 0, 0), "eli"),
     (
         "midnight-handoff-winter-just-before",
