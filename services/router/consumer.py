@@ -1,6 +1,7 @@
 """router's Kafka loop: received escalations -> handle_events (a poll at a time) -> commit."""
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +26,8 @@ def escalation_consumer(
     async def handle(envelopes: Sequence[Envelope]) -> None:
         # The policy in force when the events are handled; a reload applies from the next poll.
         policy = policies.current
-        if await handle_events(sessions, settings.topics, policy, rotations, envelopes):
+        now = datetime.now(UTC)
+        if await handle_events(sessions, settings.topics, policy, rotations, envelopes, now):
             relay.wake()
 
     make_consumer = group_consumer(

@@ -1,7 +1,7 @@
 """router's main use case: a received escalation becomes a scored, assigned case (or joins one)."""
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID, uuid4
 
@@ -42,9 +42,12 @@ async def handle_events(
     policy: Policy,
     rotations: Rotations,
     envelopes: Sequence[Envelope],
+    now: datetime,
 ) -> list[UUID]:
     """Handle consumed events in one transaction, all or nothing, in their order, each event id
-    once: a redelivery (handled before, or twice in the same poll) changes nothing.
+    once: a redelivery (handled before, or twice in the same poll) changes nothing. A report is
+    decided as of its receipt, but a new case goes to whoever is on call `now`, when it opens:
+    after a backlog or a replay, not to whoever was when the report came in.
 
     Returns the ids of the cases they changed (none when every event was a redelivery).
     """
@@ -67,7 +70,7 @@ async def handle_events(
                 if report is None:
                     changed += await _handle_source_resolution(session, topics, envelope)
                 else:
-                    case = await _handle_escalation(session, topics, rotations, poll, report)
+                    case = await _handle_escalation(session, topics, rotations, poll, report, now)
                     changed.append(case)
     return changed
 
@@ -94,11 +97,16 @@ async def _first_time(session: AsyncSession, envelopes: Sequence[Envelope]) -> s
 
 
 async def _handle_escalation(
-    session: AsyncSession, topics: Topics, rotations: Rotations, poll: Poll, report: Report
+    session: AsyncSession,
+    topics: Topics,
+    rotations: Rotations,
+    poll: Poll,
+    report: Report,
+    now: datetime,
 ) -> UUID:
     """Open a case for a report or join it to its key's open case; returns the case id."""
     policy, recent = poll.policy, poll.recent(report)
-    case = await _correlate_and_decide(session, topics, rotations, poll, report, recent)
+    case = await _correlate_and_decide(session, topics, rotations, poll, report, recent, now)
     # Both surge counts include this report.
     await check_key_surge(session, topics, policy, case, report.at, recent.on_key + 1)
     in_region = recent.in_region + 1
@@ -125,6 +133,7 @@ async def _correlate_and_decide(
     poll: Poll,
     report: Report,
     recent: RecentReports,
+    now: datetime,
 ) -> Case:
     """The case the report opened or joined."""
     policy, latest = poll.policy, poll.latest(report.key)
@@ -140,7 +149,8 @@ async def _correlate_and_decide(
         case = latest
     else:
         case = _new_case(report, latest, velocity)
-        case.assignee = await pick_assignee(session, routing.team, report.at, rotations)
+        opened_at = max(report.at, now)  # a clock behind intake's does not go back in time
+        case.assignee = await pick_assignee(session, routing.team, opened_at, rotations)
         await _open_case(session, topics, policy, case, report, decision, routing)
     _add_report(session, case, report, decision, context)
     poll.handled(report, case)

@@ -18,7 +18,7 @@ from services.router.settings import DEFAULT_POLICY, RouterSettings
 from services.router.teams import Rotations, rotations_cache
 from shared.auth import Role, mint_token
 from shared.db import make_engine, make_sessions
-from shared.events import Escalation, EscalationReceived, EventType
+from shared.events import EARLIEST, Escalation, EscalationReceived, EventType
 from shared.kafka import Envelope
 from tests.conftest import FlareEnv
 from tests.integration.conftest import running
@@ -64,13 +64,17 @@ async def router_sessions(env: FlareEnv) -> AsyncIterator[async_sessionmaker[Asy
         await engine.dispose()
 
 
+# Earlier than every report: each is handled as of its own receipt, as with no consumer lag.
+NO_LAG = EARLIEST
+
+
 async def handle_all(
-    env: FlareEnv, *events: Envelope, policy: Policy = POLICY
+    env: FlareEnv, *events: Envelope, policy: Policy = POLICY, now: datetime = NO_LAG
 ) -> list[UUID | None]:
     """Each event in a transaction of its own; the case it opened or joined, None if none."""
     async with router_sessions(env) as sessions:
         changed = [
-            await handle_events(sessions, env.topics, policy, uncached(), [event])
+            await handle_events(sessions, env.topics, policy, uncached(), [event], now)
             for event in events
         ]
     return [case_ids[0] if case_ids else None for case_ids in changed]
@@ -81,7 +85,7 @@ async def handle_poll(
 ) -> list[UUID | None]:
     """The events as one poll: one transaction; the case each opened or joined, as handle_all."""
     async with router_sessions(env) as sessions:
-        changed = await handle_events(sessions, env.topics, policy, uncached(), events)
+        changed = await handle_events(sessions, env.topics, policy, uncached(), events, NO_LAG)
     return list(changed)
 
 

@@ -17,6 +17,7 @@ from shared.tracing import span, use_exporter
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch
 from tests.integration.router_helpers import (
+    NO_LAG,
     POLICY,
     T0,
     TRACEPARENT,
@@ -87,7 +88,7 @@ async def test_a_polls_events_are_handled_in_one_transaction_as_one_by_one_would
     other = received(escalation(dedup_key="video:456"))
     async with router_sessions(flare_env) as sessions:
         changed = await handle_events(
-            sessions, flare_env.topics, POLICY, uncached(), [first, joining, other, first]
+            sessions, flare_env.topics, POLICY, uncached(), [first, joining, other, first], NO_LAG
         )
     case_a, again, case_b = changed
     assert case_a == again != case_b, "the second report joins the case the first opened"
@@ -119,7 +120,9 @@ async def test_events_of_a_poll_continue_the_trace_of_the_report_that_caused_the
         # As the consumer loop runs a poll: in one span of its own, linked to both traces.
         with span("consume router batch", links=[first.traceparent, other.traceparent]):
             async with router_sessions(flare_env) as sessions:
-                await handle_events(sessions, flare_env.topics, POLICY, uncached(), [first, other])
+                await handle_events(
+                    sessions, flare_env.topics, POLICY, uncached(), [first, other], NO_LAG
+                )
     finally:
         use_exporter("tests", None)
     rows = await fetch(flare_env, "SELECT traceparent FROM router.outbox ORDER BY id")
@@ -136,7 +139,9 @@ async def test_a_poll_with_an_event_it_cannot_handle_stores_none_of_them(
     wrong = Envelope(event.id, "flare.case.created", event.source, event.time, event.data)
     async with router_sessions(flare_env) as sessions:
         with pytest.raises(InvalidEvent):
-            await handle_events(sessions, flare_env.topics, POLICY, uncached(), [received(), wrong])
+            await handle_events(
+                sessions, flare_env.topics, POLICY, uncached(), [received(), wrong], NO_LAG
+            )
     assert await fetch(flare_env, "SELECT 1 FROM router.processed_events") == []
     assert await fetch(flare_env, "SELECT 1 FROM router.cases") == []
 

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from services.router import teams
 from shared.invalidation import InvalidationListener
 from tests.conftest import FlareEnv
+from tests.integration.conftest import fetch
 from tests.integration.notifier_peers import wait_until
 from tests.integration.router_helpers import (
     T0,
@@ -71,6 +72,23 @@ async def test_the_least_loaded_of_several_on_call_gets_the_case(flare_env: Flar
     assert on_call == ["omar", "dana"]
     assert counts == {"omar": 2, "dana": 1}
     assert None not in (first, second_case, third)
+
+
+async def test_a_case_opened_after_a_backlog_goes_to_who_is_on_call_when_it_opens(
+    flare_env: FlareEnv,
+) -> None:
+    """Received at T0, handled a week later (Kafka was down, or the report was replayed from the
+    DLQ): the responder on call at T0 has handed off since."""
+    later = T0 + timedelta(days=7)
+    async with router_sessions(flare_env) as sessions, sessions() as session:
+        then, now = [await teams.on_call(session, "legal", at) for at in (T0, later)]
+    assert then != now, "the weekly rotation has handed off"
+    [case_id] = await handle_all(
+        flare_env, received(escalation(category="legal_request"), at=T0), now=later
+    )
+    [case] = await fetch(flare_env, "SELECT id, assignee, ack_due_at FROM router.cases")
+    assert (case["id"], [case["assignee"]]) == (case_id, now)
+    assert case["ack_due_at"] < later, "its SLA still runs from the report's receipt"
 
 
 async def test_an_override_puts_its_responder_on_call_for_its_period(flare_env: FlareEnv) -> None:

@@ -12,6 +12,7 @@ from shared.kafka import Envelope
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
 from tests.integration.router_helpers import (
+    NO_LAG,
     POLICY,
     T0,
     escalation,
@@ -37,7 +38,7 @@ def resolved_by_tool(*escalation_ids: object) -> Envelope:
 async def handle(
     sessions: async_sessionmaker[AsyncSession], env: FlareEnv, event: Envelope
 ) -> list[UUID]:
-    return await handle_events(sessions, env.topics, POLICY, uncached(), [event])
+    return await handle_events(sessions, env.topics, POLICY, uncached(), [event], NO_LAG)
 
 
 async def test_the_tools_resolution_resolves_the_case_once(flare_env: FlareEnv) -> None:
