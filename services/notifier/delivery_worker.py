@@ -1,11 +1,12 @@
 """Sends queued deliveries, records every attempt, and retries on the schedule until dead.
 
-Replicas share the queue. A slot claims the next due delivery with a lease: one statement
-locks it (`FOR UPDATE SKIP LOCKED`) and moves its next attempt to the lease's end, so no other
-slot or replica takes it meanwhile, and returns it with its subscription's secret and its
-case's escalation timer. The send holds no lock and no transaction; its outcome is recorded in
-one statement as soon as it ends, and sets the delivery's state only while the claim is still
-this slot's: not cancelled meanwhile, nor claimed again once its lease ended (ADR 0015).
+Replicas share the queue. A slot claims the next due delivery, pages first (ADR 0016), with a
+lease: one statement locks it (`FOR UPDATE SKIP LOCKED`) and moves its next attempt to the
+lease's end, so no other slot or replica takes it meanwhile, and returns it with its
+subscription's secret and its case's escalation timer. The send holds no lock and no
+transaction; its outcome is recorded in one statement as soon as it ends, and sets the
+delivery's state only while the claim is still this slot's: not cancelled meanwhile, nor
+claimed again once its lease ended (ADR 0015).
 A replica that dies mid-send leaves its claims to be sent again when their leases end, with
 the same `webhook-id` (receivers deduplicate on it): only the sends under way at the crash can
 repeat (at most `delivery_concurrency` per replica). A page (an escalation step) is cancelled
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
     DELIVERY_DUE,
+    NOT_A_PAGE,
     deliveries,
     delivery_attempts,
     escalation_timers,
@@ -63,7 +65,7 @@ _NEXT_DUE = (
     select(deliveries.c.id, deliveries.c.next_attempt_at)
     .where(DELIVERY_DUE)
     .where(deliveries.c.next_attempt_at <= func.now())
-    .order_by(deliveries.c.next_attempt_at)
+    .order_by(NOT_A_PAGE, deliveries.c.next_attempt_at)  # the due index's order: pages first
     .limit(literal_column("1"))  # not a bound value: the kept plan knows it reads one row
     .with_for_update(skip_locked=True)
     .cte("next_due")

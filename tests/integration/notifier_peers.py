@@ -113,21 +113,27 @@ def set_policy(env: FlareEnv, tmp_path: Path, team: str, steps: list[dict[str, A
     return escalation_admin(env, "set", team, str(policy_file))
 
 
-QUEUE_PAGES = """
+QUEUE_DELIVERIES = """
 INSERT INTO notifier.deliveries (id, event_id, destination, case_id, kind, channel, target,
     event_type, event_time, body, status, next_attempt_at)
-SELECT gen_random_uuid(), gen_random_uuid(), 'chat:' || $3, gen_random_uuid(), 'page', 'chat',
+SELECT gen_random_uuid(), gen_random_uuid(), 'chat:' || $3, gen_random_uuid(), $4, 'chat',
     $3, 'flare.escalation.page', now(), jsonb_build_object('text', repeat('x', 1000)), $2,
-    now() - interval '1 second'
+    now() - make_interval(secs => $5)
 FROM generate_series(1, $1)
 """
 
 
-async def queue_pages(
-    env: FlareEnv, count: int, status: str = "pending", target: str = "https://chat.invalid/x"
+async def queue_deliveries(
+    env: FlareEnv,
+    count: int,
+    status: str = "pending",
+    target: str = "https://chat.invalid/x",
+    kind: str = "page",
+    overdue_s: float = 1.0,
 ) -> None:
-    """`count` chat pages to `target`, already due (or in `status`), each of its own case."""
-    await execute(env, QUEUE_PAGES, count, status, target)
+    """`count` chat deliveries to `target` (pages unless `kind` says otherwise), due `overdue_s`
+    ago (or in `status`), each of its own case."""
+    await execute(env, QUEUE_DELIVERIES, count, status, target, kind, overdue_s)
 
 
 async def wait_until(

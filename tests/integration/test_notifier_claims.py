@@ -14,16 +14,16 @@ from services.notifier.delivery_worker import CLAIM_DUE, RECORD_ATTEMPT
 from shared.db import make_engine
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch, generic_plan, plan_nodes, prepared
-from tests.integration.notifier_peers import queue_pages
+from tests.integration.notifier_peers import queue_deliveries
 
 
 async def test_a_claim_in_a_surge_reads_the_due_index_however_stale_the_statistics(
     flare_env: FlareEnv,
 ) -> None:
     # Analysed when every delivery had gone out (a quiet hour), then a surge queues its pages.
-    await queue_pages(flare_env, 20_000, "delivered")
+    await queue_deliveries(flare_env, 20_000, "delivered")
     await execute(flare_env, "ANALYZE notifier.deliveries")
-    await queue_pages(flare_env, 5_000)
+    await queue_deliveries(flare_env, 5_000)
     engine = make_engine(flare_env.database_url)  # for its dialect: nothing is executed on it
     claim = CLAIM_DUE.params(lease=timedelta(seconds=30)).compile(
         engine.sync_engine, compile_kwargs={"literal_binds": True}
@@ -60,8 +60,8 @@ async def test_the_claim_and_the_timer_poll_keep_their_plan_once_prepared(
     # PostgreSQL plans a prepared statement for its values five times, then keeps a plan made
     # for any values, unless that plan looks worse. With the due statuses bound, it could not
     # read the partial index, so every claim and every poll was planned anew.
-    await queue_pages(flare_env, 5_000, "delivered")
-    await queue_pages(flare_env, 50)
+    await queue_deliveries(flare_env, 5_000, "delivered")
+    await queue_deliveries(flare_env, 50)
     await execute(flare_env, TIMERS_DONE, 5_000)
     await execute(flare_env, "ANALYZE notifier.deliveries")
     await execute(flare_env, "ANALYZE notifier.escalation_timers")
@@ -111,7 +111,7 @@ def record(row: Any) -> dict[str, Any]:
 async def test_a_claim_keeps_others_off_its_delivery_until_its_lease_ends(
     flare_env: FlareEnv,
 ) -> None:
-    await queue_pages(flare_env, 2)
+    await queue_deliveries(flare_env, 2)
     engine = make_engine(flare_env.database_url, pool_size=2)
     try:
         async with engine.connect() as first, engine.connect() as second:

@@ -25,7 +25,7 @@ from tests.integration.notifier_peers import (
     case_envelope,
     publish,
     publish_raw,
-    queue_pages,
+    queue_deliveries,
     receiver,
     snapshot,
     wait_until,
@@ -147,12 +147,27 @@ async def test_a_target_slower_than_the_timeout_fails_the_attempt_at_the_timeout
     assert peer.delivered == []
 
 
+async def test_a_page_goes_out_before_the_subscriptions_deliveries_due_before_it(
+    flare_env: FlareEnv,
+) -> None:
+    """A page wakes a responder: a backlog of webhooks, say to a target that hangs on every
+    attempt, must not hold it up. One slot here, so the order of the sends is the claims'."""
+    one_slot = settings(flare_env, delivery_poll_interval_s=60, delivery_concurrency=1)
+    async with receiver() as peer:
+        hook = f"{peer.url}/hook"
+        await queue_deliveries(flare_env, 3, target=hook, kind="subscription", overdue_s=60)
+        await queue_deliveries(flare_env, 1, target=f"{peer.url}/page")
+        async with running(create_app(one_slot)):
+            await received(peer, 4)
+    assert [request.path for request in peer.requests] == ["page", "hook", "hook", "hook"]
+
+
 async def test_a_target_that_does_not_resolve_is_retried_not_given_up_at_once(
     flare_env: FlareEnv,
 ) -> None:
     """A failed DNS lookup may be an outage that passes: the page is retried on the schedule,
     like any failed send, and dead only after the last attempt."""
-    await queue_pages(flare_env, 1, target="https://flare-test.invalid/chat")
+    await queue_deliveries(flare_env, 1, target="https://flare-test.invalid/chat")
 
     async def dead() -> bool:
         return bool(
@@ -453,7 +468,7 @@ async def test_deliveries_due_together_go_out_at_once_not_one_per_poll(
     others waiting for a minute."""
     one_slot = settings(flare_env, delivery_poll_interval_s=60, delivery_concurrency=1)
     async with receiver() as peer:
-        await queue_pages(flare_env, 5, target=f"{peer.url}/chat")
+        await queue_deliveries(flare_env, 5, target=f"{peer.url}/chat")
         async with running(create_app(one_slot)):
             await received(peer, 5)
 
