@@ -186,11 +186,12 @@ class OutboxRelay:
         # A busy relay wakes on every commit: counting the table each time would cost a query
         # per batch for a gauge that is scraped every few seconds.
         if time.monotonic() - self._measured_at >= MEASURE_BACKLOG_EVERY_S:
-            await self.measure_backlog()
+            await self._measure_backlog_if_possible()
             self._measured_at = time.monotonic()
 
     async def _measure_backlog_if_possible(self) -> None:
-        # While Kafka is down the backlog still gets measured; while Postgres is down it cannot.
+        # While Kafka is down the backlog still gets measured; while Postgres is down it cannot,
+        # and the relay goes on (it would have crashed, and restarted a second later).
         try:
             await self.measure_backlog()
         except Exception as error:
