@@ -22,24 +22,27 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Float,
     Integer,
     Interval,
     RowMapping,
+    Subquery,
     Text,
     bindparam,
     func,
     insert,
     literal_column,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.models import (
     DELIVERY_DUE,
-    NOT_A_PAGE,
+    IS_A_PAGE,
     deliveries,
     delivery_attempts,
     escalation_timers,
@@ -61,15 +64,25 @@ log = get_logger(__name__)
 # rate. It returns the delivery as it was before the claim (`next_attempt_at` is when it fell
 # due) and the lease's end. Both "due" and the lease are reckoned by the database's clock: the
 # replicas' clocks may disagree, and a lease must mean the same to all of them.
-_NEXT_DUE = (
-    select(deliveries.c.id, deliveries.c.next_attempt_at)
-    .where(DELIVERY_DUE)
-    .where(deliveries.c.next_attempt_at <= func.now())
-    .order_by(NOT_A_PAGE, deliveries.c.next_attempt_at)  # the due index's order: pages first
-    .limit(literal_column("1"))  # not a bound value: the kept plan knows it reads one row
-    .with_for_update(skip_locked=True)
-    .cte("next_due")
-)
+
+
+def _next_due(*only: ColumnElement[bool]) -> Subquery:
+    """The first due delivery (of those `only` selects), locked, from its due index alone."""
+    return (
+        select(deliveries.c.id, deliveries.c.next_attempt_at)
+        .where(DELIVERY_DUE, deliveries.c.next_attempt_at <= func.now(), *only)
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(literal_column("1"))  # not a bound value: the kept plan knows it reads one row
+        .with_for_update(skip_locked=True)
+        .subquery()
+    )
+
+
+# Pages first (ADR 0016): the first due page, else the first due delivery of any kind. The
+# second lookup runs only when the first finds none; each stops at the first due entry of its
+# index.
+_PAGE, _ANY = _next_due(IS_A_PAGE), _next_due()
+_NEXT_DUE = union_all(select(_PAGE), select(_ANY)).limit(literal_column("1")).cte("next_due")
 _CLAIMED = (
     update(deliveries)
     .where(deliveries.c.id == _NEXT_DUE.c.id)

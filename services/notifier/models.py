@@ -124,10 +124,14 @@ escalation_timers = Table(
 # delivery claim and every timer poll was planned anew, each time it ran.
 DELIVERY_DUE = deliveries.c.status.in_([literal_column("'pending'"), literal_column("'retrying'")])
 TIMER_PENDING = escalation_timers.c.state == literal_column("'pending'")
-# Pages before the subscriptions' deliveries (false sorts first): a page wakes a responder, and
-# a backlog of webhooks to a target that hangs must not hold it up (migration 0005).
-NOT_A_PAGE = deliveries.c.kind != literal_column("'page'")
-Index("deliveries_due", NOT_A_PAGE, deliveries.c.next_attempt_at, postgresql_where=DELIVERY_DUE)
+Index("deliveries_due", deliveries.c.next_attempt_at, postgresql_where=DELIVERY_DUE)
+# Due pages are claimed before the subscriptions' deliveries, from an index of their own: a
+# page wakes a responder, and a backlog of webhooks to a target that hangs must not hold it up
+# (ADR 0016, migration 0005).
+IS_A_PAGE = deliveries.c.kind == literal_column("'page'")
+Index(
+    "deliveries_due_pages", deliveries.c.next_attempt_at, postgresql_where=DELIVERY_DUE & IS_A_PAGE
+)
 Index("escalation_timers_due", escalation_timers.c.fire_at, postgresql_where=TIMER_PENDING)
 
 # The first start of the shared delivery consumer. Case events from before it, older than

@@ -1,4 +1,4 @@
-"""Due deliveries are claimed pages first: the due index leads with whether a delivery is a page.
+"""Due pages are claimed first, from an index of their own (ADR 0016).
 
 Revision ID: 0005
 Revises: 0004
@@ -12,22 +12,17 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 SCHEMA = "notifier"
-DUE = sa.text("status IN ('pending', 'retrying')")
 
 
 def upgrade() -> None:
-    op.drop_index("deliveries_due", table_name="deliveries", schema=SCHEMA)
     op.create_index(
-        "deliveries_due",
+        "deliveries_due_pages",
         "deliveries",
-        [sa.text("(kind <> 'page')"), "next_attempt_at"],
+        ["next_attempt_at"],
         schema=SCHEMA,
-        postgresql_where=DUE,
+        postgresql_where=sa.text("status IN ('pending', 'retrying') AND kind = 'page'"),
     )
 
 
 def downgrade() -> None:
-    op.drop_index("deliveries_due", table_name="deliveries", schema=SCHEMA)
-    op.create_index(
-        "deliveries_due", "deliveries", ["next_attempt_at"], schema=SCHEMA, postgresql_where=DUE
-    )
+    op.drop_index("deliveries_due_pages", table_name="deliveries", schema=SCHEMA)
