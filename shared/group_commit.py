@@ -62,8 +62,14 @@ class GroupCommit:
             # Rows that passed the request's validation but not the database's (a fault of
             # ours): the others' are still stored.
             log.error("group_commit_batch_refused", callers=len(batch), error=repr(error))
-            for one in batch:
-                _answer([one], await self._commit([one]))
+            for index, (rows, committed) in enumerate(batch):
+                if committed.done():  # its caller gave up meanwhile: not stored
+                    continue
+                error = await self._commit([(rows, committed)])
+                if error is not None and is_transient(error):
+                    _answer(batch[index:], error)  # the database went away: the rest hear it now
+                    break
+                _answer([(rows, committed)], error)
 
     async def _commit(self, batch: Batch) -> Exception | None:
         """The batch's rows in one transaction; what made it fail, if it did."""
