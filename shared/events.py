@@ -203,6 +203,7 @@ Url = Annotated[
 ]
 PLAUSIBLE = AfterValidator(_plausible)
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), PLAUSIBLE]
+Moment = Annotated[AwareDatetime, PLAUSIBLE]  # any ISO 8601 form, for the APIs' parameters
 Region = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
 Language = Annotated[str, Field(min_length=1, max_length=35), AfterValidator(_language)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")]

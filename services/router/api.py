@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router import case_actions, reports, teams
@@ -26,7 +25,7 @@ from services.router.schemas import (
     Text,
 )
 from shared.auth import AnyResponder, Responder, Role, require_role
-from shared.events import PLAUSIBLE, CaseSnapshot, CaseStatus, Category, Severity, Topics
+from shared.events import CaseSnapshot, CaseStatus, Category, Moment, Severity, Topics
 
 Actor = Annotated[Responder, Depends(require_role(Role.RESPONDER, Role.LEAD, Role.ADMIN))]
 Lead = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
@@ -72,7 +71,7 @@ def _case_routes(
         team: Annotated[Text | None, Query(max_length=100)] = None,
         category: Category | None = None,
         region: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
-        since: AwareDatetime | None = None,
+        since: Moment | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: str | None = None,
     ) -> CasePage:
@@ -141,9 +140,7 @@ def _team_routes(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
             return [TeamOut(**vars(team)) for team in await teams.list_teams(session)]
 
     @router.get("/oncall")
-    async def on_call(
-        _: AnyResponder, at: Annotated[AwareDatetime, PLAUSIBLE] | None = None
-    ) -> list[OnCallOut]:
+    async def on_call(_: AnyResponder, at: Moment | None = None) -> list[OnCallOut]:
         moment = at or datetime.now(UTC)
         async with sessions() as session:
             return [

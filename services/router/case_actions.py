@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from pydantic import TypeAdapter
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from services.router.schemas import (
     TimelineItem,
 )
 from services.router.teams import Rotations, pick_assignee, require_responders, require_team
-from shared.events import CaseStatus, EventType, Topics
+from shared.events import CaseStatus, EventType, Moment, Topics
 from shared.http import Problem
 from shared.logging import get_logger
 
@@ -43,10 +44,13 @@ def _encode_cursor(case: Case) -> str:
     return base64.urlsafe_b64encode(f"{case.created_at.isoformat()}|{case.id}".encode()).decode()
 
 
+_CURSOR_TIME: TypeAdapter[datetime] = TypeAdapter(Moment)
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         created, _, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), UUID(case_id)
+        return _CURSOR_TIME.validate_python(created), UUID(case_id)
     except ValueError as error:
         raise Problem(400, "The cursor is not one this API gave out.") from error
 

@@ -1,8 +1,10 @@
 """Trend and SLA reports over a date range, as JSON and as CSV."""
 
+import base64
 import csv
 import io
 from datetime import timedelta
+from uuid import uuid4
 
 from services.router import case_actions
 from shared.auth import Role
@@ -99,7 +101,14 @@ async def test_times_a_datetime_cannot_do_arithmetic_on_are_refused_not_failed(
             await client.get(f"/v1/reports/{report}", params=late, headers=analyst)
             for report in ("trends", "sla")
         ]
-        early = {"at": "0001-01-01T00:00:00+14:00"}
-        answers.append(await client.get("/v1/oncall", params=early, headers=bearer(settings)))
-    assert [answer.status_code for answer in answers] == [422, 422, 422]
+        early = "0001-01-01T00:00:00+14:00"
+        responder = bearer(settings)
+        answers.append(await client.get("/v1/oncall", params={"at": early}, headers=responder))
+        answers.append(await client.get("/v1/cases", params={"since": early}, headers=responder))
+        for crafted in (f"{early}|{uuid4()}", f"2026-01-01T00:00:00|{uuid4()}"):  # naive too
+            cursor = base64.urlsafe_b64encode(crafted.encode()).decode()
+            answers.append(
+                await client.get("/v1/cases", params={"cursor": cursor}, headers=responder)
+            )
+    assert [answer.status_code for answer in answers] == [422, 422, 422, 422, 400, 400]
     assert all(answer.headers["content-type"] == "application/problem+json" for answer in answers)
