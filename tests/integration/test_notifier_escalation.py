@@ -265,7 +265,7 @@ async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_t
     broken = "Legal"
     async with receiver() as peer:
         set_policy(flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "g")]}])
-        step = {"name": "on-call", "wait": "1s", "targets": [chat(peer, "legal")]}
+        step = {"name": "on-call", "wait": "1h", "targets": [chat(peer, "legal")]}
         set_policy(flare_env, tmp_path, broken, [step])
         before, ours, after = (snapshot(team=team) for team in (broken, TEAM, broken))
         async with running(create_app(settings(flare_env))):
@@ -275,12 +275,17 @@ async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_t
                 return all([await timer_state(flare_env, case.case_id) for case in cases])
 
             await wait_until(lambda: started(before), what="the timer started")
-            # Stored before a rule it breaks, or written around the CLI.
+            # Stored before a rule it breaks, or written around the CLI; then its step falls due.
             await execute(
                 flare_env,
                 """UPDATE notifier.escalation_policies SET policy = '{"steps": []}'
                 WHERE team = $1""",
                 broken,
+            )
+            await execute(
+                flare_env,
+                "UPDATE notifier.escalation_timers SET fire_at = now() WHERE case_id = $1",
+                before.case_id,
             )
             await publish(
                 flare_env, *(case_envelope(EventType.CASE_CREATED, c) for c in (ours, after))
