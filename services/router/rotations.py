@@ -47,19 +47,25 @@ def _active(layer: Layer, local: time) -> bool:
 
 
 def layer_on_call(layer: Layer, now: datetime) -> str | None:
-    zone = ZoneInfo(layer.timezone)
-    local = now.astimezone(zone)
+    local = now.astimezone(ZoneInfo(layer.timezone))
     if not layer.members or not _active(layer, local.time()):
         return None
-    # Compared as instants, at the hand-off time's first occurrence that day: by the local time
-    # alone, a hand-off in the hour repeated when clocks fall back went back and forth.
-    handoff = datetime.combine(local.date(), layer.handoff, zone)
-    handed_off = now.astimezone(UTC) >= handoff.astimezone(UTC)
-    shift_day = local.date() if handed_off else local.date() - timedelta(1)
+    shift_day = local.date() if _handed_off(layer, local) else local.date() - timedelta(1)
     shift = (shift_day - layer.starts_on).days // layer.shift_days
     if shift < 0:
         return None
     return layer.members[shift % len(layer.members)]
+
+
+def _handed_off(layer: Layer, local: datetime) -> bool:
+    """Whether the day's hand-off has happened by `local`: once its time of day has come, or,
+    in the second pass of the hour repeated when clocks fall back, once its first occurrence
+    has (by the time of day alone, it went back and forth). A time skipped when clocks spring
+    forward hands off as the clocks jump."""
+    if local.time() >= layer.handoff:
+        return True
+    first = datetime.combine(local.date(), layer.handoff, local.tzinfo)
+    return local.fold == 1 and local.astimezone(UTC) >= first.astimezone(UTC)
 
 
 def rotation_on_call(rotation: Rotation, now: datetime) -> str | None:

@@ -15,6 +15,7 @@ AMER = Layer(("la1",), "America/Los_Angeles", time(8), 7, date(2026, 1, 5), time
 NIGHT = Layer(("owl",), "Europe/Dublin", time(22), 7, date(2026, 1, 5), time(22), time(6))
 # Daily at 01:30 in New York: on 2026-11-01 01:00-02:00 happens twice (EDT, then EST).
 REPEATED_HOUR = Layer(("odd", "even"), "America/New_York", time(1, 30), 1, date(2026, 1, 1))
+SKIPPED_HOUR = Layer(("odd", "even"), "America/New_York", time(2, 30), 1, date(2026, 1, 1))
 
 
 def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
@@ -39,6 +40,9 @@ ON_CALL = [
     ("dst-repeated-hour-handoff", (REPEATED_HOUR,), utc(2026, 11, 1, 5, 30), "odd"),
     ("dst-repeated-hour-second-01-15", (REPEATED_HOUR,), utc(2026, 11, 1, 6, 15), "odd"),
     ("dst-repeated-hour-second-01-45", (REPEATED_HOUR,), utc(2026, 11, 1, 6, 45), "odd"),
+    # On 2026-03-08 02:30 does not happen: the hand-off comes as the clocks jump to 03:00 EDT.
+    ("dst-skipped-handoff-before", (SKIPPED_HOUR,), utc(2026, 3, 8, 6, 59), "even"),
+    ("dst-skipped-handoff-at-jump", (SKIPPED_HOUR,), utc(2026, 3, 8, 7, 0), "odd"),
     ("midnight-handoff-winter", (DAILY_MIDNIGHT_DUBLIN,), utc(2026, 1, 2, 0, 0), "eli"),
     (
         "midnight-handoff-winter-just-before",
