@@ -3,7 +3,8 @@
 A webhook or chat URL is refused when any address its host resolves to is loopback, private,
 link-local (which holds the cloud metadata endpoint 169.254.169.254), unique-local, multicast,
 reserved or unspecified, unless the address is inside an allow-listed network. An IPv4 address
-inside an IPv6 one (IPv4-mapped, or NAT64's prefix) is judged as that IPv4 address.
+inside an IPv6 one (IPv4-mapped, or NAT64's well-known prefix) is judged as that IPv4 address;
+NAT64's local-use prefix is internal.
 """
 
 import ipaddress
@@ -17,8 +18,10 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("100.100.100.200"),
 }
 
-# NAT64's well-known prefix (RFC 6052): the last 32 bits are an IPv4 address.
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are an IPv4 address. The local-use
+# prefix (RFC 8215) is a network's own translation, to addresses of its own: internal.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 class TargetRefused(Exception):
@@ -62,4 +65,6 @@ def _internal(address: IPAddress) -> bool:
         # A DNS64 answer: the network's NAT64 gateway connects to the IPv4 address inside it.
         if address in NAT64:
             return _internal(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if address in NAT64_LOCAL_USE:
+            return True
     return address in METADATA_ADDRESSES or not address.is_global or address.is_multicast

@@ -94,6 +94,7 @@ def test_filters_by_team_or_watcher_severity_category_and_type(
         "::ffff:127.0.0.1",
         "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
         "64:ff9b::a00:8",  # NAT64 of 10.0.0.8
+        "64:ff9b:1:a9fe:a9:fe00::",  # a network's own NAT64 (local-use prefix)
         "224.0.0.1",
     ],
 )
