@@ -30,9 +30,9 @@ def parse_duration(value: object) -> object:
     return value
 
 
-# A week at most, and never infinite: a wait past what a timer's clock can hold would fail the
+# A year at most, and never infinite: a wait past what a timer's clock can hold would fail the
 # step's computation. A policy that should stop paging simply ends.
-MAX_WAIT_S = 7 * 24 * 3600.0
+MAX_WAIT_S = 366 * 24 * 3600.0
 Seconds = Annotated[
     float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)
 ]

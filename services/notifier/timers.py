@@ -66,6 +66,7 @@ ADVANCE = (
     )
 )
 COUNT_PENDING = select(func.count()).where(TIMER_PENDING)
+ALL_POLICIES = select(escalation_policies.c.team, escalation_policies.c.policy)
 
 
 def page_event_id(case_id: uuid.UUID, step: int) -> uuid.UUID:
@@ -86,6 +87,11 @@ class TimerWorker:
         self._wake = asyncio.Event()
         self._pending = Gauge(
             "flare_escalation_timers_pending", "Escalation timers waiting.", registry=registry
+        )
+        self._invalid = Gauge(
+            "flare_escalation_policies_invalid",
+            "Teams whose stored escalation policy does not validate: their pages are held.",
+            registry=registry,
         )
 
     def wake(self) -> None:
@@ -195,14 +201,22 @@ class TimerWorker:
     async def _measure(self) -> None:
         async with self._sessions() as session:
             pending = await session.scalar(COUNT_PENDING)
+            stored = (await session.execute(ALL_POLICIES)).all()
         self._pending.set(pending or 0)
+        self._invalid.set(sum(1 for _, policy in stored if _validated(policy)[1] is not None))
 
 
 def validated_policy(team: str, stored: Any) -> Policy | None:
     """The team's policy as stored, or None, with an error logged, when it does not validate
     (stored before a rule it breaks, or written around the CLI): it then fails its team alone."""
+    policy, error = _validated(stored)
+    if error is not None:
+        log.error("escalation_policy_invalid", team=team, error=error)
+    return policy
+
+
+def _validated(stored: Any) -> tuple[Policy | None, str | None]:
     try:
-        return Policy.model_validate(stored)
+        return Policy.model_validate(stored), None
     except ValidationError as error:
-        log.error("escalation_policy_invalid", team=team, error=str(error))
-        return None
+        return None, str(error)

@@ -268,7 +268,7 @@ async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_t
         step = {"name": "on-call", "wait": "1h", "targets": [chat(peer, "legal")]}
         set_policy(flare_env, tmp_path, broken, [step])
         before, ours, after = (snapshot(team=team) for team in (broken, TEAM, broken))
-        async with running(create_app(settings(flare_env))):
+        async with running(create_app(settings(flare_env))) as client:
             await publish(flare_env, case_envelope(EventType.CASE_CREATED, before))
 
             async def started(*cases: Any) -> bool:
@@ -306,6 +306,12 @@ async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_t
             await wait_until(lambda: started(ours, after), what="both new cases' timers")
             await wait_until(held, what="the broken team's timers held, the first when due")
             await wait_until(paged, what="the other team's page")
+
+            async def counted() -> bool:
+                metrics = (await client.get("/metrics")).text
+                return "flare_escalation_policies_invalid 1.0" in metrics.splitlines()
+
+            await wait_until(counted, what="the broken policy counted")
         timers = await fetch(
             flare_env, "SELECT case_id, next_step, state FROM notifier.escalation_timers"
         )

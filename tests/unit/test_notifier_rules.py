@@ -172,8 +172,8 @@ def test_durations_read_as_seconds(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("wait", [1e12, "inf", "nan", -1, 7 * 24 * 3600 + 1])
-def test_a_wait_that_is_negative_infinite_or_over_a_week_is_refused(wait: object) -> None:
+@pytest.mark.parametrize("wait", [1e12, "inf", "nan", -1, 366 * 24 * 3600 + 1])
+def test_a_wait_that_is_negative_infinite_or_over_a_year_is_refused(wait: object) -> None:
     with pytest.raises(ValueError, match="wait"):
         Policy.model_validate({"steps": [{"name": "x", "wait": wait, "targets": ["email:a@b"]}]})
     by_severity = {"name": "x", "wait_by_severity": {"SEV1": wait}, "targets": ["email:a@b"]}
