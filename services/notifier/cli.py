@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifier.escalation import Policy
+from services.notifier.escalation import Policy, stored_policy
 from services.notifier.models import escalation_policies
 from services.notifier.settings import NotifierSettings
 from shared.db import make_engine, make_sessions
@@ -89,12 +89,11 @@ def list_policies() -> None:
             return [(row.team, row.policy) for row in rows]
 
     for team, stored in _with_sessions(load):
-        try:
-            names = [step.name for step in Policy.model_validate(stored).steps]
-        except ValidationError as error:  # stored before a rule it breaks: its timers are held
-            typer.echo(f"{team}\tdoes not validate, set it again: {error.errors()[0]['msg']}")
+        checked = stored_policy(stored)
+        if isinstance(checked, ValidationError):  # stored before a rule it breaks: held
+            typer.echo(f"{team}\tdoes not validate, set it again: {checked.errors()[0]['msg']}")
             continue
-        typer.echo(f"{team}\t{json.dumps(names)}")
+        typer.echo(f"{team}\t{json.dumps([step.name for step in checked.steps])}")
 
 
 @admin.command("delete")

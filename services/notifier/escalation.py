@@ -12,9 +12,16 @@ naming `{assignee}` is skipped while the case has none.
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from shared.events import Severity
 
@@ -65,6 +72,15 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: list[Step] = Field(min_length=1, max_length=20)
+
+
+def stored_policy(stored: Any) -> Policy | ValidationError:
+    """A policy as stored, validated: the policy, or why it does not validate (one stored before
+    a rule it breaks, or written around the CLI)."""
+    try:
+        return Policy.model_validate(stored)
+    except ValidationError as error:
+        return error
 
 
 def first_fire_at(policy: Policy, severity: Severity | None, opened_at: datetime) -> datetime:

@@ -20,7 +20,7 @@ from sqlalchemy import DateTime, Integer, RowMapping, Text, bindparam, func, sel
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifier.escalation import Policy, next_fire_at, resolve_targets
+from services.notifier.escalation import Policy, next_fire_at, resolve_targets, stored_policy
 from services.notifier.models import (
     TIMER_PENDING,
     deliveries,
@@ -203,20 +203,17 @@ class TimerWorker:
             pending = await session.scalar(COUNT_PENDING)
             stored = (await session.execute(ALL_POLICIES)).all()
         self._pending.set(pending or 0)
-        self._invalid.set(sum(1 for _, policy in stored if _validated(policy)[1] is not None))
+        invalid = [
+            team for team, policy in stored if isinstance(stored_policy(policy), ValidationError)
+        ]
+        self._invalid.set(len(invalid))
 
 
 def validated_policy(team: str, stored: Any) -> Policy | None:
-    """The team's policy as stored, or None, with an error logged, when it does not validate
-    (stored before a rule it breaks, or written around the CLI): it then fails its team alone."""
-    policy, error = _validated(stored)
-    if error is not None:
-        log.error("escalation_policy_invalid", team=team, error=error)
-    return policy
-
-
-def _validated(stored: Any) -> tuple[Policy | None, str | None]:
-    try:
-        return Policy.model_validate(stored), None
-    except ValidationError as error:
-        return None, str(error)
+    """The team's policy as stored, or None, with an error logged, when it does not validate:
+    it then fails its team alone."""
+    checked = stored_policy(stored)
+    if isinstance(checked, ValidationError):
+        log.error("escalation_policy_invalid", team=team, error=str(checked))
+        return None
+    return checked
