@@ -249,9 +249,16 @@ class DeliveryWorker:
 
     async def _attempt(self, row: RowMapping) -> tuple[Outcome, datetime, float]:
         started_at, started = datetime.now(UTC), time.perf_counter()
-        outcome = await self._senders.send(
-            row["channel"], row["target"], row["body"], row["id"], row["secret"]
-        )
+        try:
+            outcome = await self._senders.send(
+                row["channel"], row["target"], row["body"], row["id"], row["secret"]
+            )
+        except Exception as error:
+            # A fault the senders do not classify (a bug, a library's surprise): a failed
+            # attempt, logged with its traceback, so the delivery is retried on the schedule and
+            # dead after the last attempt, not claimed again at each lease's end for ever.
+            log.exception("delivery_send_crashed", delivery_id=str(row["id"]))
+            outcome = Outcome(False, error=f"{type(error).__name__}: {error}"[:500])
         return outcome, started_at, time.perf_counter() - started
 
     async def _record(

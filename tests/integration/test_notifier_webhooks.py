@@ -8,9 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notifier.app import create_app
+from services.notifier.delivery_worker import DeliveryWorker
+from services.notifier.senders import Outcome, Senders
 from services.notifier.service import _queue_subscriptions
 from services.notifier.settings import NotifierSettings
 from shared.auth import Role
@@ -179,6 +182,38 @@ async def test_a_target_that_does_not_resolve_is_retried_not_given_up_at_once(
     attempts = await fetch(flare_env, "SELECT error FROM notifier.delivery_attempts")
     assert len(attempts) == 3
     assert all(row["error"].startswith("does not resolve: ") for row in attempts), attempts
+
+
+class CrashingSenders(Senders):
+    """Senders with a fault they do not classify, as a bug or a library's surprise would be."""
+
+    async def send(self, *args: Any) -> Outcome:
+        raise RuntimeError("an unforeseen fault")
+
+
+async def test_a_send_that_crashes_is_a_failed_attempt_retried_then_dead(
+    flare_env: FlareEnv,
+) -> None:
+    """Not a delivery claimed again at each lease's end for ever, with nothing on record."""
+    await queue_deliveries(flare_env, 1)
+    crashing = settings(flare_env, retry_max_attempts=3)
+    engine, stopping = make_engine(flare_env.database_url), asyncio.Event()
+    worker = DeliveryWorker(engine, CrashingSenders(crashing), crashing, CollectorRegistry())
+
+    async def dead() -> bool:
+        return bool(
+            await fetch(flare_env, "SELECT 1 FROM notifier.deliveries WHERE status = 'dead'")
+        )
+
+    running_worker = asyncio.create_task(worker.run(stopping))
+    try:
+        await wait_until(dead, what="the page given up")
+    finally:
+        stopping.set()
+        await running_worker
+        await engine.dispose()
+    attempts = await fetch(flare_env, "SELECT error FROM notifier.delivery_attempts")
+    assert [row["error"] for row in attempts] == ["RuntimeError: an unforeseen fault"] * 3
 
 
 async def test_a_subscription_deleted_during_its_send_stays_cancelled_with_the_attempt_logged(
