@@ -39,7 +39,11 @@ class Workers:
         while not self.stopping.is_set():
             try:
                 await worker(self.stopping)
-            except Exception:
+            except (Exception, asyncio.CancelledError) as error:
+                if isinstance(error, asyncio.CancelledError) and _cancelled():
+                    raise  # a stop that outlasted its timeout (`stop`) ends this task
+                # A CancelledError nobody asked for is a crash too: aiokafka's group coordinator
+                # can end with one, and every call on its consumer then raises it.
                 log.exception("worker_crashed", worker=name)
                 await pause(self.stopping, 1.0)
 
@@ -52,6 +56,12 @@ class Workers:
             log.warning("worker_cancelled", worker=task.get_name())
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _cancelled() -> bool:
+    """Whether the running task was asked to cancel."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

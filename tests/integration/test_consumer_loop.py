@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from services.intake.schemas import EXAMPLE_ESCALATION
 from shared.events import Escalation
 from shared.kafka import ConsumerLoop, Envelope, EventProducer
+from shared.lifecycle import Workers
 from tests.conftest import FlareEnv
 from tests.integration.notifier_peers import wait_until
 from tests.kafka_reader import read_topic
@@ -296,3 +297,58 @@ async def test_a_batch_failing_transiently_is_retried_whole(flare_env: FlareEnv)
     assert recorder.batches == [["a", "b"], ["a", "b"]]
     assert recorder.singles == []
     assert await committed(flare_env, "g-batch-retry", partition) == 2
+
+
+async def test_a_consumer_put_out_of_its_group_mid_handler_is_back_and_commits(
+    flare_env: FlareEnv,
+) -> None:
+    """A handler that outlasts `max_poll_interval_ms` while another member joins gets its
+    consumer put out of the group: the commit after it is refused, and aiokafka's coordinator
+    ends with a CancelledError. The loop is restarted, and its records are handled again from
+    the last commit, then committed."""
+    group, topic = "g-rebalance", flare_env.topics.escalations
+    partition = await produce(flare_env, *(valid_message(title) for title in "abc"))
+    first_call, release, handled = asyncio.Event(), asyncio.Event(), list[str]()
+
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        first_call.set()
+        await release.wait()
+        handled.extend(envelope.data["title"] for envelope in envelopes)
+
+    def make_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=flare_env.kafka,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=1000,
+        )
+
+    loop = ConsumerLoop(
+        "test", make_consumer, handle, CollectorRegistry(), retry_delay_s=0.05, commit_every_s=0
+    )
+    workers, other = Workers(), make_consumer()
+    workers.start("test", loop.run)
+    try:
+        async with asyncio.timeout(20):
+            await first_call.wait()
+        await other.start()  # joins while the handler holds the loop: the group rebalances
+
+        async def other_joined() -> bool:
+            await other.getmany(timeout_ms=100)
+            return bool(other.assignment())
+
+        await wait_until(other_joined, 30, "the second member's assignment")
+        release.set()  # the handler ends; the loop's commit is refused
+        await asyncio.sleep(1)
+        await other.stop()  # the loop's consumer owns every partition again
+
+        async def all_committed() -> bool:
+            return await committed(flare_env, group, partition) == 3
+
+        await wait_until(all_committed, 30, "the offset after the three records committed")
+    finally:
+        await workers.stop(timeout_s=10)
+    assert handled[:3] == ["a", "b", "c"]
+    assert handled[3:] == handled[: len(handled) - 3], "handled again from the last commit"

@@ -1,0 +1,44 @@
+"""The supervisor of an app's background loops."""
+
+import asyncio
+
+from shared.lifecycle import Workers
+
+
+async def test_a_worker_that_raises_cancelled_error_itself_is_restarted() -> None:
+    """aiokafka's group coordinator can end with a CancelledError that no one asked for: the
+    loop that meets it has crashed, and is restarted like any other, not left dead."""
+    runs, restarted = 0, asyncio.Event()
+    workers = Workers()
+
+    async def worker(stopping: asyncio.Event) -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise asyncio.CancelledError
+        restarted.set()
+        await stopping.wait()
+
+    workers.start("test", worker)
+    async with asyncio.timeout(10):
+        await restarted.wait()
+    await workers.stop(timeout_s=5)
+    assert runs == 2
+
+
+async def test_a_worker_that_outlasts_the_stop_is_cancelled() -> None:
+    cancelled = asyncio.Event()
+    workers = Workers()
+
+    async def stuck(stopping: asyncio.Event) -> None:
+        try:
+            await asyncio.Event().wait()  # ignores `stopping`
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    workers.start("stuck", stuck)
+    await asyncio.sleep(0.05)
+    async with asyncio.timeout(10):
+        await workers.stop(timeout_s=0.1)
+    assert cancelled.is_set()
