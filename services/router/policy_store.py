@@ -32,28 +32,33 @@ def load_policy_file(path: Path) -> Policy:
 
 
 class PolicyStore:
-    """Holds the current policy. A changed file that does not validate is refused and logged;
-    the policy already running stays in force, so a bad edit does not stop a running router.
+    """Holds the current policy. A changed file that does not validate, or no longer reads, is
+    refused and logged once; the policy already running stays in force, so a bad edit does not
+    stop a running router.
     A router starting on that file cannot start, hence the gauge (and its alert) while it lasts."""
 
     def __init__(self, path: Path, registry: CollectorRegistry) -> None:
         self.path = path
-        self._content = _read(path)
+        # The file's content as last read; None while it cannot be read.
+        self._content: bytes | None = _read(path)
         self.current: Policy = _parse(self._content, path)
         # Why the file on disk is not the policy in force, while it is not.
         self.rejected: str | None = None
         self._rejected = Gauge(
             "flare_router_policy_rejected",
-            "1 while the policy file does not validate and an older policy runs.",
+            "1 while the policy file cannot be read or does not validate, and an older policy "
+            "runs.",
             registry=registry,
         )
 
     def reload_if_changed(self) -> bool:
         """True when a new policy took over."""
         try:
-            content = self.path.read_bytes()
-        except OSError as error:
-            log.warning("policy_unreadable", path=str(self.path), error=str(error))
+            content = _read(self.path)
+        except PolicyInvalid as error:  # gone or unreadable: a router starting now cannot start
+            if self._content is not None:
+                self._content = None
+                self._refuse(str(error))
             return False
         if content == self._content:
             return False

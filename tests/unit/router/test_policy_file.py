@@ -117,6 +117,15 @@ def test_a_changed_file_takes_over_and_a_bad_one_keeps_the_running_policy(tmp_pa
     assert store.reload_if_changed() is True
     assert (store.rejected, rejected()) == (None, 0)
 
+    path.unlink()  # gone (a ConfigMap deleted): a router starting now could not start
+    assert store.reload_if_changed() is False
+    assert "cannot read" in (store.rejected or "")
+    assert (store.current.version, rejected()) == (original, 1)
+
+    path.write_text(DEFAULT_TEXT)
+    assert store.reload_if_changed() is True
+    assert (store.rejected, rejected()) == (None, 0)
+
 
 def test_a_router_does_not_start_on_a_missing_or_bad_policy(tmp_path: Path) -> None:
     with pytest.raises(PolicyInvalid, match="cannot read"):
