@@ -254,6 +254,8 @@ LAG_EVERY_S = 1.0
 # a commit is idempotent (ADR 0002), so a crash redelivers at most this long a stretch, which
 # changes nothing; committing after every small poll cost a Kafka round trip each.
 COMMIT_EVERY_S = 1.0
+# What becomes of a consumed record: `flare_events_consumed_total`'s outcome label.
+OUTCOMES = ("handled", "retried", "dead_lettered", "skipped")
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,11 @@ class ConsumerLoop:
         self._on_started, self._retry_delay_s = on_started, retry_delay_s
         metrics = _consumer_metrics(registry)
         self._outcomes, self._lag = metrics.outcomes, metrics.lag
+        # Every outcome's series exists from the start, at 0: an alert on `increase()` sees
+        # the first dead letter, which a series born at 1 would hide.
+        for outcome in OUTCOMES:
+            self._outcomes.labels(name, outcome)
+        self._lag_partitions: set[TopicPartition] = set()  # those with a lag series
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = self._make_consumer()
@@ -363,11 +370,18 @@ class ConsumerLoop:
             await consumer.commit(offsets)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
-        for partition in consumer.assignment():
+        """The lag of each partition this consumer owns; a partition it no longer owns (a
+        rebalance gave it to another member) loses its series rather than keep its last value."""
+        owned = consumer.assignment()
+        for partition in self._lag_partitions - owned:
+            self._lag.remove(self.name, partition.topic, str(partition.partition))
+        self._lag_partitions &= owned
+        for partition in owned:
             end = consumer.highwater(partition)
             if end is not None:
                 behind = end - await consumer.position(partition)
                 self._lag.labels(self.name, partition.topic, str(partition.partition)).set(behind)
+                self._lag_partitions.add(partition)
 
     async def _handled_as_one(
         self,

@@ -72,6 +72,7 @@ def consumer_loop(
     dead_letters: EventProducer,
     batches: bool = False,
     commit_every_s: float = 1.0,
+    registry: CollectorRegistry | None = None,
 ) -> ConsumerLoop:
     def make_consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -86,7 +87,7 @@ def consumer_loop(
         "test",
         make_consumer,
         handle,
-        CollectorRegistry(),
+        registry or CollectorRegistry(),
         dead_letters=dead_letters,
         dlq_topic=env.topics.dlq,
         retry_delay_s=0.05,
@@ -352,3 +353,57 @@ async def test_a_consumer_put_out_of_its_group_mid_handler_is_back_and_commits(
         await workers.stop(timeout_s=10)
     assert handled[:3] == ["a", "b", "c"]
     assert handled[3:] == handled[: len(handled) - 3], "handled again from the last commit"
+
+
+def lag_partitions(registry: CollectorRegistry) -> set[str]:
+    """The partitions with a `flare_consumer_lag` series in `registry`."""
+    return {
+        sample.labels["partition"]
+        for metric in registry.collect()
+        if metric.name == "flare_consumer_lag"
+        for sample in metric.samples
+    }
+
+
+async def test_a_partition_given_to_another_member_loses_its_lag_series(
+    flare_env: FlareEnv,
+) -> None:
+    """A stale series would keep the last lag it measured, and a lag alert summing the group's
+    series would page for records another member has long since read."""
+    await produce(flare_env, valid_message("a"))
+    first, second = CollectorRegistry(), CollectorRegistry()
+    dead_letters, workers = EventProducer(flare_env.kafka, "dlq"), Workers()
+
+    async def handle(_: Sequence[Envelope]) -> None:
+        pass
+
+    def member(registry: CollectorRegistry) -> ConsumerLoop:
+        return consumer_loop(flare_env, "g-lag-owners", handle, dead_letters, registry=registry)
+
+    async def measured(registry: CollectorRegistry, count: int) -> bool:
+        return len(lag_partitions(registry)) == count
+
+    workers.start("first", member(first).run)
+    try:
+        everything = flare_env.topics.partition_counts()[flare_env.topics.escalations]
+        await wait_until(lambda: measured(first, everything), 30, "every partition's lag")
+        workers.start("second", member(second).run)
+
+        async def shared_out() -> bool:
+            owned = lag_partitions(first), lag_partitions(second)
+            return bool(owned[1]) and len(owned[0] | owned[1]) == everything
+
+        await wait_until(shared_out, 30, "the second member's partitions measured")
+        assert len(lag_partitions(first)) + len(lag_partitions(second)) == everything
+    finally:
+        await workers.stop(timeout_s=10)
+        await dead_letters.stop()
+
+
+async def test_every_outcome_is_counted_from_zero_before_the_first(flare_env: FlareEnv) -> None:
+    """An alert on `increase()` of a series that is born at 1 never sees the first dead letter."""
+    registry = CollectorRegistry()
+    dead_letters = EventProducer(flare_env.kafka, "dlq")
+    consumer_loop(flare_env, "g-zero", Recorder(expected=1).handle, dead_letters, registry=registry)
+    labels = {"consumer": "test", "outcome": "dead_lettered"}
+    assert registry.get_sample_value("flare_events_consumed_total", labels) == 0
