@@ -5,12 +5,26 @@ from asyncpg import PostgresError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-# SQLSTATEs of a server that is going away, coming back or full, which asyncpg raises as
-# plain errors: a connection exception (08...), too many connections (53300), and an
-# administrator's or a crash's shutdown or "the database system is starting up" (57P01-03);
-# and of transactions that lost to another one (a deadlock 40P01, a serialization failure
-# 40001): done again, they succeed.
-TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "40P01", "40001")
+# SQLSTATEs of a server that is going away, coming back or out of something, which asyncpg
+# raises as plain errors: a connection exception (08...); insufficient resources (53...: disk
+# full, out of memory, too many connections); a system error (58...: I/O); a standby or a
+# database made read-only, as after a failover (25006); a statement cancelled, by an
+# administrator or a timeout (57014), and an administrator's or a crash's shutdown or "the
+# database system is starting up" (57P01-03); and transactions that lost to another one (a
+# deadlock 40P01, a serialization failure 40001). Done again once the server is well, each
+# succeeds: none is a reason to dead-letter an event or to blame the caller.
+TRANSIENT_SQLSTATES = (
+    "08",
+    "53",
+    "58",
+    "25006",
+    "57014",
+    "57P01",
+    "57P02",
+    "57P03",
+    "40P01",
+    "40001",
+)
 
 
 def is_transient(error: BaseException) -> bool:

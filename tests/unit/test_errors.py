@@ -6,7 +6,12 @@ from asyncpg.exceptions import (
     CannotConnectNowError,
     ConnectionDoesNotExistError,
     DeadlockDetectedError,
+    DiskFullError,
+    OutOfMemoryError,
     PostgresError,
+    PostgresIOError,
+    QueryCanceledError,
+    ReadOnlySQLTransactionError,
     SerializationError,
     TooManyConnectionsError,
     UniqueViolationError,
@@ -36,6 +41,22 @@ def as_sqlalchemy_raises_it(cause: PostgresError) -> DBAPIError:
     ],
 )
 def test_a_server_going_away_or_coming_back_is_transient(cause: PostgresError) -> None:
+    assert is_transient(as_sqlalchemy_raises_it(cause))
+
+
+# A full disk would have made the router dead-letter every report it read, and intake answer 500:
+# the server stays up, every write fails until the disk has room again.
+@pytest.mark.parametrize(
+    "cause",
+    [
+        DiskFullError("could not extend file: No space left on device"),
+        OutOfMemoryError("out of memory"),
+        PostgresIOError("could not write to file"),
+        ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        QueryCanceledError("canceling statement due to user request"),
+    ],
+)
+def test_a_server_out_of_a_resource_or_read_only_is_transient(cause: PostgresError) -> None:
     assert is_transient(as_sqlalchemy_raises_it(cause))
 
 
