@@ -78,12 +78,15 @@ async def replay_dead_letters(
 
     Run it after fixing what made them fail. A consumer group remembers how far replays got,
     so a second run only replays letters that arrived since; --dry-run lists without moving.
-    With --consumer, letters of other consumers are passed over (and stay in the DLQ).
+    With --consumer, letters of other consumers are passed over and stay for their own replay:
+    each --consumer, and a replay of all, keeps a group of its own. (One group would have
+    moved past them for good.) A letter replayed both ways goes back twice, which changes
+    nothing: consumers ignore event ids they already handled.
     """
     reader = AIOKafkaConsumer(
         topics.dlq,
         bootstrap_servers=bootstrap_servers,
-        group_id=f"{topics.dlq}.replay",
+        group_id=f"{topics.dlq}.replay" + ("" if consumer is None else f".{consumer}"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

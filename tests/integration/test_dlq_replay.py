@@ -43,3 +43,7 @@ async def test_replay_republishes_to_the_source_topic_once(flare_env: FlareEnv) 
     records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=1)
     assert [(record.key, record.value) for record in records] == [(b"k", b"for the router")]
     assert records[0].headers == (("ce_id", b"original-header"),)
+
+    # The router's replays passed intake's letter over: it is still there for its own.
+    theirs = await replay_dead_letters(flare_env.kafka, flare_env.topics, "intake-status", True)
+    assert [letter.consumer for letter in theirs] == ["intake-status"]
