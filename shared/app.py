@@ -1,18 +1,20 @@
 """The frame every service's app is built in: database, metrics, health, problem+json, lifespan,
 the request body limit."""
 
+import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Table
+from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.body_limit import BodyLimit, document_body_limit
-from shared.db import database_reachable, make_engine, make_sessions
+from shared.db import SchemaGate, database_reachable, make_engine, make_sessions
 from shared.http import Check, health_router, install_problem_handlers
 from shared.invalidation import InvalidatedCache, InvalidationListener
 from shared.kafka import EventProducer, kafka_reachable
@@ -26,12 +28,13 @@ from shared.tracing import trace_requests
 class Plumbing:
     """What every service has: one registry, one engine, one session factory, one set of workers."""
 
-    def __init__(self, settings: FlareSettings) -> None:
+    def __init__(self, settings: FlareSettings, metadata: MetaData, migrations: Path) -> None:
         self.settings = settings
         self.registry = CollectorRegistry()
         self.engine: AsyncEngine = make_engine(settings.database_url, settings.db_pool_size)
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
         self.workers = Workers()
+        self.schema = SchemaGate(self.engine, metadata, migrations)
 
     def relay(self, outbox: Table, producer: EventProducer) -> OutboxRelay:
         return OutboxRelay(
@@ -64,15 +67,17 @@ class Plumbing:
         required: set[str],
         extra_checks: Mapping[str, Check] | None = None,
     ) -> FastAPI:
-        """The FastAPI app with the lifespan running `jobs`; `closers` run before the engine
-        is disposed. `/readyz` fails only on the checks named in `required`."""
+        """The FastAPI app with the lifespan running `jobs` once the schema has this code's
+        migrations; `closers` run before the engine is disposed. `/readyz` fails only on the
+        checks named in `required`, and while the schema lacks those migrations."""
         settings = self.settings
+        gated = {name: self._after_migrations(job) for name, job in jobs.items()}
         app = FastAPI(
             title=title,
             version="1",
             description=description,
             lifespan=lifespan(
-                self.workers, jobs, [*closers, self.engine.dispose], settings.shutdown_timeout_s
+                self.workers, gated, [*closers, self.engine.dispose], settings.shutdown_timeout_s
             ),
             # Our request spans and metrics are TraceRequests and ObserveResponses. FastAPI's own
             # would record every request a second time once a global OpenTelemetry provider or
@@ -89,6 +94,7 @@ class Plumbing:
         checks: dict[str, Check] = {
             "postgres": partial(database_reachable, self.engine),
             "kafka": partial(kafka_reachable, settings.kafka_bootstrap_servers),
+            "schema": self.schema.check,
             **(extra_checks or {}),
         }
         # Set by the first SIGTERM (shared.http.serve); /readyz reports unready from then on.
@@ -96,5 +102,12 @@ class Plumbing:
         # Called when the server stops: responses that never finish on their own (live streams)
         # end then, instead of holding the graceful stop for its whole timeout.
         app.state.on_server_stop = []
-        app.include_router(health_router(checks, required, app.state.draining.is_set))
+        app.include_router(health_router(checks, required | {"schema"}, app.state.draining.is_set))
         return app
+
+    def _after_migrations(self, job: Worker) -> Worker:
+        async def run(stopping: asyncio.Event) -> None:
+            if await self.schema.wait(stopping):
+                await job(stopping)
+
+        return run

@@ -9,6 +9,7 @@ import asyncpg
 import orjson
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, delete, event, func, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
@@ -21,12 +22,15 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from shared.errors import is_transient
 from shared.lifecycle import Worker, pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 # Pruning old rows is housekeeping: hourly is plenty.
 PRUNE_EVERY_S = 3600.0
+# How often a process started before its migrations looks whether they have run.
+SCHEMA_POLL_S = 2.0
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
@@ -71,12 +75,76 @@ async def database_reachable(engine: AsyncEngine, timeout_s: float = 3.0) -> Non
     await asyncio.wait_for(ping(), timeout_s)
 
 
-def upgrade(migrations_dir: Path, database_url: str) -> None:
-    """Apply one service's migrations up to head (`python -m services.<name> migrate`)."""
+def _alembic_config(migrations_dir: Path) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
+    return config
+
+
+def upgrade(migrations_dir: Path, database_url: str) -> None:
+    """Apply one service's migrations up to head (`python -m services.<name> migrate`)."""
+    config = _alembic_config(migrations_dir)
     config.attributes["database_url"] = database_url
     command.upgrade(config, "head")
+
+
+class SchemaBehind(Exception):
+    """The database's schema lacks migrations this code needs."""
+
+
+class SchemaGate:
+    """Whether the database has this code's migrations, so that a new version started before
+    its migrations ran (a rollout applies the Job and the Deployments at once) waits for them
+    instead of failing on what they add, and sending events to the DLQ meanwhile (ADR 0017).
+
+    The schema is current at this code's head or past it: a revision this code does not know
+    is a later one, run for a newer version during its rollout (migrations only add, so the
+    code keeps working on it). Once current, it is never read again."""
+
+    def __init__(self, engine: AsyncEngine, metadata: MetaData, migrations_dir: Path) -> None:
+        scripts = ScriptDirectory.from_config(_alembic_config(migrations_dir))
+        head = scripts.get_current_head()
+        assert head is not None, f"{migrations_dir} holds no migration"
+        self.head: str = head
+        self._known = {script.revision for script in scripts.walk_revisions()}
+        self._engine, self._schema = engine, metadata.schema
+        self._version = text(f'SELECT version_num FROM "{self._schema}".alembic_version')
+        self._current = False
+
+    async def check(self) -> None:
+        """Returns once the schema is current; SchemaBehind until then (a /readyz check)."""
+        if self._current:
+            return
+        async with self._engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT to_regclass(:table)"), {"table": f'"{self._schema}".alembic_version'}
+            )
+            version = await connection.scalar(self._version) if exists else None
+        if version is None or (version != self.head and version in self._known):
+            raise SchemaBehind(
+                f"the {self._schema} schema is at {version or 'no migration'}; this code needs "
+                f"{self.head}: run `python -m services.{self._schema} migrate` (the flare-migrate "
+                "Job)"
+            )
+        self._current = True
+
+    async def wait(self, stopping: asyncio.Event) -> bool:
+        """Until the schema is current (True) or shutdown begins (False); says once why it
+        waits."""
+        waiting_said = False
+        while not stopping.is_set():
+            try:
+                await self.check()
+                return True
+            except SchemaBehind as behind:
+                if not waiting_said:
+                    log.warning("waiting_for_migrations", reason=str(behind))
+                    waiting_said = True
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+            await pause(stopping, SCHEMA_POLL_S)
+        return False
 
 
 def run_migrations(metadata: MetaData) -> None:

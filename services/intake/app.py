@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from services.intake import api, integrations_api
 from services.intake.consumer import status_consumer
 from services.intake.metrics import count_outcomes
-from services.intake.models import IdempotencyKey, outbox
+from services.intake.models import MIGRATIONS, IdempotencyKey, metadata, outbox
 from services.intake.partners import PARTNERS_CHANGED, Partner
 from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
@@ -17,7 +17,7 @@ from shared.kafka import EventProducer
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
-    plumbing = Plumbing(settings)
+    plumbing = Plumbing(settings, metadata, MIGRATIONS)
     producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-intake")
     relay = plumbing.relay(outbox, producer)
     statuses = status_consumer(settings, plumbing.sessions, plumbing.registry)

@@ -2,6 +2,7 @@
 and the outbox."""
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.outbox import outbox_table
 
 metadata = MetaData(schema="intake")
+# This schema's migrations: `migrate` applies them; the app waits for them (shared.db.SchemaGate).
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Base(DeclarativeBase):

@@ -1,12 +1,9 @@
 """Entry point: `python -m services.notifier [serve|migrate|escalation ...]`."""
 
-from pathlib import Path
-
 from services.notifier.app import create_app
 from services.notifier.cli import admin
+from services.notifier.models import MIGRATIONS
 from services.notifier.settings import NotifierSettings
 from shared.cli import run_service
 
-run_service(
-    "notifier", NotifierSettings, create_app, Path(__file__).parent / "migrations", admin=admin
-)
+run_service("notifier", NotifierSettings, create_app, MIGRATIONS, admin=admin)

@@ -6,6 +6,7 @@ from services.notifier import api
 from services.notifier.consumer import CaseStream, delivery_consumer
 from services.notifier.delivery_worker import DeliveryWorker
 from services.notifier.hub import StreamHub
+from services.notifier.models import MIGRATIONS, metadata
 from services.notifier.senders import Senders
 from services.notifier.service import DESTINATIONS_CHANGED, destinations_cache
 from services.notifier.settings import NotifierSettings
@@ -15,7 +16,7 @@ from shared.kafka import EventProducer
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
-    plumbing = Plumbing(settings)
+    plumbing = Plumbing(settings, metadata, MIGRATIONS)
     registry = plumbing.registry
     hub = StreamHub(settings.stream_queue_size, settings.stream_replay_size, registry)
     stream = CaseStream(settings, hub, registry)

@@ -1,5 +1,7 @@
 """notifier's tables (schema `notifier`): subscriptions, deliveries, case views, escalation."""
 
+from pathlib import Path
+
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -21,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(schema="notifier")
+# This schema's migrations: `migrate` applies them; the app waits for them (shared.db.SchemaGate).
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _now() -> Column[object]:

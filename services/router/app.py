@@ -5,7 +5,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.router.api import build_router
 from services.router.consumer import escalation_consumer
-from services.router.models import ProcessedEvent, outbox
+from services.router.models import MIGRATIONS, ProcessedEvent, metadata, outbox
 from services.router.policy_store import PolicyStore
 from services.router.settings import RouterSettings
 from services.router.sla_check import sla_worker
@@ -17,7 +17,7 @@ from shared.kafka import EventProducer
 
 def create_app(settings: RouterSettings) -> FastAPI:
     """The policy file must be valid at start; later bad edits are refused and logged."""
-    plumbing = Plumbing(settings)
+    plumbing = Plumbing(settings, metadata, MIGRATIONS)
     policies = PolicyStore(settings.policy_path, plumbing.registry)
     producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-router")
     relay = plumbing.relay(outbox, producer)

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.intake.models import MIGRATIONS, metadata
 from shared.app import Plumbing
 from shared.settings import FlareSettings
 
@@ -50,7 +51,7 @@ async def test_a_plain_fastapi_app_would_trace_each_request(
 async def test_a_services_app_leaves_request_spans_to_flare(
     global_spans: InMemorySpanExporter,
 ) -> None:
-    plumbing = Plumbing(FlareSettings(port=1))
+    plumbing = Plumbing(FlareSettings(port=1), metadata, MIGRATIONS)
     try:
         app = plumbing.app(title="test", description="test", jobs={}, required=set())
         assert (await get(with_ping(app), "/ping")).status_code == 200

@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from services.intake.models import MIGRATIONS, metadata
 from shared.app import Plumbing
 from shared.settings import FlareSettings
 
@@ -19,7 +20,7 @@ class Note(BaseModel):
 
 
 def make_app(routes_run: list[str]) -> tuple[FastAPI, Plumbing]:
-    plumbing = Plumbing(FlareSettings(port=1, max_body_bytes=LIMIT))
+    plumbing = Plumbing(FlareSettings(port=1, max_body_bytes=LIMIT), metadata, MIGRATIONS)
     app = plumbing.app(title="test", description="test", jobs={}, required=set())
 
     @app.post("/notes")
