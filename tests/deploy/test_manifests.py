@@ -219,3 +219,40 @@ def test_the_console_calls_the_api_on_its_own_origin_behind_the_ingress(rendered
     )["data"]
     assert settings["FLARE_CONSOLE_ROUTER_URL"] == ""
     assert settings["FLARE_CORS_ALLOWED_ORIGINS"] == "[]"
+
+
+def test_an_in_cluster_postgres_admits_the_flare_pods_past_the_default_deny(
+    rendered: Path,
+) -> None:
+    """components/infra's PostgreSQL is in the namespace the default-deny policy covers."""
+    docs = objects(rendered)
+    clusters = [doc["metadata"]["name"] for doc in docs if doc["kind"] == "Cluster"]
+    policies = [doc["spec"] for doc in docs if doc["kind"] == "NetworkPolicy"]
+    for cluster in clusters:
+        admits = [
+            rule
+            for policy in policies
+            if policy["podSelector"] == {"matchLabels": {"cnpg.io/cluster": cluster}}
+            for rule in policy.get("ingress", [])
+            if {"port": 5432, "protocol": "TCP"} in rule["ports"]
+        ]
+        sources = [source for rule in admits for source in rule["from"]]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "flare"}}} in sources
+
+
+def test_the_notifier_takes_its_smtp_login_from_one_secret(rendered: Path) -> None:
+    """aiosmtplib logs in only when given a username: a password alone is never used."""
+    notifier = next(
+        doc
+        for doc in objects(rendered)
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "flare-notifier"
+    )
+    env = {item["name"]: item for item in _pod(notifier)["containers"][0]["env"]}
+    login = [
+        env[name]["valueFrom"]["secretKeyRef"]
+        for name in ("FLARE_SMTP_USERNAME", "FLARE_SMTP_PASSWORD")
+    ]
+    assert [(ref["name"], ref["key"]) for ref in login] == [
+        ("flare-smtp", "username"),
+        ("flare-smtp", "password"),
+    ]
