@@ -256,3 +256,36 @@ def test_the_notifier_takes_its_smtp_login_from_one_secret(rendered: Path) -> No
         ("flare-smtp", "username"),
         ("flare-smtp", "password"),
     ]
+
+
+def routed_to(ingress: dict[str, Any], host_prefix: str, path: str) -> str | None:
+    """The service an Ingress sends `path` to on the host named `host_prefix...`: an Exact
+    path first, else the longest matching Prefix (element-wise), as ingress-nginx does."""
+    [rule] = [r for r in ingress["spec"]["rules"] if r["host"].startswith(host_prefix)]
+    matches = [
+        (entry["pathType"] == "Exact", len(entry["path"]), entry["backend"]["service"]["name"])
+        for entry in rule["http"]["paths"]
+        if path == entry["path"]
+        or (entry["pathType"] == "Prefix" and path.startswith(entry["path"].rstrip("/") + "/"))
+    ]
+    return max(matches)[2] if matches else None
+
+
+def test_the_ingress_routes_the_api_and_the_console_but_no_metrics_or_probes(
+    rendered: Path,
+) -> None:
+    [ingress] = [doc for doc in objects(rendered) if doc["kind"] == "Ingress"]
+    for host in ("intake.", "console."):
+        for internal in ("/metrics", "/healthz", "/readyz"):
+            assert routed_to(ingress, host, internal) is None, (host, internal)
+    expected = {
+        ("intake.", "/v1/escalations"): "flare-intake",
+        ("intake.", "/v1/integrations/alertmanager"): "flare-intake",
+        ("intake.", "/docs"): "flare-intake",
+        ("console.", "/"): "flare-notifier",
+        ("console.", "/cases/0b0e"): "flare-notifier",
+        ("console.", "/v1/stream"): "flare-notifier",
+        ("console.", "/v1/cases/0b0e/acknowledge"): "flare-router",
+        ("console.", "/v1/teams"): "flare-router",
+    }
+    assert {key: routed_to(ingress, *key) for key in expected} == expected
