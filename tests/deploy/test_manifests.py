@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.settings import FlareSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".venv-deploy" / "bin"
 OVERLAYS = ["dev", "prod"]
@@ -289,3 +291,46 @@ def test_the_ingress_routes_the_api_and_the_console_but_no_metrics_or_probes(
         ("console.", "/v1/teams"): "flare-router",
     }
     assert {key: routed_to(ingress, *key) for key in expected} == expected
+
+
+def test_autoscaled_deployments_leave_their_replica_count_to_the_autoscaler(
+    rendered: Path,
+) -> None:
+    """A count in the Deployment would scale it back to that at every `kubectl apply`."""
+    docs = objects(rendered)
+    scaled = {
+        doc["spec"]["scaleTargetRef"]["name"]
+        for doc in docs
+        if doc["kind"] == "HorizontalPodAutoscaler"
+    }
+    deployments = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Deployment"}
+    assert scaled == set(deployments)
+    assert [name for name, doc in deployments.items() if "replicas" in doc["spec"]] == []
+
+
+def test_pods_get_the_time_their_graceful_stop_may_take(rendered: Path) -> None:
+    """The drain, then the requests in flight, then the workers, each to its timeout."""
+    docs = objects(rendered)
+    settings = next(
+        doc
+        for doc in docs
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("flare-settings")
+    )["data"]
+    stop_s = float(settings["FLARE_SHUTDOWN_DRAIN_S"]) + 2 * float(
+        settings["FLARE_SHUTDOWN_TIMEOUT_S"]
+    )
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            assert _pod(doc)["terminationGracePeriodSeconds"] > stop_s, doc["metadata"]["name"]
+
+
+def test_an_in_cluster_postgres_allows_every_connection_the_autoscaled_services_may_open() -> None:
+    """Each replica: a pool, as many again under load (shared.db), and one LISTEN; at the
+    base's autoscaler maximums (prod's too) against components/infra's PostgreSQL."""
+    k8s = ROOT / "deploy" / "k8s"
+    autoscalers = yaml.safe_load_all((k8s / "base" / "autoscalers.yaml").read_text())
+    replicas = sum(doc["spec"]["maxReplicas"] for doc in autoscalers if doc)
+    per_replica = 2 * FlareSettings.model_fields["db_pool_size"].default + 1
+    cluster = yaml.safe_load((k8s / "components" / "infra" / "postgres.yaml").read_text())
+    allowed = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+    assert allowed >= replicas * per_replica
