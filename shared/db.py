@@ -110,6 +110,7 @@ class SchemaGate:
         self._engine, self._schema = engine, metadata.schema
         self._version = text(f'SELECT version_num FROM "{self._schema}".alembic_version')
         self._current = False
+        self._said_why = False  # every worker waits, one log line says why
 
     async def check(self) -> None:
         """Returns once the schema is current; SchemaBehind until then (a /readyz check)."""
@@ -129,17 +130,16 @@ class SchemaGate:
         self._current = True
 
     async def wait(self, stopping: asyncio.Event) -> bool:
-        """Until the schema is current (True) or shutdown begins (False); says once why it
-        waits."""
-        waiting_said = False
+        """Until the schema is current (True) or shutdown begins (False); the first to wait
+        says why."""
         while not stopping.is_set():
             try:
                 await self.check()
                 return True
             except SchemaBehind as behind:
-                if not waiting_said:
+                if not self._said_why:
                     log.warning("waiting_for_migrations", reason=str(behind))
-                    waiting_said = True
+                    self._said_why = True
             except Exception as error:
                 if not is_transient(error):
                     raise

@@ -42,3 +42,23 @@ async def test_a_worker_that_outlasts_the_stop_is_cancelled() -> None:
     async with asyncio.timeout(10):
         await workers.stop(timeout_s=0.1)
     assert cancelled.is_set()
+
+
+async def test_a_supervised_worker_cancelled_before_any_stop_ends_cancelled() -> None:
+    """A cancellation someone asked for (as `asyncio.run` does at its end) is not a crash to
+    restart: the supervisor ends with it."""
+    runs, workers = 0, Workers()
+
+    async def worker(stopping: asyncio.Event) -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.Event().wait()
+
+    workers.start("test", worker)
+    [task] = [task for task in asyncio.all_tasks() if task.get_name() == "test"]
+    await asyncio.sleep(0.05)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert task in done, "the supervisor went on after its own cancellation"
+    assert task.cancelled()
+    assert runs == 1
