@@ -2,6 +2,7 @@
 stdlib logs routed through the same processors."""
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -35,6 +36,7 @@ def configure_logging(level: str, service: str) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_redact_tokens)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED_PROCESSORS,
@@ -47,6 +49,19 @@ def configure_logging(level: str, service: str) -> None:
     # Request lines are what /metrics counts; the access log would only repeat them.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
+
+
+# A query string's token (the live streams take one: browsers cannot set a WebSocket's or an
+# EventSource's headers), as uvicorn logs each WebSocket handshake's path at INFO.
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"']*")
+
+
+def _redact_tokens(record: logging.LogRecord) -> bool:
+    """A library's log line never carries a bearer token: whoever reads the logs could use it."""
+    message = record.getMessage()
+    if "token=" in message:
+        record.msg, record.args = _TOKEN_IN_QUERY.sub(r"\1[redacted]", message), None
+    return True
 
 
 class _NamedLineWriter(structlog.WriteLogger):

@@ -1,0 +1,36 @@
+"""The JSON log lines of a service's process."""
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from shared.logging import configure_logging
+
+
+@pytest.fixture
+def service_logging() -> Iterator[None]:
+    """A service's logging for one test, then the test process's own again."""
+    root, structlog_config = logging.getLogger(), structlog.get_config()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = handlers, level
+        logging.getLogger("uvicorn.access").setLevel(logging.NOTSET)
+        structlog.configure(**structlog_config)
+        structlog.contextvars.clear_contextvars()
+
+
+@pytest.mark.usefixtures("service_logging")
+def test_a_token_in_a_logged_query_string_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn logs each WebSocket handshake's path, and the live streams take their token in
+    the query string: a log reader must not get a responder's token."""
+    configure_logging("INFO", "notifier")
+    handshake = '%s - "WebSocket %s" [accepted]'
+    path = "/v1/ws?token=eyJ.secret.sig&since=5"
+    logging.getLogger("uvicorn.error").info(handshake, "10.0.0.1:5555", path)
+    out = capsys.readouterr().out
+    assert "eyJ.secret.sig" not in out
+    assert "/v1/ws?token=[redacted]&since=5" in out
