@@ -1,10 +1,25 @@
 """Settings every service has, read from FLARE_* environment variables."""
 
-from pydantic import Field, field_validator
+import ipaddress
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.events import Topics
 from shared.tracing import Exporter
+
+LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
+
+
+def _loopback(host: str) -> bool:
+    """Whether a listening address takes connections from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 class FlareSettings(BaseSettings):
@@ -39,9 +54,10 @@ class FlareSettings(BaseSettings):
     # OTEL_EXPORTER_OTLP_ENDPOINT the exporter reads itself).
     otel_exporter: Exporter = Exporter.NONE
     otel_endpoint: str | None = None
-    # Signs and verifies responder tokens (HS256). The default is for local runs only:
-    # every deployment sets its own through a Secret.
-    jwt_secret: str = Field(default="flare-local-development-secret-change-me", min_length=32)
+    # Signs and verifies responder tokens (HS256). The default is for local runs only, and
+    # refused on any other address: it is public, so anyone could mint an admin's token.
+    # Every deployment sets its own through a Secret.
+    jwt_secret: str = Field(default=LOCAL_JWT_SECRET, min_length=32)
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +67,15 @@ class FlareSettings(BaseSettings):
             if url.startswith(plain):
                 return "postgresql+asyncpg://" + url.removeprefix(plain)
         return url
+
+    @model_validator(mode="after")
+    def own_secret_beyond_this_machine(self) -> Self:
+        if self.jwt_secret == LOCAL_JWT_SECRET and not _loopback(self.host):
+            raise ValueError(
+                f"FLARE_JWT_SECRET must be set to serve on {self.host}: the default is public, "
+                "for local runs on 127.0.0.1 only (e.g. FLARE_JWT_SECRET=$(openssl rand -hex 32))"
+            )
+        return self
 
     @property
     def topics(self) -> Topics:

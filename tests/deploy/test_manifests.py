@@ -152,7 +152,11 @@ def test_compose_file_follows_the_compose_specification() -> None:
 def test_compose_runs_the_three_services_on_the_make_run_ports() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     ports = {name: compose["services"][name]["ports"] for name in ("intake", "router", "notifier")}
-    assert ports == {"intake": ["8001:8000"], "router": ["8002:8000"], "notifier": ["8003:8000"]}
+    assert ports == {
+        "intake": ["127.0.0.1:8001:8000"],
+        "router": ["127.0.0.1:8002:8000"],
+        "notifier": ["127.0.0.1:8003:8000"],
+    }
 
 
 def _pod(doc: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,10 @@ restart, a terminated backend) is replaced at checkout, found without a round tr
 
 import json
 
+import pytest
 from sqlalchemy import bindparam, cast, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 
 from shared.db import make_engine
 from tests.conftest import FlareEnv
@@ -54,3 +56,18 @@ async def test_json_values_go_to_postgres_and_back_as_the_json_module_would_writ
         assert stored == as_json
     finally:
         await engine.dispose()
+
+
+async def test_a_failed_statements_error_does_not_carry_its_values(flare_env: FlareEnv) -> None:
+    """Errors are logged with their tracebacks: a report's text must not go with them."""
+    engine = make_engine(flare_env.database_url)
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(DBAPIError) as failed:
+                await connection.execute(
+                    text("SELECT :title, 1 / 0"), {"title": "a reporter's private words"}
+                )
+    finally:
+        await engine.dispose()
+    assert "division by zero" in str(failed.value)
+    assert "private words" not in str(failed.value)
