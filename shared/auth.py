@@ -29,6 +29,7 @@ class Role(StrEnum):
 class Responder(BaseModel):
     subject: str
     role: Role
+    expires_at: datetime  # the token's `exp`: a live stream ends then
 
 
 def mint_token(secret: str, subject: str, role: Role, ttl: timedelta) -> str:
@@ -47,7 +48,10 @@ def verify_token(secret: str, token: str) -> Responder:
             issuer=ISSUER,
             options={"require": ["exp", "iss", "sub"]},
         )
-        return Responder(subject=claims["sub"], role=Role(claims.get("role", "")))
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+        return Responder(
+            subject=claims["sub"], role=Role(claims.get("role", "")), expires_at=expires_at
+        )
     except (jwt.InvalidTokenError, ValueError) as error:
         raise _unauthorized(f"The responder token is not valid: {error}.") from error
 

@@ -39,14 +39,14 @@ async def websocket_stream(
 ) -> None:
     """Case events as JSON `{id, type, time, data}`, from the moment of connection."""
     try:
-        stream_responder(websocket, token)
+        responder = stream_responder(websocket, token)
     except Problem as problem:
         await websocket.close(code=WS_1008_POLICY_VIOLATION, reason=problem.detail[:120])
         return
     hub: StreamHub = websocket.app.state.hub
     await websocket.accept()
     subscriber, _ = hub.subscribe(EventFilter.of(teams=teams or (), min_severity=min_severity))
-    await live.pump_websocket(websocket, hub, subscriber)
+    await live.pump_websocket(websocket, hub, subscriber, responder.expires_at)
 
 
 @streams.get("/stream", response_class=StreamingResponse)
@@ -58,12 +58,13 @@ async def event_stream(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Case events as Server-Sent Events; reconnect with `Last-Event-ID` to get what you missed."""
-    stream_responder(request, token)
+    responder = stream_responder(request, token)
     hub: StreamHub = request.app.state.hub
     subscriber, missed = hub.subscribe(
         EventFilter.of(teams=teams or (), min_severity=min_severity), last_event_id
     )
-    body = live.sse_events(hub, subscriber, missed, request.app.state.settings.stream_heartbeat_s)
+    heartbeat_s = request.app.state.settings.stream_heartbeat_s
+    body = live.sse_events(hub, subscriber, missed, heartbeat_s, responder.expires_at)
     return StreamingResponse(
         body,
         media_type="text/event-stream",

@@ -4,20 +4,23 @@ the replay buffer with Last-Event-ID, and heartbeats on an idle stream."""
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from shared.auth import Role, mint_token
 from shared.events import EventType, Severity
 from tests.conftest import FlareEnv
 from tests.integration.conftest import serving
 from tests.integration.notifier_peers import (
+    DEFAULT_SECRET,
     case_envelope,
     publish,
     snapshot,
@@ -163,3 +166,27 @@ async def test_idle_sse_stream_gets_heartbeats(flare_env: FlareEnv) -> None:
     ):
         _, heartbeat = await first_frames(client, f"/v1/stream?token={token()}", 2)
     assert heartbeat == {"comment": "heartbeat"}
+
+
+def short_lived_token(seconds: float) -> str:
+    return mint_token(DEFAULT_SECRET, "ada", Role.RESPONDER, timedelta(seconds=seconds))
+
+
+async def test_a_websocket_stream_ends_when_its_token_expires(flare_env: FlareEnv) -> None:
+    """A token is the only grant: a departed responder's tool must not stream for good."""
+    async with serving(app(flare_env)) as url:
+        ws = url.replace("http://", "ws://") + f"/v1/ws?token={short_lived_token(2)}"
+        async with websockets.connect(ws) as connection:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(connection.recv(), RECEIVE_DEADLINE_S)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "token expired")
+
+
+async def test_an_sse_stream_ends_when_its_token_expires(flare_env: FlareEnv) -> None:
+    async with (
+        serving(app(flare_env)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        _, expired = await first_frames(client, f"/v1/stream?token={short_lived_token(2)}", 2)
+    assert expired["event"] == "expired"

@@ -1,6 +1,6 @@
 """Responder tokens: what verifies, what is refused with 401, and roles that get 403."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import httpx
@@ -15,7 +15,9 @@ SECRET = "s" * 40
 
 def test_a_minted_token_verifies_to_its_subject_and_role() -> None:
     token = mint_token(SECRET, "ana", Role.LEAD, timedelta(minutes=5))
-    assert verify_token(SECRET, token) == Responder(subject="ana", role=Role.LEAD)
+    responder = verify_token(SECRET, token)
+    assert (responder.subject, responder.role) == ("ana", Role.LEAD)
+    assert timedelta(minutes=4) < responder.expires_at - datetime.now(UTC) <= timedelta(minutes=5)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """What alerts say: short and scannable on every channel; nothing sensitive outside the console."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -92,7 +93,8 @@ async def test_sse_client_that_falls_behind_is_told_why_and_the_stream_ends() ->
     subscriber, missed = hub.subscribe()
     for name in ("1", "2"):
         hub.publish(StreamEvent(name, "flare.case.created", None, "{}"))
-    frames = [frame async for frame in sse_events(hub, subscriber, missed, heartbeat_s=5)]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    frames = [frame async for frame in sse_events(hub, subscriber, missed, 5, later)]
     assert frames[0].startswith("retry:")
     assert frames[-1].startswith("event: dropped\n")
     assert "client too slow" in frames[-1]
