@@ -9,15 +9,16 @@ SHELL := /bin/bash
 
 .PHONY: run test chaos bench stop lint clean lock lock-deploy
 
-# The virtualenv is rebuilt whenever the pinned dependencies change.
+# The virtualenv is rebuilt whenever the pinned dependencies change, and made again when an
+# earlier attempt left it without pip (say, before python3.11-venv was installed).
 $(VENV)/.installed: pyproject.toml constraints.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(VENV)/bin/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	@echo "[flare] installing Python packages into $(VENV)"
 	@$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
 $(TOOLS)/.installed: deploy/tools/requirements.txt
-	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	@test -x $(TOOLS)/bin/pip || { rm -rf $(TOOLS) && $(PYTHON) -m venv $(TOOLS); }
 	@echo "[flare] installing the deploy validation tools into $(TOOLS)"
 	@$(TOOLS)/bin/python -m pip install -q --disable-pip-version-check -r deploy/tools/requirements.txt
 	@touch $@

@@ -8,6 +8,10 @@ LOGS=$STATE/logs
 RUN=$STATE/run
 VENV=${FLARE_VENV:-$ROOT/.venv}
 mkdir -p "$LOGS" "$RUN"
+# What the services and the admin commands connect to: the PostgreSQL and Kafka these scripts
+# run, on the ports they were given, unless these two variables name others.
+export FLARE_DATABASE_URL=${FLARE_DATABASE_URL:-postgresql://${FLARE_PG_USER:-flare}:${FLARE_PG_PASSWORD:-flare}@127.0.0.1:${FLARE_PG_PORT:-5432}/${FLARE_PG_DATABASE:-flare}}
+export FLARE_KAFKA_BOOTSTRAP_SERVERS=${FLARE_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${FLARE_KAFKA_PORT:-9092}}
 
 say() { printf '[flare] %s\n' "$*"; }
 fail() { printf '[flare] FAILED: %s\n' "$*" >&2; exit 1; }

@@ -33,7 +33,7 @@ superuser_psql() { as_owner "$PG_BIN/psql" -h "$SOCKET_DIR" -p "$PORT" -U postgr
 
 install_server() {
   [ -x "$PG_BIN/postgres" ] && return 0
-  [ "$(id -u)" -eq 0 ] || fail "PostgreSQL 15 is not installed; run as root or: sudo apt-get install postgresql-15"
+  [ "$(id -u)" -eq 0 ] || fail "PostgreSQL 15 is not installed; run as root, or: sudo apt-get install postgresql-15 && sudo pg_dropcluster --stop 15 main (Debian's own cluster would take port 5432)"
   say "installing PostgreSQL 15 from Debian's packages -> $LOGS/apt.log"
   # Flare runs its own cluster: the package must neither create a system cluster on 5432
   # nor start one (policy-rc.d exit 101 = "do not start services", only while we install).

@@ -5,19 +5,22 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SERVICES=(intake:8001 router:8002 notifier:8003)
 
+# stop_services STATUS: Ctrl-C is a normal end (0); a failure keeps its status for make.
 stop_services() {
+  local status=$1
   trap - INT TERM EXIT
   echo
   for entry in "${SERVICES[@]}"; do stop_pid "${entry%%:*}" "$RUN/${entry%%:*}.pid" 30; done
   say "services stopped; Kafka and PostgreSQL are still up (make stop stops them)"
-  exit 0
+  exit "$status"
 }
 
 wait_ready() {
   local name=$1 port=$2
   for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
+    # Its own process first: another server on the port must not pass for it.
     is_running "$RUN/$name.pid" || { tail -20 "$LOGS/$name.log" >&2; fail "$name exited; see $LOGS/$name.log"; }
+    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
     sleep 0.1
   done
   fail "$name was not ready within 60s; see $LOGS/$name.log"
@@ -29,7 +32,7 @@ demo_credentials() {
   if [ ! -s "$key_file" ]; then
     { "$VENV/bin/python" -m services.intake partner create demo --reporter-type trusted_flagger 2>>"$admin_log" \
         || "$VENV/bin/python" -m services.intake partner rotate-key demo 2>>"$admin_log"; } \
-      | sed -n 's/^api_key: //p' >"$key_file"
+      | sed -n 's/^api_key: //p' >"$key_file" || true  # the check below says why
     [ -s "$key_file" ] || fail "could not create the demo partner; see $admin_log"
   fi
   "$VENV/bin/python" -m services.router token mint demo-lead --role lead 2>>"$admin_log" \
@@ -41,8 +44,10 @@ demo_credentials
 for entry in "${SERVICES[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   if is_running "$RUN/$name.pid"; then fail "$name is already running (pid $(cat "$RUN/$name.pid")); make stop first"; fi
+  if port_open 127.0.0.1 "$port"; then fail "port $port ($name) is taken by a process this script did not start"; fi
 done
-trap stop_services INT TERM EXIT
+trap 'stop_services 0' INT TERM
+trap 'stop_services $?' EXIT
 for entry in "${SERVICES[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   FLARE_PORT=$port "$VENV/bin/python" -m "services.$name" serve >>"$LOGS/$name.log" 2>&1 &

@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$ROOT/deploy/local/postgres.sh" start
 "$ROOT/deploy/local/kafka.sh" start
-"$VENV/bin/python" -m shared.kafka_admin --bootstrap "127.0.0.1:${FLARE_KAFKA_PORT:-9092}" \
+"$VENV/bin/python" -m shared.kafka_admin --bootstrap "$FLARE_KAFKA_BOOTSTRAP_SERVERS" \
   create-topics --prefix "${FLARE_TOPIC_PREFIX:-}" || fail "could not create the Kafka topics"
 for service in intake router notifier; do
   "$VENV/bin/python" -m "services.$service" migrate >"$LOGS/migrate-$service.log" 2>&1 \
