@@ -252,7 +252,7 @@ async def server_pids(infra: Infrastructure) -> dict[str, int]:
         # The backend's parent is read while the backend still exists.
         postmaster = int(_stat(await connection.fetchval("SELECT pg_backend_pid()"))[1])
     kafka = Path(infra.kafka.env["FLARE_LOCAL_DIR"]) / "run" / "kafka.pid"
-    return {"postgres": postmaster, "kafka": int(kafka.read_text())}
+    return {"postgres": postmaster, "kafka": int(kafka.read_text().split()[0])}  # "PID START"
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -40,7 +40,7 @@ class Disposable:
         keep a pid file of (Kafka). The pid file goes too: nothing may reap the dead process,
         and a zombie would pass the script's "already running" check."""
         pid_file = Path(self.env["FLARE_LOCAL_DIR"]) / "run" / self.script.replace(".sh", ".pid")
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)  # "PID START_TIME"
         pid_file.unlink()
         for _ in range(300):  # 30 s
             if not await _port_open(self.port):

@@ -47,7 +47,7 @@ format_storage() {
 }
 
 start() {
-  if is_running "$PIDFILE"; then say "Kafka already running (pid $(cat "$PIDFILE")) on 127.0.0.1:$PORT"; return 0; fi
+  if is_running "$PIDFILE"; then say "Kafka already running (pid $(pid_of "$PIDFILE")) on 127.0.0.1:$PORT"; return 0; fi
   port_open 127.0.0.1 "$PORT" && fail "port $PORT is taken by a process this script did not start"
   command -v java >/dev/null || fail "java is not installed (Kafka needs Java 17)"
   command -v mvn >/dev/null || fail "mvn is not installed (it fetches the Kafka jars)"
@@ -59,7 +59,7 @@ start() {
     -Dlog4j.configuration="file:$ROOT/deploy/local/log4j.properties" \
     -Dkafka.logs.dir="$LOGS" \
     -cp "$CLASSPATH_GLOB" kafka.Kafka "$CONFIG" >>"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
+  record_pid $! "$PIDFILE"
   if ! "$VENV/bin/python" -m shared.kafka_admin --bootstrap "127.0.0.1:$PORT" wait --timeout 90; then
     is_running "$PIDFILE" || rm -f "$PIDFILE"
     fail "Kafka did not answer a metadata request on 127.0.0.1:$PORT; see $LOG"
@@ -70,6 +70,6 @@ start() {
 case ${1:-} in
   start) start ;;
   stop) stop_pid Kafka "$PIDFILE" 60 ;;
-  status) if is_running "$PIDFILE"; then say "Kafka running (pid $(cat "$PIDFILE"))"; else say "Kafka stopped"; exit 1; fi ;;
+  status) if is_running "$PIDFILE"; then say "Kafka running (pid $(pid_of "$PIDFILE"))"; else say "Kafka stopped"; exit 1; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -43,7 +43,7 @@ demo_credentials() {
 demo_credentials
 for entry in "${SERVICES[@]}"; do
   name=${entry%%:*} port=${entry##*:}
-  if is_running "$RUN/$name.pid"; then fail "$name is already running (pid $(cat "$RUN/$name.pid")); make stop first"; fi
+  if is_running "$RUN/$name.pid"; then fail "$name is already running (pid $(pid_of "$RUN/$name.pid")); make stop first"; fi
   if port_open 127.0.0.1 "$port"; then fail "port $port ($name) is taken by a process this script did not start"; fi
 done
 trap 'stop_services 0' INT TERM
@@ -51,7 +51,7 @@ trap 'stop_services $?' EXIT
 for entry in "${SERVICES[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   FLARE_PORT=$port "$VENV/bin/python" -m "services.$name" serve >>"$LOGS/$name.log" 2>&1 &
-  echo $! >"$RUN/$name.pid"
+  record_pid $! "$RUN/$name.pid"
 done
 for entry in "${SERVICES[@]}"; do wait_ready "${entry%%:*}" "${entry##*:}"; done
 
