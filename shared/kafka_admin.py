@@ -8,6 +8,7 @@ python -m shared.kafka_admin --bootstrap 127.0.0.1:9092 replay-dlq --consumer ro
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from contextlib import suppress
@@ -64,6 +65,10 @@ async def delete_topics(bootstrap_servers: str, topics: Topics) -> None:
         await admin.close()
 
 
+class NoSuchTopic(Exception):
+    """The topic a command reads does not exist."""
+
+
 @dataclass(frozen=True)
 class Replayed:
     source: str
@@ -84,7 +89,6 @@ async def replay_dead_letters(
     nothing: consumers ignore event ids they already handled.
     """
     reader = AIOKafkaConsumer(
-        topics.dlq,
         bootstrap_servers=bootstrap_servers,
         group_id=f"{topics.dlq}.replay" + ("" if consumer is None else f".{consumer}"),
         enable_auto_commit=False,
@@ -94,6 +98,10 @@ async def replay_dead_letters(
     replayed: list[Replayed] = []
     await reader.start()
     try:
+        # Subscribed to a topic that does not exist, the reader would wait for ever.
+        if topics.dlq not in await reader.topics():
+            raise NoSuchTopic(f"there is no topic {topics.dlq} (is --prefix right?)")
+        reader.subscribe([topics.dlq])
         ends: dict[TopicPartition, int] | None = None
         while ends is None or not await _caught_up(reader, ends):
             batches = await reader.getmany(timeout_ms=500)
@@ -146,7 +154,7 @@ def main() -> None:
     wait = commands.add_parser("wait", help="wait until the broker answers a metadata request")
     wait.add_argument("--timeout", type=float, default=60)
     create = commands.add_parser("create-topics", help="create Flare's topics if missing")
-    create.add_argument("--prefix", default="")
+    create.add_argument("--prefix", default=os.environ.get("FLARE_TOPIC_PREFIX", ""))
     create.add_argument(
         "--replication-factor",
         type=int,
@@ -154,7 +162,7 @@ def main() -> None:
         help="copies of each partition: 1 for one broker, 3 in production",
     )
     replay = commands.add_parser("replay-dlq", help="publish dead letters back to their topics")
-    replay.add_argument("--prefix", default="")
+    replay.add_argument("--prefix", default=os.environ.get("FLARE_TOPIC_PREFIX", ""))
     replay.add_argument("--consumer", help="only letters this consumer gave up on (e.g. router)")
     replay.add_argument("--dry-run", action="store_true", help="list, do not publish")
     args = parser.parse_args()
@@ -177,7 +185,7 @@ def main() -> None:
             for letter in letters:
                 print(f"{verb} {letter.source} (consumer {letter.consumer}): {letter.reason}")
             print(f"{verb} {len(letters)} dead letters")
-    except (KafkaError, OSError, TimeoutError) as error:
+    except (KafkaError, OSError, TimeoutError, NoSuchTopic) as error:
         print(
             f"kafka_admin {args.command} failed against {args.bootstrap}: {error!r}",
             file=sys.stderr,

@@ -1,8 +1,12 @@
 """Replaying the DLQ: letters go back to their source topic without DLQ headers, once each."""
 
+import asyncio
+
+import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.kafka_admin import replay_dead_letters
+from shared.events import Topics
+from shared.kafka_admin import NoSuchTopic, replay_dead_letters
 from tests.conftest import FlareEnv
 from tests.kafka_reader import read_topic
 
@@ -47,3 +51,12 @@ async def test_replay_republishes_to_the_source_topic_once(flare_env: FlareEnv) 
     # The router's replays passed intake's letter over: it is still there for its own.
     theirs = await replay_dead_letters(flare_env.kafka, flare_env.topics, "intake-status", True)
     assert [letter.consumer for letter in theirs] == ["intake-status"]
+
+
+async def test_replay_from_a_dlq_that_does_not_exist_fails_at_once(flare_env: FlareEnv) -> None:
+    """A wrong prefix: the reader would never be given a partition and wait for ever."""
+    elsewhere = Topics.with_prefix("no-such-prefix.")
+    with pytest.raises(NoSuchTopic, match=r"no topic no-such-prefix\.flare\.dlq\.v1"):
+        await asyncio.wait_for(
+            replay_dead_letters(flare_env.kafka, elsewhere, None, dry_run=True), timeout=30
+        )
