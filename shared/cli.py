@@ -1,11 +1,14 @@
 """Every service's command line: `python -m services.<name> serve | migrate | <admin commands>`."""
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import typer
 from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from shared.db import upgrade
 from shared.http import serve
@@ -57,4 +60,21 @@ def run_service(
         if context.invoked_subcommand is None:
             serve_command()
 
-    cli()
+    # The usual mistakes get one line, not a traceback: a FLARE_* setting that does not
+    # validate, a database or broker that does not answer (or a schema not migrated yet).
+    try:
+        cli()
+    except ValidationError as error:  # without the values: one may be a secret
+        problems = "; ".join(
+            f"FLARE_{'_'.join(map(str, item['loc'])).upper()}: {item['msg']}"
+            for item in error.errors(include_input=False)
+        )
+        _exit(f"invalid settings: {problems}")
+    except (OSError, DBAPIError) as error:
+        first_line = (str(error).splitlines() or [""])[0]
+        _exit(f"{name} {' '.join(sys.argv[1:])} failed: {type(error).__name__}: {first_line}")
+
+
+def _exit(message: str) -> None:
+    print(f"[flare] {message}", file=sys.stderr)
+    sys.exit(1)
