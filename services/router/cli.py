@@ -78,12 +78,14 @@ def dry_run(
 def dry_run_command(
     path: Path,
     escalation: Path,
-    now: Annotated[datetime | None, typer.Option(help="Score as of this time (UTC).")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Score as of this time (ISO 8601; UTC unless it says).")
+    ] = None,
     velocity: Annotated[float, typer.Option(help="Reports per hour on its key.")] = 1.0,
 ) -> None:
     """Print the score, band, rules fired, team, watchers and SLA an escalation would get."""
     policy = _load(path)
-    moment = _utc(now) if now else datetime.now(UTC)
+    moment = _moment(now, "--now") if now else datetime.now(UTC)
     try:
         result = dry_run(policy, json.loads(escalation.read_text()), moment, velocity)
     except (ValueError, ValidationError) as error:
@@ -157,14 +159,16 @@ def add_layer(
     active_until: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Add a layer on top of a rotation (created if new); it wins where it is active."""
+    if (active_from is None) != (active_until is None):
+        raise typer.BadParameter("--active-from and --active-until go together")
     spec = teams.LayerSpec(
         timezone,
-        time.fromisoformat(handoff),
+        _clock(handoff, "--handoff"),
         shift_days,
         starts_on.date() if starts_on else date.today(),
         member,
-        time.fromisoformat(active_from) if active_from else None,
-        time.fromisoformat(active_until) if active_until else None,
+        _clock(active_from, "--active-from") if active_from else None,
+        _clock(active_until, "--active-until") if active_until else None,
     )
     _in_database(lambda session: teams.add_layer(session, team, rotation, spec))
     typer.echo(f"layer added to {team}/{rotation}")
@@ -175,12 +179,12 @@ def override(
     team: str,
     rotation: str,
     responder: str,
-    starts: Annotated[datetime, typer.Option()],
-    ends: Annotated[datetime, typer.Option()],
+    starts: Annotated[str, typer.Option(help="ISO 8601, e.g. 2026-12-24T09:00 or ...+01:00")],
+    ends: Annotated[str, typer.Option(help="ISO 8601, as --starts")],
     reason: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Put a responder on call for a rotation for a period (times in UTC unless they say)."""
-    period = (_utc(starts), _utc(ends))
+    period = (_moment(starts, "--starts"), _moment(ends, "--ends"))
     _in_database(
         lambda session: teams.add_override(session, team, rotation, responder, period, reason)
     )
@@ -191,10 +195,30 @@ def override(
 def show_on_call(team: str) -> None:
     """Who is on call for a team now."""
     now = datetime.now(UTC)
-    typer.echo(
-        ", ".join(_in_database(lambda session: teams.on_call(session, team, now))) or "nobody"
-    )
+
+    async def on_call(session: AsyncSession) -> list[str]:
+        await teams.require_team(session, team)  # an unknown team is not "nobody on call"
+        return await teams.on_call(session, team, now)
+
+    typer.echo(", ".join(_in_database(on_call)) or "nobody")
 
 
-def _utc(moment: datetime) -> datetime:
+def _clock(value: str, option: str) -> time:
+    """A time of day as HH:MM."""
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a time of day as HH:MM", param_hint=option
+        ) from None
+
+
+def _moment(value: str, option: str) -> datetime:
+    """An ISO 8601 date and time, in UTC unless it carries an offset."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 date and time", param_hint=option
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,6 +4,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from services.router.app import create_app
@@ -62,6 +63,34 @@ async def test_admin_cli_creates_a_team_with_responders_and_a_rotation(flare_env
     bad_code, bad = await router_cli(flare_env, "team", "add", "x", "X", "--timezone", "Mars/Base")
     assert bad_code == 1
     assert "not an IANA time zone" in bad
+
+
+async def test_admin_cli_refuses_bad_times_and_unknown_teams_in_a_line(flare_env: FlareEnv) -> None:
+    layer = ("rotation", "add-layer", "legal", "primary", "--member", "omar", "--timezone", "UTC")
+    mistakes = {
+        (*layer, "--handoff", "9:00"): "'9:00' is not a time of day as HH:MM",
+        (*layer, "--active-from", "08:00"): "--active-from and --active-until go together",
+        ("rotation", "oncall", "no-such-team"): "no-such-team",
+        (
+            "rotation", "override", "legal", "primary", "omar",
+            "--starts", "Christmas", "--ends", "2026-12-27T00:00",
+        ): "'Christmas' is not an ISO 8601 date and time",
+    }  # fmt: skip
+    for command, expected in mistakes.items():
+        code, output = await router_cli(flare_env, *command)
+        assert code != 0, command
+        assert "Traceback" not in output, command
+        assert expected in output, output
+
+
+async def test_an_override_takes_a_time_with_its_offset(flare_env: FlareEnv) -> None:
+    code, output = await router_cli(
+        flare_env, "rotation", "override", "legal", "primary", "omar",
+        "--starts", "2026-12-24T09:00+01:00", "--ends", "2026-12-24T17:00+01:00",
+    )  # fmt: skip
+    assert code == 0, output
+    [row] = await fetch(flare_env, "SELECT starts_at FROM router.rotation_overrides")
+    assert row["starts_at"] == datetime(2026, 12, 24, 8, tzinfo=UTC)
 
 
 async def wait_until(condition: Callable[[], bool], what: str) -> None:
