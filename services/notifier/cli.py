@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.escalation import Policy, stored_policy
-from services.notifier.models import escalation_policies
+from services.notifier.models import case_views, escalation_policies
 from services.notifier.settings import NotifierSettings
 from shared.db import make_engine, make_sessions
 
@@ -46,15 +46,24 @@ def set_policy(team: str, policy_file: Path) -> None:
     policy = load_policy(policy_file)
     stored = policy.model_dump(mode="json")
 
-    async def store(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async def store(sessions: async_sessionmaker[AsyncSession]) -> bool:
+        """Stores it; True when a case of that team has been seen."""
         async with sessions.begin() as session:
             await session.execute(
                 insert(escalation_policies)
                 .values(team=team, policy=stored)
                 .on_conflict_do_update(index_elements=["team"], set_={"policy": stored})
             )
+            seen = select(case_views.c.case_id).where(case_views.c.snapshot["team"].astext == team)
+            return bool(await session.scalar(select(seen.exists())))
 
-    _with_sessions(store)
+    if not _with_sessions(store):
+        # A policy matches cases by their team's name exactly: a slug or a typo pages nobody.
+        typer.echo(
+            f"warning: no case of a team named {team!r} has been seen yet. Cases name their "
+            "team as the router shows it (GET /v1/teams: 'name', e.g. 'Global Operations').",
+            err=True,
+        )
     typer.echo(f"{team}: {len(policy.steps)} steps")
 
 

@@ -2,6 +2,10 @@
 fire each step once across replicas, and no page claimed after the acknowledgement is
 recorded."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -326,3 +330,32 @@ async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_t
         f"{broken}\tdoes not validate, set it again: List should have at least 1 item after"
         " validation, not 0",
     ]
+
+
+async def test_a_policy_for_a_team_no_case_has_named_is_stored_with_a_warning(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """Cases carry the team's name ("Global Operations"): a policy set for its slug or a typo
+    would page nobody, silently."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('steps: [{name: on-call, targets: ["chat:https://chat.invalid/x"]}]')
+
+    def set_for(team: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.notifier", "escalation", "set", team, policy_file],
+            env={**os.environ, "FLARE_DATABASE_URL": flare_env.database_url},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    slug = set_for("global-operations")
+    assert (slug.returncode, slug.stdout) == (0, "global-operations: 1 steps\n")
+    assert "no case of a team named 'global-operations' has been seen yet" in slug.stderr
+    await execute(
+        flare_env,
+        "INSERT INTO notifier.case_views VALUES (gen_random_uuid(), $1, 'x', now())",
+        json.dumps({"team": "Global Operations"}),
+    )
+    name = set_for("Global Operations")
+    assert (name.returncode, name.stderr) == (0, "")
