@@ -21,7 +21,10 @@ resolve_paths() {
       || HOME_DIR=/var/tmp/flare-postgres-$(echo "$ROOT" | sha256sum | cut -c1-12)
   fi
   PGDATA=$HOME_DIR/data
-  SOCKET_DIR=$HOME_DIR/socket
+  # A short path without spaces, whatever the checkout's: a Unix socket's path has a limit of
+  # 107 bytes, and pg_ctl hands its options to a shell. (PostgreSQL touches its socket hourly,
+  # so /tmp's cleaners leave it alone.)
+  SOCKET_DIR=/tmp/flare-pg-$(printf '%s' "$PGDATA" | sha256sum | cut -c1-12)
   LOG=$HOME_DIR/postgres.log
 }
 
@@ -54,7 +57,7 @@ install_server() {
 init_cluster() {
   [ -f "$PGDATA/PG_VERSION" ] && return 0
   say "creating a PostgreSQL cluster in $PGDATA"
-  mkdir -p "$HOME_DIR" "$SOCKET_DIR"
+  mkdir -p "$HOME_DIR"
   [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$HOME_DIR"
   as_owner "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 \
@@ -84,10 +87,15 @@ start() {
   else
     port_open 127.0.0.1 "$PORT" && fail "port $PORT is taken by a process this script did not start"
     say "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOG)"
+    mkdir -p "$SOCKET_DIR"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$SOCKET_DIR"
     as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$SOCKET_DIR -c max_connections=200" \
         start >/dev/null || fail "PostgreSQL did not start; see $LOG"
   fi
+  # The socket of the server running, wherever it was started (an older checkout put it in
+  # the data's directory): postmaster.pid's fifth line.
+  SOCKET_DIR=$(sed -n 5p "$PGDATA/postmaster.pid")
   create_role_and_database
   say "PostgreSQL is up: postgresql://$DB_USER@127.0.0.1:$PORT/$DB_NAME"
 }
