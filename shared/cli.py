@@ -44,6 +44,10 @@ def run_service(
     def serve_command() -> None:
         """Serve HTTP (the default) until SIGTERM or Ctrl-C."""
         loaded = settings()
+        try:
+            loaded.refuse_public_secret()
+        except ValueError as unsafe:
+            _exit(str(unsafe))
         serve(create_app(loaded), loaded)
 
     @cli.command("migrate")
@@ -67,10 +71,14 @@ def run_service(
     except ValidationError as error:  # without the values: one may be a secret
         problems = "; ".join(
             f"FLARE_{'_'.join(map(str, item['loc'])).upper()}: {item['msg']}"
+            if item["loc"]
+            else item["msg"]
             for item in error.errors(include_input=False)
         )
         _exit(f"invalid settings: {problems}")
     except (OSError, DBAPIError) as error:
+        if sys.argv[1:2] == ["migrate"]:
+            raise  # which revision failed, and where: the traceback says
         first_line = (str(error).splitlines() or [""])[0]
         _exit(f"{name} {' '.join(sys.argv[1:])} failed: {type(error).__name__}: {first_line}")
 

@@ -58,7 +58,10 @@ _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"']*")
 
 def _redact_tokens(record: logging.LogRecord) -> bool:
     """A library's log line never carries a bearer token: whoever reads the logs could use it."""
-    message = record.getMessage()
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad log call: the handler reports it as logging always has
+        return True
     if "token=" in message:
         record.msg, record.args = _TOKEN_IN_QUERY.sub(r"\1[redacted]", message), None
     return True

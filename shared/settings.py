@@ -1,9 +1,8 @@
 """Settings every service has, read from FLARE_* environment variables."""
 
 import ipaddress
-from typing import Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.events import Topics
@@ -68,14 +67,14 @@ class FlareSettings(BaseSettings):
                 return "postgresql+asyncpg://" + url.removeprefix(plain)
         return url
 
-    @model_validator(mode="after")
-    def own_secret_beyond_this_machine(self) -> Self:
+    def refuse_public_secret(self) -> None:
+        """ValueError when serving on `host` would accept tokens anyone can mint. Checked by
+        `serve` alone: a migration or an admin command on the same settings verifies none."""
         if self.jwt_secret == LOCAL_JWT_SECRET and not _loopback(self.host):
             raise ValueError(
                 f"FLARE_JWT_SECRET must be set to serve on {self.host}: the default is public, "
                 "for local runs on 127.0.0.1 only (e.g. FLARE_JWT_SECRET=$(openssl rand -hex 32))"
             )
-        return self
 
     @property
     def topics(self) -> Topics:

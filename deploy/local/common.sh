@@ -31,7 +31,7 @@ pid_of() { cut -d' ' -f1 "$1"; }
 # file of an older checkout holds the pid alone, and is trusted as it was then).
 is_running() {
   local pid start
-  [ -f "$1" ] && read -r pid start <"$1" && kill -0 "$pid" 2>/dev/null \
+  [ -f "$1" ] && { read -r pid start || [ -n "${pid:-}" ]; } <"$1" && kill -0 "$pid" 2>/dev/null \
     && { [ -z "$start" ] || [ "$(started_at "$pid")" = "$start" ]; }
 }
 

@@ -34,6 +34,18 @@ have_cluster() { [ -x "$PG_BIN/pg_ctl" ] && id postgres >/dev/null 2>&1 && resol
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 superuser_psql() { as_owner "$PG_BIN/psql" -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
 
+# The socket directory, made private to the server's user; refused when someone else made it
+# first (/tmp is shared: their socket could stand in for ours).
+socket_dir_of_ours() {
+  local owner=postgres
+  [ "$(id -u)" -eq 0 ] || owner=$(id -un)
+  mkdir -p -m 700 "$SOCKET_DIR"
+  [ "$(id -u)" -ne 0 ] || [ "$(stat -c %u "$SOCKET_DIR")" -ne 0 ] || chown postgres:postgres "$SOCKET_DIR"
+  [ "$(stat -c %U "$SOCKET_DIR")" = "$owner" ] \
+    || fail "$SOCKET_DIR belongs to $(stat -c %U "$SOCKET_DIR"), not $owner; remove it"
+  chmod 700 "$SOCKET_DIR"
+}
+
 install_server() {
   [ -x "$PG_BIN/postgres" ] && return 0
   [ "$(id -u)" -eq 0 ] || fail "PostgreSQL 15 is not installed; run as root, or: sudo apt-get install postgresql-15 && sudo pg_dropcluster --stop 15 main (Debian's own cluster would take port 5432)"
@@ -87,15 +99,16 @@ start() {
   else
     port_open 127.0.0.1 "$PORT" && fail "port $PORT is taken by a process this script did not start"
     say "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOG)"
-    mkdir -p "$SOCKET_DIR"
-    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$SOCKET_DIR"
+    socket_dir_of_ours
     as_owner "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$SOCKET_DIR -c max_connections=200" \
         start >/dev/null || fail "PostgreSQL did not start; see $LOG"
   fi
   # The socket of the server running, wherever it was started (an older checkout put it in
-  # the data's directory): postmaster.pid's fifth line.
-  SOCKET_DIR=$(sed -n 5p "$PGDATA/postmaster.pid")
+  # the data's directory): postmaster.pid's fifth line, once the server has written it.
+  local running_socket
+  running_socket=$(sed -n 5p "$PGDATA/postmaster.pid" 2>/dev/null || true)
+  SOCKET_DIR=${running_socket:-$SOCKET_DIR}
   create_role_and_database
   say "PostgreSQL is up: postgresql://$DB_USER@127.0.0.1:$PORT/$DB_NAME"
 }

@@ -69,4 +69,5 @@ Flare is up.
   responder token:   $STATE/demo-responder.token  (lead role, 12 h: console, cases API, streams)
 Press Ctrl-C to stop the services.
 INFO
-wait
+# The first service to exit ends the run, with its status (Ctrl-C ends it with 0).
+wait -n

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from services.intake.settings import IntakeSettings
+from services.notifier.settings import NotifierSettings
+from services.router.settings import RouterSettings
 from shared.settings import FlareSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -342,3 +345,42 @@ def test_an_in_cluster_postgres_allows_every_connection_the_autoscaled_services_
     cluster = yaml.safe_load((k8s / "components" / "infra" / "postgres.yaml").read_text())
     allowed = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"]) - 3
     assert allowed >= replicas * per_replica
+
+
+SETTINGS = {"intake": IntakeSettings, "router": RouterSettings, "notifier": NotifierSettings}
+
+
+def test_every_container_s_settings_validate_and_servers_hold_their_own_secret(
+    rendered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each container's environment (the ConfigMap, its own values, each secret as a stand-in)
+    as its settings read it: the migrate Job, which runs every service's migrations, included.
+    A Deployment serves, so it must not fall back on the public default token secret."""
+    docs = objects(rendered)
+    config = next(
+        doc["data"]
+        for doc in docs
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("flare-settings")
+    )
+    for doc in docs:
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        container = _pod(doc)["containers"][0]
+        env = dict(config)
+        for item in container.get("env", []):
+            secret = item.get("valueFrom", {}).get("secretKeyRef")
+            if secret is None:
+                env[item["name"]] = item["value"]
+            elif not secret.get("optional"):
+                env[item["name"]] = (
+                    "postgresql://u:p@db/flare" if "DATABASE" in item["name"] else "s" * 40
+                )
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        services = [env["FLARE_SERVICE"]] if "FLARE_SERVICE" in env else list(SETTINGS)
+        for service in services:
+            settings = SETTINGS[service]()
+            if doc["kind"] == "Deployment":
+                settings.refuse_public_secret()
+        for name in env:
+            monkeypatch.delenv(name)

@@ -37,3 +37,13 @@ def test_a_setting_that_does_not_validate_is_named_without_its_value() -> None:
     assert "Traceback" not in done.stderr
     assert "FLARE_JWT_SECRET: String should have at least 32 characters" in done.stderr
     assert "too-short-secret" not in done.stderr
+
+
+def test_a_public_secret_is_refused_for_serving_beyond_loopback_not_for_admin_work() -> None:
+    """The Kubernetes migrate Job has the pods' FLARE_HOST=0.0.0.0 and no token secret: it
+    verifies no token and must run. A server there would take tokens anyone can mint."""
+    served = admin("services.router", "serve", FLARE_HOST="0.0.0.0", FLARE_PORT="1")
+    assert served.returncode == 1
+    assert "FLARE_JWT_SECRET must be set to serve on 0.0.0.0" in served.stderr
+    minted = admin("services.router", "token", "mint", "ana", FLARE_HOST="0.0.0.0")
+    assert minted.returncode == 0, minted.stderr

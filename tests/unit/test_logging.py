@@ -34,3 +34,11 @@ def test_a_token_in_a_logged_query_string_is_redacted(capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "eyJ.secret.sig" not in out
     assert "/v1/ws?token=[redacted]&since=5" in out
+
+
+@pytest.mark.usefixtures("service_logging")
+def test_a_bad_log_call_is_reported_as_logging_always_has_not_raised() -> None:
+    """The redacting filter formats the message first; a call whose arguments do not fit
+    must not raise in uvicorn's or aiokafka's code."""
+    configure_logging("INFO", "notifier")
+    logging.getLogger("uvicorn.error").info("%d items", "not a number")
