@@ -71,8 +71,6 @@ def run_service(
     except ValidationError as error:  # without the values: one may be a secret
         problems = "; ".join(
             f"FLARE_{'_'.join(map(str, item['loc'])).upper()}: {item['msg']}"
-            if item["loc"]
-            else item["msg"]
             for item in error.errors(include_input=False)
         )
         _exit(f"invalid settings: {problems}")
