@@ -195,12 +195,9 @@ def override(
 def show_on_call(team: str) -> None:
     """Who is on call for a team now."""
     now = datetime.now(UTC)
-
-    async def on_call(session: AsyncSession) -> list[str]:
-        await teams.require_team(session, team)  # an unknown team is not "nobody on call"
-        return await teams.on_call(session, team, now)
-
-    typer.echo(", ".join(_in_database(on_call)) or "nobody")
+    typer.echo(
+        ", ".join(_in_database(lambda session: teams.on_call(session, team, now))) or "nobody"
+    )
 
 
 def _clock(value: str, option: str) -> time:

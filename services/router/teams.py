@@ -86,8 +86,10 @@ async def find_team(session: AsyncSession, team: str) -> Team | None:
 
 
 async def on_call(session: AsyncSession, team: str, now: datetime) -> list[str]:
-    """Who is on call for the team, read from the database now (for people asking)."""
-    return team_on_call(list(await _team_rotations(session, team) or ()), now)
+    """Who is on call for the team, read from the database now (for people asking). A team
+    that does not exist is UnknownTeam, not "nobody on call"."""
+    found = await require_team(session, team)
+    return team_on_call(list(await load_rotations(session, found.slug)), now)
 
 
 async def _team_rotations(session: AsyncSession, team: str) -> tuple[Rotation, ...] | None:
