@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -336,8 +336,10 @@ class ConsumerLoop:
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = self._make_consumer()
-        await consumer.start()
         try:
+            # Inside the `try`: a start that fails half way (the broker answered, then went)
+            # leaves a client with connections and tasks, which `stop` closes.
+            await consumer.start()
             if self._on_started is not None:
                 await self._on_started(consumer)
             lag_measured, self._committed_at = 0.0, time.monotonic()
@@ -356,7 +358,8 @@ class ConsumerLoop:
                 await self._commit_handled(consumer)
             except KafkaError as error:  # redelivered after a restart, and changes nothing
                 log.warning("offsets_not_committed", consumer=self.name, error=repr(error))
-            await consumer.stop()
+            finally:
+                await consumer.stop()
 
     async def _commit_handled(self, consumer: AIOKafkaConsumer) -> None:
         """Commit the handled offsets of the partitions this consumer still owns (after a
@@ -366,8 +369,23 @@ class ConsumerLoop:
         offsets = {tp: offset for tp, offset in self._handled.items() if tp in owned}
         self._handled.clear()
         self._committed_at = time.monotonic()
-        if offsets:
+        if not offsets:
+            return
+        try:
             await consumer.commit(offsets)
+        except CommitFailedError as error:
+            # The group rebalanced since these records were handled. Whoever owns their
+            # partitions now starts from the last commit and handles them again, which changes
+            # nothing (ADR 0002); the loop goes on with the partitions it holds now. Ending it
+            # instead would rejoin the group with a new consumer: one more rebalance for all.
+            log.warning("offsets_not_committed", consumer=self.name, error=repr(error))
+
+    @staticmethod
+    def _seek_back(consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
+        """The next poll starts again at `offset`; a partition given to another member
+        meanwhile needs no seek: its new owner starts from the last commit."""
+        if partition in consumer.assignment():
+            consumer.seek(partition, offset)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         """The lag of each partition this consumer owns; a partition it no longer owns (a
@@ -379,7 +397,10 @@ class ConsumerLoop:
         for partition in owned:
             end = consumer.highwater(partition)
             if end is not None:
-                behind = end - await consumer.position(partition)
+                try:
+                    behind = end - await consumer.position(partition)
+                except IllegalStateError:  # given away while its position was looked up
+                    continue
                 self._lag.labels(self.name, partition.topic, str(partition.partition)).set(behind)
                 self._lag_partitions.add(partition)
 
@@ -404,7 +425,7 @@ class ConsumerLoop:
             log.warning("batch_retry", consumer=self.name, records=len(records), error=repr(error))
             self._outcomes.labels(self.name, "retried").inc(len(records))
             for partition, partition_records in batches.items():
-                consumer.seek(partition, partition_records[0].offset)
+                self._seek_back(consumer, partition, partition_records[0].offset)
             await asyncio.sleep(self._retry_delay_s)
             return True
         self._outcomes.labels(self.name, "handled").inc(len(records))
@@ -428,7 +449,7 @@ class ConsumerLoop:
             done += 1
         if done < len(records):
             # Unfinished: the next poll starts again at the first record not handled.
-            consumer.seek(partition, records[done].offset)
+            self._seek_back(consumer, partition, records[done].offset)
         if done and self._commit:
             self._handled[partition] = records[done - 1].offset + 1
 

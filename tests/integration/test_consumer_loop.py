@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from services.intake.schemas import EXAMPLE_ESCALATION
@@ -409,3 +410,211 @@ async def test_every_outcome_is_counted_from_zero_before_the_first(flare_env: Fl
     consumer_loop(flare_env, "g-zero", Recorder(expected=1).handle, dead_letters, registry=registry)
     labels = {"consumer": "test", "outcome": "dead_lettered"}
     assert registry.get_sample_value("flare_events_consumed_total", labels) == 0
+
+
+class RefusesFirstCommit(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka has no types
+    """A real consumer whose first commit is refused as when the group has rebalanced since
+    (injected: a real refusal needs a commit sent in the instant of a rebalance)."""
+
+    refused = False
+
+    async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        if not self.refused:
+            self.refused = True
+            raise CommitFailedError("the group has already rebalanced (injected)")
+        await super().commit(offsets)
+
+
+async def test_a_commit_refused_by_a_rebalance_is_dropped_and_the_loop_goes_on(
+    flare_env: FlareEnv,
+) -> None:
+    """Ending the loop would rejoin the group with a new consumer, one more rebalance for
+    every member, at each refusal. The records whose commit was refused are committed with the
+    next commit."""
+    partition = await produce(flare_env, valid_message("a"))
+    consumers: list[RefusesFirstCommit] = []
+
+    def make_consumer() -> AIOKafkaConsumer:
+        consumer = RefusesFirstCommit(
+            flare_env.topics.escalations,
+            bootstrap_servers=flare_env.kafka,
+            group_id="g-refused",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        consumers.append(consumer)
+        return consumer
+
+    recorder = Recorder(expected=2)
+    loop = ConsumerLoop(
+        "test", make_consumer, recorder.handle, CollectorRegistry(), commit_every_s=0
+    )
+    workers = Workers()
+    workers.start("test", loop.run)
+    try:
+
+        async def refused() -> bool:
+            return any(consumer.refused for consumer in consumers)
+
+        await wait_until(refused, 30, "the first commit")
+        await produce(flare_env, valid_message("b"))
+
+        async def both_committed() -> bool:
+            return await committed(flare_env, "g-refused", partition) == 2
+
+        await wait_until(both_committed, 30, "the offset after both records committed")
+    finally:
+        await workers.stop(timeout_s=10)
+    assert len(consumers) == 1, "the loop was not restarted"
+    assert recorder.singles == ["a", "b"], "each handled once"
+
+
+async def test_a_retry_after_a_rebalance_leaves_the_partitions_given_away_to_their_owner(
+    flare_env: FlareEnv,
+) -> None:
+    """A poll that fails transiently is read again from its first records; a partition given
+    to another member while it was handled is not this consumer's to seek (aiokafka raises),
+    and its new owner starts from the last commit."""
+    topic, group = flare_env.topics.escalations, "g-retry-rebalance"
+    partitions = flare_env.topics.partition_counts()[topic]
+    producer = AIOKafkaProducer(bootstrap_servers=flare_env.kafka)
+    await producer.start()
+    try:
+        for partition in range(partitions):
+            value, headers = valid_message(f"on {partition}")
+            await producer.send_and_wait(topic, value, partition=partition, headers=headers)
+    finally:
+        await producer.stop()
+    calls, first_call, release, retried = (
+        list[list[str]](),
+        asyncio.Event(),
+        asyncio.Event(),
+        asyncio.Event(),
+    )
+
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        calls.append([envelope.data["title"] for envelope in envelopes])
+        if len(calls) == 1:
+            first_call.set()
+            await release.wait()
+            raise ConnectionRefusedError("database restarting")
+        retried.set()
+
+    def make_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=flare_env.kafka,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    loop = ConsumerLoop(
+        "test", make_consumer, handle, CollectorRegistry(), retry_delay_s=0.05, batches=True
+    )
+    stopping, other = asyncio.Event(), make_consumer()
+    task = asyncio.create_task(loop.run(stopping))
+    try:
+        async with asyncio.timeout(20):
+            await first_call.wait()
+        assert len(calls[0]) > 1, "the first poll holds records of several partitions"
+        await other.start()  # joins while the handler holds the loop: the group rebalances
+
+        async def other_joined() -> bool:
+            await other.getmany(timeout_ms=100)
+            return bool(other.assignment())
+
+        await wait_until(other_joined, 30, "the second member's assignment")
+        release.set()  # the handler fails transiently: its poll is to be read again
+        async with asyncio.timeout(20):
+            await retried.wait()
+        assert not task.done(), "the loop goes on"
+    finally:
+        stopping.set()
+        release.set()
+        await other.stop()
+        await task
+
+
+class FailsOnceStarted(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka has no types
+    """A real consumer whose start fails once it has connected (injected: the broker going
+    away half way through a start)."""
+
+    stopped = False
+
+    async def start(self) -> None:
+        await super().start()
+        raise KafkaConnectionError("the broker went away (injected)")
+
+    async def stop(self) -> None:
+        self.stopped = True
+        await super().stop()
+
+
+async def test_a_consumer_whose_start_fails_half_way_is_stopped(flare_env: FlareEnv) -> None:
+    """Its client holds connections and tasks: left open, each restart of the loop during an
+    outage would leak another."""
+    consumers: list[FailsOnceStarted] = []
+
+    def make_consumer() -> AIOKafkaConsumer:
+        consumer = FailsOnceStarted(
+            flare_env.topics.escalations, bootstrap_servers=flare_env.kafka, group_id="g-start"
+        )
+        consumers.append(consumer)
+        return consumer
+
+    async def handle(_: Sequence[Envelope]) -> None:
+        pass
+
+    loop = ConsumerLoop("test", make_consumer, handle, CollectorRegistry())
+    with pytest.raises(KafkaConnectionError):
+        await loop.run(asyncio.Event())
+    assert [consumer.stopped for consumer in consumers] == [True]
+
+
+class LosesAPartitionOnce(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka has no types
+    """A real consumer whose first position lookup finds its partition given away (injected:
+    a rebalance in the instant of the lookup)."""
+
+    lost = False
+
+    async def position(self, partition: TopicPartition) -> int:
+        if not self.lost:
+            self.lost = True
+            raise IllegalStateError(f"No current assignment for partition {partition}")
+        position: int = await super().position(partition)
+        return position
+
+
+async def test_a_partition_given_away_while_its_lag_is_measured_is_skipped(
+    flare_env: FlareEnv,
+) -> None:
+    await produce(flare_env, valid_message("a"))
+    registry, consumers = CollectorRegistry(), list[LosesAPartitionOnce]()
+
+    def make_consumer() -> AIOKafkaConsumer:
+        consumer = LosesAPartitionOnce(
+            flare_env.topics.escalations,
+            bootstrap_servers=flare_env.kafka,
+            group_id="g-lag-lost",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        consumers.append(consumer)
+        return consumer
+
+    async def handle(_: Sequence[Envelope]) -> None:
+        pass
+
+    everything = flare_env.topics.partition_counts()[flare_env.topics.escalations]
+    workers = Workers()
+    workers.start("test", ConsumerLoop("test", make_consumer, handle, registry).run)
+    try:
+
+        async def measured() -> bool:
+            return len(lag_partitions(registry)) == everything
+
+        await wait_until(measured, 30, "every partition's lag, the lost one's at the next look")
+    finally:
+        await workers.stop(timeout_s=10)
+    assert len(consumers) == 1, "the loop was not restarted"
