@@ -14,7 +14,7 @@ from tests.e2e.console_support import responder_token
 from tests.e2e.processes import start_service
 
 pytestmark = pytest.mark.e2e
-DRAIN_S = 2.0
+DRAIN_S = 6.0  # long enough to be seen on a loaded machine: the exit waits for it
 
 
 @pytest.mark.parametrize("name", ["intake", "router", "notifier"])

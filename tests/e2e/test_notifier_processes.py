@@ -69,7 +69,8 @@ async def test_timer_pending_at_sigkill_fires_once_after_restart(
     async with receiver() as peer:
         steps = [
             {"name": "on-call", "targets": [f"chat:{peer.url}/oncall"]},
-            {"name": "lead", "wait": "3s", "targets": [f"chat:{peer.url}/lead"]},
+            # Due long after the kill, however slow the machine; brought forward after it.
+            {"name": "lead", "wait": "1h", "targets": [f"chat:{peer.url}/lead"]},
         ]
         set_policy(flare_env, tmp_path, TEAM, steps)
         case = snapshot(team=TEAM)
@@ -86,6 +87,7 @@ async def test_timer_pending_at_sigkill_fires_once_after_restart(
             first.kill()  # no shutdown: the lead's timer is still pending
         pending = await fetch(flare_env, "SELECT state, next_step FROM notifier.escalation_timers")
         assert [tuple(row) for row in pending] == [("pending", 1)]
+        await fetch(flare_env, "UPDATE notifier.escalation_timers SET fire_at = now() RETURNING 1")
         second = notifier(flare_env, tmp_path / "second")
         try:
             await second.wait_ready()

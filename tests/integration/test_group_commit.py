@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError
 
@@ -15,7 +16,7 @@ from shared.db import make_engine, make_sessions
 from shared.group_commit import GroupCommit
 from tests.conftest import FlareEnv
 from tests.intake_support import partner_session
-from tests.integration.conftest import fetch
+from tests.integration.conftest import execute, fetch
 from tests.kafka_reader import read_topic
 
 
@@ -83,19 +84,38 @@ async def test_a_caller_that_gave_up_before_its_batch_began_is_not_stored(
     assert [row["key"] for row in stored] == ["kept"]
 
 
+# Makes every commit of a row to the outbox take a while: a caller answered before its commit
+# would look its row up while the commit is still under way.
+SLOW_COMMIT = [
+    "CREATE FUNCTION intake.test_slow_commit() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$",
+    "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON intake.outbox"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION intake.test_slow_commit()",
+]
+
+
 @pytest.mark.parametrize("callers", [1, 3])
 async def test_callers_return_only_after_their_rows_are_committed(
     flare_env: FlareEnv, callers: int
 ) -> None:
+    for statement in SLOW_COMMIT:
+        await execute(flare_env, statement)
     engine = make_engine(flare_env.database_url)
     group = GroupCommit(make_sessions(engine))
+    # Connected beforehand: each caller looks its row up as soon as it is answered.
+    lookups = [await asyncpg.connect(flare_env.dsn) for _ in range(callers)]
 
-    async def insert_then_count() -> int:
-        await group.insert([(outbox, event_row())])
-        return len(await fetch(flare_env, "SELECT 1 FROM intake.outbox"))
+    async def insert_then_look(lookup: asyncpg.Connection) -> bool:
+        row = event_row()
+        await group.insert([(outbox, row)])
+        query = "SELECT count(*) FROM intake.outbox WHERE event_id = $1"
+        return bool(await lookup.fetchval(query, row["event_id"]))
 
     try:
-        seen = await asyncio.gather(*(insert_then_count() for _ in range(callers)))
+        seen = await asyncio.gather(*(insert_then_look(lookup) for lookup in lookups))
     finally:
         await engine.dispose()
-    assert all(count >= 1 for count in seen), "visible to another connection: committed"
+        for lookup in lookups:
+            await lookup.close()
+        await execute(flare_env, "DROP FUNCTION intake.test_slow_commit() CASCADE")
+    assert seen == [True] * callers, "each row visible to another connection: committed"

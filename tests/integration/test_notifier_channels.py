@@ -133,9 +133,10 @@ async def test_an_smtp_server_that_stalls_fails_the_attempt_within_its_lease() -
     """Cancelled at the attempt's timeout, aiosmtplib still says QUIT and waits for the answer:
     its own timeout bounds that wait, so the attempt ends before its claim's lease (ADR 0015)
     and no other slot sends the same email meanwhile."""
-    settings = NotifierSettings(port=0, delivery_timeout_s=0.5)
+    # The attempt ends within two timeouts (its own, then QUIT's), the lease is three.
+    settings = NotifierSettings(port=0, delivery_timeout_s=2)
     async with smtp_server() as (mailbox, port):
-        mailbox.delay_s = 5  # longer than the lease: the server answers nothing before it
+        mailbox.delay_s = 10  # longer than the lease: the server answers nothing before it
         senders = Senders(settings.model_copy(update={"smtp_port": port}))
         body = {"subject": "SEV1 · Crisis", "text": "A case needs you."}
         async with asyncio.timeout(settings.delivery_lease_s):

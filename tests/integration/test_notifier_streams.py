@@ -175,7 +175,7 @@ def short_lived_token(seconds: float) -> str:
 async def test_a_websocket_stream_ends_when_its_token_expires(flare_env: FlareEnv) -> None:
     """A token is the only grant: a departed responder's tool must not stream for good."""
     async with serving(app(flare_env)) as url:
-        ws = url.replace("http://", "ws://") + f"/v1/ws?token={short_lived_token(2)}"
+        ws = url.replace("http://", "ws://") + f"/v1/ws?token={short_lived_token(5)}"
         async with websockets.connect(ws) as connection:
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(connection.recv(), RECEIVE_DEADLINE_S)
@@ -188,5 +188,5 @@ async def test_an_sse_stream_ends_when_its_token_expires(flare_env: FlareEnv) ->
         serving(app(flare_env)) as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
-        _, expired = await first_frames(client, f"/v1/stream?token={short_lived_token(2)}", 2)
+        _, expired = await first_frames(client, f"/v1/stream?token={short_lived_token(5)}", 2)
     assert expired["event"] == "expired"

@@ -92,15 +92,20 @@ async def test_a_case_opened_after_a_backlog_goes_to_who_is_on_call_when_it_open
 
 
 async def test_an_override_puts_its_responder_on_call_for_its_period(flare_env: FlareEnv) -> None:
+    """Sales hands over at 09:00 New York time, an hour after T0: the override ends before."""
+    ends = T0 + timedelta(minutes=30)
     async with router_sessions(flare_env) as sessions:
+        async with sessions() as session:
+            rostered = [await teams.on_call(session, "sales", at) for at in (T0, ends)]
+        assert rostered[0] == rostered[1] != ["kate"], "the rotation has someone else on call"
         async with sessions.begin() as session:
-            period = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
-            await teams.add_override(session, "sales", "primary", "luis", period, "cover")
+            period = (T0 - timedelta(hours=1), ends)
+            await teams.add_override(session, "sales", "primary", "kate", period, "cover")
         async with sessions() as session:
             during = await teams.on_call(session, "sales", T0)
-            after = await teams.on_call(session, "sales", T0 + timedelta(hours=2))
-    assert during == ["luis"]
-    assert after != ["luis"]
+            after = await teams.on_call(session, "sales", ends + timedelta(minutes=1))
+    assert during == ["kate"]
+    assert after == rostered[0], "the rotation's responder again once the override ends"
 
 
 async def test_the_routers_rotations_are_kept_until_a_change_is_notified(

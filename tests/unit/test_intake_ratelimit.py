@@ -23,7 +23,7 @@ class Clock:
         (60, 61, 0.0, 1.0),
         (60, 61, 0.5, 0.5),  # half a token refilled
         (60, 61, 1.0, 0.0),  # refilled in time
-        (1, 2, 61.0, 0.0),  # a long pause refills, never above the quota
+        (1, 2, 61.0, 0.0),  # a long pause refills
     ],
 )
 def test_bucket_allows_the_quota_then_says_how_long_to_wait(
@@ -35,6 +35,16 @@ def test_bucket_allows_the_quota_then_says_how_long_to_wait(
         limiter.take(partner, per_minute)
     clock.now += after_s
     assert limiter.take(partner, per_minute) == pytest.approx(expected_wait)
+
+
+def test_a_long_pause_refills_the_bucket_up_to_the_quota_and_no_further() -> None:
+    """An hour idle is not an hour's worth of requests in one burst."""
+    clock = Clock()
+    limiter, partner = RateLimiter(clock), uuid4()
+    for _ in range(3):
+        limiter.take(partner, 3)
+    clock.now += 3600
+    assert [limiter.take(partner, 3) for _ in range(4)] == [0.0, 0.0, 0.0, pytest.approx(20.0)]
 
 
 def test_one_partners_flood_leaves_another_partners_quota_untouched() -> None:
