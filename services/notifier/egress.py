@@ -30,8 +30,12 @@ class TargetRefused(Exception):
 
 def target_host(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL, or TargetRefused."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as error:  # e.g. an unclosed "[" of an IPv6 address
+        raise TargetRefused(f"the URL is malformed: {error}") from error
+    if parts.scheme not in ("http", "https") or not host:
         raise TargetRefused("the URL must be absolute, with http or https")
     if parts.username or parts.password:
         raise TargetRefused("the URL must not carry credentials")
@@ -39,7 +43,11 @@ def target_host(url: str) -> tuple[str, int]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
         raise TargetRefused(f"the URL's port is invalid: {error}") from error
-    return parts.hostname, port
+    try:
+        host.encode("idna")  # as the address lookup will: an empty or over-long label fails
+    except UnicodeError as error:
+        raise TargetRefused(f"{host} is not a valid host name: {error}") from error
+    return host, port
 
 
 def check_addresses(host: str, addresses: Iterable[str], allowed_networks: Iterable[str]) -> None:

@@ -336,6 +336,22 @@ async def test_internal_targets_are_refused_unless_allow_listed(flare_env: Flare
         assert (await client.get("/v1/subscriptions", headers=bearer(Role.LEAD))).json() == []
 
 
+@pytest.mark.parametrize(
+    "target",
+    ["http://[::1/hook", "http://a..b/hook", f"http://{'x' * 64}.example/hook"],
+    ids=["unclosed IPv6 bracket", "empty label", "label over 63 characters"],
+)
+async def test_a_malformed_target_is_a_422_naming_it_not_a_500(
+    flare_env: FlareEnv, target: str
+) -> None:
+    async with running(create_app(settings(flare_env))) as client:
+        response = await client.post(
+            "/v1/subscriptions", json={"target": target}, headers=bearer(Role.ADMIN)
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/target"
+
+
 async def test_poison_events_go_to_the_dlq_with_a_reason_and_delivery_goes_on(
     flare_env: FlareEnv,
 ) -> None:
