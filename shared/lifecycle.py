@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
+from shared.errors import is_transient
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,9 +43,14 @@ class Workers:
             except (Exception, asyncio.CancelledError) as error:
                 if isinstance(error, asyncio.CancelledError) and _cancelled():
                     raise  # a stop that outlasted its timeout (`stop`) ends this task
-                # A CancelledError nobody asked for is a crash too: aiokafka's group coordinator
-                # can end with one, and every call on its consumer then raises it.
-                log.exception("worker_crashed", worker=name)
+                if is_transient(error):
+                    # A database or broker down or slow: an outage, not a bug; no traceback for
+                    # every restart of every worker until it is back.
+                    log.warning("worker_interrupted", worker=name, error=repr(error))
+                else:
+                    # A CancelledError nobody asked for is a crash too: aiokafka's group
+                    # coordinator can end with one, and every call on its consumer then raises it.
+                    log.exception("worker_crashed", worker=name)
                 await pause(self.stopping, 1.0)
 
     async def stop(self, timeout_s: float) -> None:

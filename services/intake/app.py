@@ -42,8 +42,11 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             ),
         },
         closers=[producer.stop],
-        # Kafka is reported but not required: while it is down intake still stores and accepts.
-        required={"postgres"},
+        # Reported, not required. While Kafka is down intake still stores and accepts (ADR 0002).
+        # While PostgreSQL is down it answers 503 with Retry-After itself (DESIGN, guarantee 2):
+        # unready, every replica would leave the Service and partners would get the load
+        # balancer's bare 503 instead. A replica that has never seen its schema is unready.
+        required=set(),
     )
     app.state.intake = api.Intake(
         settings=settings,

@@ -2,6 +2,8 @@
 
 import asyncio
 
+from structlog.testing import capture_logs
+
 from shared.lifecycle import Workers
 
 
@@ -62,3 +64,32 @@ async def test_a_supervised_worker_cancelled_before_any_stop_ends_cancelled() ->
     assert task in done, "the supervisor went on after its own cancellation"
     assert task.cancelled()
     assert runs == 1
+
+
+async def test_a_worker_interrupted_by_an_outage_is_restarted_with_one_line_not_a_traceback() -> (
+    None
+):
+    """A database down makes every worker that meets it end; its log must say so, not fill with
+    a traceback per worker per restart."""
+    runs, restarted, workers = 0, asyncio.Event(), Workers()
+
+    async def worker(stopping: asyncio.Event) -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise ConnectionRefusedError("the database is down")
+        restarted.set()
+        await stopping.wait()
+
+    with capture_logs() as logs:
+        workers.start("test", worker)
+        async with asyncio.timeout(10):
+            await restarted.wait()
+        await workers.stop(timeout_s=5)
+    [line] = [line for line in logs if line["event"].startswith("worker_")]
+    assert (line["event"], line["log_level"], "exc_info" in line) == (
+        "worker_interrupted",
+        "warning",
+        False,
+    )
+    assert "the database is down" in line["error"]
