@@ -133,11 +133,12 @@ async def record_case_events(
         for envelope, event in events:
             fresh = envelope.time >= history_ends
             stored = destinations.policies.get(event.case.team or "") if fresh else None
-            changes = _timer_changes(settings, event, now, stored)
+            changed_at = envelope.time if fresh else None
+            changes = _timer_changes(settings, event, now, stored, changed_at)
             timers += changes
             # Every event of an open case tries to start its timer; a new case's really does.
             timers_due |= envelope.event_type == EventType.CASE_CREATED and any(
-                statement is _START_OR_FOLLOW and change["first_fire_at"] <= now
+                statement is _START_FOLLOW_OR_MOVE and change["first_fire_at"] <= now
                 for statement, change in changes
             )
         await _apply_in_order(session, timers)
@@ -262,11 +263,36 @@ _STOP_TIMER = (
 )
 _FOLLOW_CASE = (
     update(escalation_timers)
-    .where(_TIMER.case_id == bindparam("timer_case"), TIMER_PENDING)
+    .where(
+        _TIMER.case_id == bindparam("timer_case"),
+        TIMER_PENDING,
+        _TIMER.team == bindparam("case_team"),
+    )
     .values(
         severity=bindparam("case_severity"),
         assignee=bindparam("case_assignee"),
         title=bindparam("case_title"),
+    )
+)
+# A case moved to another team escalates by that team's policy, from its first step, timed from
+# the move (`refire_at`); a team without a policy ends the timer at its next poll (the timer
+# worker finds none). Also a timer whose policy had run out ("done"): the new team has not been
+# paged. Not a stopped one: the case was acknowledged before it moved.
+_MOVE_TEAM = (
+    update(escalation_timers)
+    .where(
+        _TIMER.case_id == bindparam("timer_case"),
+        _TIMER.state != "stopped",
+        _TIMER.team != bindparam("case_team"),
+    )
+    .values(
+        team=bindparam("case_team"),
+        severity=bindparam("case_severity"),
+        assignee=bindparam("case_assignee"),
+        title=bindparam("case_title"),
+        next_step=0,
+        fire_at=bindparam("refire_at"),
+        state="pending",
     )
 )
 _START_TIMER = (
@@ -284,21 +310,32 @@ _START_TIMER = (
     )
     .on_conflict_do_nothing(index_elements=["case_id"])
 )
-# _FOLLOW_CASE, then _START_TIMER, in one statement (no parameter is named after a column: the
-# UPDATE would take it as one more column to set): a poll's events of open cases go in one
-# executemany instead of alternating two statements. Not an upsert (ON CONFLICT DO UPDATE):
-# that locks the timer even when it is not pending; the UPDATE locks only a pending timer and
-# the INSERT none.
-_START_OR_FOLLOW = _START_TIMER.add_cte(_FOLLOW_CASE.cte("followed"))
+# _FOLLOW_CASE or _MOVE_TEAM (their teams' conditions exclude each other: a statement must not
+# update one row twice), then _START_TIMER, in one statement (no parameter is named after a
+# column: the UPDATE would take it as one more column to set): a poll's events of open cases go
+# in one executemany instead of alternating statements. Not an upsert (ON CONFLICT DO UPDATE):
+# that locks the timer even when nothing changes; the UPDATEs lock only the timer they change,
+# and the INSERT none.
+_START_FOLLOW_OR_MOVE = _START_TIMER.add_cte(_FOLLOW_CASE.cte("followed")).add_cte(
+    _MOVE_TEAM.cte("moved")
+)
+# The same for a team without a policy: nothing to start.
+_FOLLOW_OR_MOVE = _FOLLOW_CASE.add_cte(_MOVE_TEAM.cte("moved"))
 
 
 def _timer_changes(
-    settings: NotifierSettings, event: CaseEvent, now: datetime, stored_policy: Any
+    settings: NotifierSettings,
+    event: CaseEvent,
+    now: datetime,
+    stored_policy: Any,
+    changed_at: datetime | None,
 ) -> list[TimerChange]:
     """Acknowledge or resolve stops the case's timer; an open case's pending timer follows its
     severity, assignee and title, and one is started with its team's policy as stored (None
-    when it has none or the event is too old to start one). The stop does not wait for a page
-    being sent: one claimed before it still goes out, none claimed after it does (ADR 0015)."""
+    when it has none). A case moved to another team moves its timer to that team's policy
+    (`_MOVE_TEAM`), timed from the change (`changed_at`, None when the event is too old to start
+    or move a timer). The stop does not wait for a page being sent: one claimed before it still
+    goes out, none claimed after it does (ADR 0015)."""
     case = event.case
     if case.status is not CaseStatus.OPEN:
         return [(_STOP_TIMER, {"timer_case": case.case_id})]
@@ -307,20 +344,28 @@ def _timer_changes(
     title = None if is_sensitive(case, settings.sensitive_categories) else case.title
     now_is = {
         "timer_case": case.case_id,
+        "case_team": case.team,
         "case_severity": case.severity,
         "case_assignee": case.assignee,
         "case_title": title,
     }
-    if stored_policy is None:
+    if changed_at is None:
         return [(_FOLLOW_CASE, now_is)]
+    if stored_policy is None:
+        return [(_FOLLOW_OR_MOVE, {**now_is, "refire_at": changed_at})]
     policy = validated_policy(case.team, stored_policy)
     # A policy that does not validate starts its timer due at once: the timer worker holds it
     # until the policy is fixed, while the event's other work goes on.
-    first = (
-        case.created_at if policy is None else first_fire_at(policy, case.severity, case.created_at)
+    first, refire = (
+        (case.created_at, changed_at)
+        if policy is None
+        else (
+            first_fire_at(policy, case.severity, case.created_at),
+            first_fire_at(policy, case.severity, changed_at),
+        )
     )
-    start = {**now_is, "case_team": case.team, "first_fire_at": first, "timer_started_at": now}
-    return [(_START_OR_FOLLOW, start)]
+    start = {**now_is, "first_fire_at": first, "timer_started_at": now, "refire_at": refire}
+    return [(_START_FOLLOW_OR_MOVE, start)]
 
 
 async def _apply_in_order(session: AsyncSession, changes: Sequence[TimerChange]) -> None:

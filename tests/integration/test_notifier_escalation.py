@@ -263,6 +263,61 @@ async def test_due_steps_of_many_cases_fire_together_each_by_its_own_team_policy
     ]
 
 
+async def test_a_case_moved_to_another_team_escalates_by_that_teams_policy(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """From the new team's first step; a team without a policy pages nobody more. Before, the
+    old team's tiers went on being paged for a case that was no longer theirs."""
+    async with receiver() as peer:
+        lead = {"name": "lead", "wait": "1h", "targets": [chat(peer, "lead")]}
+        set_policy(
+            flare_env,
+            tmp_path,
+            TEAM,
+            [{"name": "on-call", "targets": [chat(peer, "global")]}, lead],
+        )
+        set_policy(
+            flare_env, tmp_path, "Legal", [{"name": "on-call", "targets": [chat(peer, "legal")]}]
+        )
+        to_legal, to_sales = snapshot(team=TEAM), snapshot(team=TEAM)
+        async with running(create_app(settings(flare_env))):
+            await publish(
+                flare_env,
+                *(case_envelope(EventType.CASE_CREATED, case) for case in (to_legal, to_sales)),
+            )
+
+            async def paged(paths: list[str]) -> bool:
+                return sorted(request.path for request in peer.requests) == paths
+
+            await wait_until(lambda: paged(["global", "global"]), what="both first steps")
+            await publish(
+                flare_env,
+                case_envelope(
+                    EventType.CASE_REASSIGNED, to_legal.model_copy(update={"team": "Legal"})
+                ),
+                case_envelope(
+                    EventType.CASE_REASSIGNED, to_sales.model_copy(update={"team": "Sales"})
+                ),
+            )
+
+            async def both_done() -> bool:
+                return {
+                    await timer_state(flare_env, case.case_id) for case in (to_legal, to_sales)
+                } == {"done"}
+
+            await wait_until(both_done, what="both timers moved and run out")
+            await wait_until(
+                lambda: paged(["global", "global", "legal"]), what="Legal's on-call paged"
+            )
+        timers = await fetch(
+            flare_env, "SELECT case_id, team, next_step FROM notifier.escalation_timers"
+        )
+    assert {row["case_id"]: (row["team"], row["next_step"]) for row in timers} == {
+        to_legal.case_id: ("Legal", 1),
+        to_sales.case_id: ("Sales", 0),  # no policy: nothing to page
+    }
+
+
 async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_timers(
     flare_env: FlareEnv, tmp_path: Path
 ) -> None:
