@@ -1,7 +1,9 @@
-"""Which case events a live client or a subscription wants: teams, categories, severity, types.
+"""Which events a live client or a subscription wants: teams, categories, severity, types.
 
 Pure rules, no I/O. SEV1 is the most severe: a minimum severity of SEV2 passes SEV1 and SEV2.
-An event whose case has no severity yet passes only filters without a minimum severity.
+An event whose case has no severity yet passes only filters without a minimum severity. An
+event about no case (an emerging risk) has no team and no severity: it passes only filters
+asking for neither, and a category filter when its category is one of them.
 """
 
 from collections.abc import Collection
@@ -31,12 +33,18 @@ class EventFilter:
     ) -> "EventFilter":
         return cls(frozenset(teams), frozenset(categories), frozenset(event_types), min_severity)
 
-    def matches(self, event_type: str, case: CaseSnapshot | None) -> bool:
+    def matches(
+        self, event_type: str, case: CaseSnapshot | None, category: str | None = None
+    ) -> bool:
+        """`case` is None for an event about no case; `category` is then the one it is about,
+        if any (an emerging risk's)."""
         if self.event_types and event_type not in self.event_types:
             return False
         if case is None:
-            # Not a case event: only a filter that asks for nothing case-specific wants it.
-            return not (self.teams or self.categories or self.min_severity)
+            # No team and no severity to match: a filter asking for either does not want it.
+            if self.teams or self.min_severity:
+                return False
+            return not self.categories or category in self.categories
         if self.teams and not self.teams & {case.team, *case.watchers}:
             return False
         if self.categories and case.category.value not in self.categories:

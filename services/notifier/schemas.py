@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.events import STORABLE, CaseSnapshot, Category, EventType, Severity
+from shared.events import STORABLE, CaseSnapshot, Category, EventType, Severity, is_case_event
 
 Channel = Literal["webhook", "chat", "email"]
 DeliveryStatus = Literal["pending", "retrying", "delivered", "dead", "cancelled"]
@@ -17,7 +17,8 @@ Text = Annotated[str, STORABLE]
 
 
 class SubscriptionCreate(BaseModel):
-    """A destination for case events: a signed webhook, a chat incoming webhook, or an address."""
+    """A destination for case events and emerging risks: a signed webhook, a chat incoming
+    webhook, or an address."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -30,6 +31,20 @@ class SubscriptionCreate(BaseModel):
     categories: list[Category] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
     min_severity: Severity | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def delivered_types(cls, event_types: list[EventType]) -> list[EventType]:
+        """Only what the notifier delivers: a subscription to anything else would never fire."""
+        others = [
+            t.value for t in event_types if not is_case_event(t) and t != EventType.RISK_EMERGING
+        ]
+        if others:
+            raise ValueError(
+                f"{', '.join(others)} is not delivered to subscriptions: "
+                "only flare.case.* and flare.risk.emerging are"
+            )
+        return event_types
 
     @model_validator(mode="after")
     def target_fits_channel(self) -> "SubscriptionCreate":

@@ -5,6 +5,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,9 +32,18 @@ from services.notifier.models import (
     subscriptions,
 )
 from services.notifier.settings import NotifierSettings
-from services.notifier.templates import is_sensitive, make_alert, render
+from services.notifier.templates import is_sensitive, make_alert, render, render_risk
 from services.notifier.timers import validated_policy
-from shared.events import CaseEvent, CaseStatus, EventType, Severity, is_case_event
+from shared.events import (
+    CaseEvent,
+    CaseSnapshot,
+    CaseStatus,
+    Category,
+    EmergingRisk,
+    EventType,
+    Severity,
+    is_case_event,
+)
 from shared.http import Problem
 from shared.invalidation import InvalidatedCache
 from shared.kafka import Envelope
@@ -111,8 +121,8 @@ async def record_case_events(
     epoch: datetime,
     cache: DestinationsCache,
 ) -> Recorded:
-    """Queue one delivery per matching subscription and move each case's escalation timer, for
-    the events in one transaction.
+    """Queue one delivery per matching subscription (of case events and emerging risks) and
+    move each case's escalation timer, for the events in one transaction.
 
     Idempotent: a redelivered event inserts nothing new (one row per event and destination).
     """
@@ -122,9 +132,12 @@ async def record_case_events(
     async with sessions.begin() as session:
         destinations = await _destinations(session, cache)
         events: list[tuple[Envelope, CaseEvent]] = []
+        risks: list[tuple[Envelope, EmergingRisk]] = []
         for envelope in envelopes:
             if is_case_event(envelope.event_type):
                 events.append((envelope, envelope.body(CaseEvent)))
+            elif envelope.event_type == EventType.RISK_EMERGING:
+                risks.append((envelope, envelope.body(EmergingRisk)))
             else:
                 log.info("event_ignored", event_id=str(envelope.id), type=envelope.event_type)
         await _project_cases(session, events)
@@ -142,12 +155,41 @@ async def record_case_events(
                 for statement, change in changes
             )
         await _apply_in_order(session, timers)
-        for envelope, event in events:
+        # Each event with how to render it for a channel: a case's alert, or an emerging risk.
+        alert_settings = (settings.console_url, settings.sensitive_categories)
+        outgoing: list[
+            tuple[Envelope, CaseSnapshot | Category, Callable[[str], dict[str, Any]]]
+        ] = [
+            (
+                envelope,
+                event.case,
+                partial(
+                    render,
+                    alert=make_alert(envelope.event_type, event, *alert_settings),
+                    occurred_at=envelope.time,
+                ),
+            )
+            for envelope, event in events
+        ]
+        outgoing += [
+            (
+                envelope,
+                risk.category,
+                partial(
+                    render_risk,
+                    risk=risk,
+                    console_url=settings.console_url,
+                    occurred_at=envelope.time,
+                ),
+            )
+            for envelope, risk in risks
+        ]
+        for envelope, about, body_for in outgoing:
             if envelope.time < history_ends:
                 log.info("event_too_old_to_deliver", event_id=str(envelope.id))
                 continue
             queued += await _queue_subscriptions(
-                session, settings, envelope, event, now, destinations.subscriptions
+                session, envelope, about, body_for, now, destinations.subscriptions
             )
     return Recorded(queued, timers_due)
 
@@ -207,18 +249,19 @@ async def get_case(sessions: Sessions, case_id: UUID) -> schemas.CaseView:
 
 async def _queue_subscriptions(
     session: AsyncSession,
-    settings: NotifierSettings,
     envelope: Envelope,
-    event: CaseEvent,
+    about: CaseSnapshot | Category,
+    body_for: Callable[[str], dict[str, Any]],
     now: datetime,
     active: Sequence[Mapping[str, Any]],
 ) -> int:
-    alert = make_alert(
-        envelope.event_type, event, settings.console_url, settings.sensitive_categories
-    )
+    """One delivery of the event per subscription that wants it, its body rendered for the
+    subscription's channel (`body_for`). The event is `about` a case, or about no case but a
+    category (an emerging risk)."""
+    case, category = (about, about.category) if isinstance(about, CaseSnapshot) else (None, about)
     queued = 0
     for subscription in active:
-        if not subscription_filter(subscription).matches(envelope.event_type, event.case):
+        if not subscription_filter(subscription).matches(envelope.event_type, case, category):
             continue
         inserted = await session.scalar(
             insert(deliveries)
@@ -227,13 +270,13 @@ async def _queue_subscriptions(
                 event_id=envelope.id,
                 destination=f"subscription:{subscription['id']}",
                 subscription_id=subscription["id"],
-                case_id=event.case.case_id,
+                case_id=case.case_id if case else None,
                 kind="subscription",
                 channel=subscription["channel"],
                 target=subscription["target"],
                 event_type=envelope.event_type,
                 event_time=envelope.time,
-                body=render(subscription["channel"], alert, envelope.time),
+                body=body_for(subscription["channel"]),
                 status="pending",
                 next_attempt_at=now,
             )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.events import CaseEvent, CaseSnapshot
+from shared.events import CaseEvent, CaseSnapshot, EmergingRisk, EventType
 
 CONTENT_WARNING = (
     "Content warning: this case involves sensitive material. "
@@ -139,6 +139,35 @@ def email_message(alert: Alert) -> tuple[str, str]:
     if alert.content_warning:
         lines += ["", alert.content_warning]
     return subject[:200], "\n".join(lines) + "\n"
+
+
+def render_risk(
+    channel: str, risk: EmergingRisk, console_url: str, occurred_at: datetime
+) -> dict[str, Any]:
+    """An emerging risk (a surge of reports across one region and category) on a channel. It
+    names no case and carries no report's text: a count, a region, a category, a window, and a
+    link to the console's trends."""
+    link = f"{console_url.rstrip('/')}/trends"
+    summary = (
+        f"Emerging risk: {risk.report_count} {risk.category.value} reports from {risk.region}"
+        f" within {risk.window_minutes} min"
+    )
+    if channel == "email":
+        since = risk.window_start.isoformat(timespec="minutes")
+        text = f"{summary}, since {since}.\n\nOpen the trends in the console: {link}\n"
+        return {"subject": f"[Flare] {summary}"[:200], "text": text}
+    if channel == "chat":
+        blocks = [
+            {"type": "header", "text": {"type": "plain_text", "text": summary[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the trends>"}},
+        ]
+        return {"text": f"{_mrkdwn_escaped(summary)} {link}", "blocks": blocks}
+    data = {**risk.model_dump(mode="json"), "link": link}
+    return {
+        "type": EventType.RISK_EMERGING.value,
+        "timestamp": occurred_at.isoformat(),
+        "data": data,
+    }
 
 
 def render(channel: str, alert: Alert, occurred_at: datetime) -> dict[str, Any]:

@@ -4,6 +4,7 @@ and exactly one delivery per (event, destination) across redelivery and restart.
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -16,9 +17,10 @@ from services.notifier.delivery_worker import DeliveryWorker
 from services.notifier.senders import Outcome, Senders
 from services.notifier.service import _queue_subscriptions
 from services.notifier.settings import NotifierSettings
+from services.notifier.templates import make_alert, render
 from shared.auth import Role
 from shared.db import make_engine, make_sessions
-from shared.events import CaseEvent, EventType, Severity
+from shared.events import CaseEvent, Category, EmergingRisk, EventType, Severity
 from shared.kafka import Envelope
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch, running
@@ -352,6 +354,65 @@ async def test_a_malformed_target_is_a_422_naming_it_not_a_500(
     assert response.json()["errors"][0]["pointer"] == "/target"
 
 
+def emerging_risk() -> Envelope:
+    risk = EmergingRisk(
+        region="DE",
+        category=Category.ELECTIONS,
+        report_count=40,
+        window_start=datetime.now(UTC) - timedelta(minutes=10),
+        window_minutes=15,
+        detected_at=datetime.now(UTC),
+    )
+    return Envelope.new(EventType.RISK_EMERGING, "/test", risk)
+
+
+async def test_an_emerging_risk_is_delivered_to_the_subscriptions_that_want_it(
+    flare_env: FlareEnv,
+) -> None:
+    """A surge across one region and category names no case: a subscription to a team's cases
+    does not get it, one to its category does, as a signed webhook and on chat."""
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        webhook = await subscribe(
+            client,
+            f"{peer.url}/hook",
+            event_types=["flare.risk.emerging"],
+            categories=["elections"],
+        )
+        await subscribe(client, f"{peer.url}/chat", channel="chat")
+        await subscribe(client, f"{peer.url}/team", teams=["Legal"])
+        await publish(flare_env, emerging_risk(), key="risk:DE:elections")
+        await received(peer, 2)
+        # Queued in the one transaction that queued the two sent: the team's would be there.
+        queued = await fetch(flare_env, "SELECT target, case_id FROM notifier.deliveries")
+    assert sorted((row["target"].rsplit("/", 1)[1], row["case_id"]) for row in queued) == [
+        ("chat", None),
+        ("hook", None),
+    ]
+    assert sorted(request.path for request in peer.requests) == ["chat", "hook"]
+    [hook] = [request for request in peer.requests if request.path == "hook"]
+    payload = Webhook(webhook["secret"]).verify(hook.body, hook.headers)
+    assert payload["type"] == "flare.risk.emerging"
+    assert {key: payload["data"][key] for key in ("region", "category", "report_count")} == {
+        "region": "DE",
+        "category": "elections",
+        "report_count": 40,
+    }
+    assert payload["data"]["link"].endswith("/trends")
+    [chat] = [request for request in peer.requests if request.path == "chat"]
+    assert "Emerging risk: 40 elections reports from DE" in chat.json()["text"]
+
+
+async def test_a_subscription_to_events_never_delivered_is_a_422(flare_env: FlareEnv) -> None:
+    async with running(create_app(settings(flare_env))) as client:
+        response = await client.post(
+            "/v1/subscriptions",
+            json={"target": "https://example.org/h", "event_types": ["flare.escalation.received"]},
+            headers=bearer(Role.ADMIN),
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/event_types"
+
+
 async def test_poison_events_go_to_the_dlq_with_a_reason_and_delivery_goes_on(
     flare_env: FlareEnv,
 ) -> None:
@@ -541,8 +602,14 @@ async def test_a_delivery_queued_while_its_subscription_is_deleted_is_cancelled_
         engine = make_engine(flare_env.database_url)
         try:
             async with make_sessions(engine).begin() as session:
+                body_for = partial(render, alert=make_alert(envelope.event_type, event, "", ()))
                 queued = await _queue_subscriptions(
-                    session, settings(flare_env), envelope, event, datetime.now(UTC), [dict(stale)]
+                    session,
+                    envelope,
+                    event.case,
+                    partial(body_for, occurred_at=envelope.time),
+                    datetime.now(UTC),
+                    [dict(stale)],
                 )
         finally:
             await engine.dispose()

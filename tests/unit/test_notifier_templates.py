@@ -13,9 +13,10 @@ from services.notifier.templates import (
     chat_body,
     email_message,
     make_alert,
+    render_risk,
     webhook_body,
 )
-from shared.events import CaseEvent, Category, Severity
+from shared.events import CaseEvent, Category, EmergingRisk, Severity
 from tests.integration.notifier_peers import snapshot
 
 CONSOLE = "https://console.flare.example"
@@ -98,3 +99,27 @@ async def test_sse_client_that_falls_behind_is_told_why_and_the_stream_ends() ->
     assert frames[0].startswith("retry:")
     assert frames[-1].startswith("event: dropped\n")
     assert "client too slow" in frames[-1]
+
+
+def test_an_emerging_risk_reads_the_same_on_every_channel_and_links_to_the_trends() -> None:
+    risk = EmergingRisk(
+        region="BR",
+        category=Category.ELECTIONS,
+        report_count=120,
+        window_start=datetime(2026, 10, 4, 18, 0, tzinfo=UTC),
+        window_minutes=15,
+        detected_at=datetime(2026, 10, 4, 18, 9, tzinfo=UTC),
+    )
+    at = datetime(2026, 10, 4, 18, 9, tzinfo=UTC)
+    summary = "Emerging risk: 120 elections reports from BR within 15 min"
+    email = render_risk("email", risk, "https://flare.example/", at)
+    assert email["subject"] == f"[Flare] {summary}"
+    assert "since 2026-10-04T18:00+00:00" in email["text"]
+    assert "https://flare.example/trends" in email["text"]
+    assert render_risk("chat", risk, "https://flare.example", at)["text"] == (
+        f"{summary} https://flare.example/trends"
+    )
+    webhook = render_risk("webhook", risk, "https://flare.example", at)
+    assert webhook["type"] == "flare.risk.emerging"
+    assert webhook["data"]["report_count"] == 120
+    assert webhook["data"]["link"] == "https://flare.example/trends"
