@@ -474,7 +474,7 @@ async def test_a_retry_after_a_rebalance_leaves_the_partitions_given_away_to_the
 ) -> None:
     """A poll that fails transiently is read again from its first records; a partition given
     to another member while it was handled is not this consumer's to seek (aiokafka raises),
-    and its new owner starts from the last commit."""
+    and the loop goes on with the partitions it still owns."""
     topic, group = flare_env.topics.escalations, "g-retry-rebalance"
     partitions = flare_env.topics.partition_counts()[topic]
     producer = AIOKafkaProducer(bootstrap_servers=flare_env.kafka)

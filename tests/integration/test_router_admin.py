@@ -10,9 +10,11 @@ from pathlib import Path
 from services.router.app import create_app
 from services.router.policy_store import PolicyStore
 from services.router.settings import DEFAULT_POLICY, RouterSettings
+from shared.kafka import EventProducer
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch, running
-from tests.integration.router_helpers import T0, escalation, handle_all, received
+from tests.integration.router_helpers import escalation, received
+from tests.kafka_reader import read_topic
 
 DEADLINE_S = 10.0
 
@@ -121,6 +123,14 @@ async def test_the_policy_reloads_without_restart_and_a_bad_edit_keeps_it(
         await wait_until(lambda: store.rejected is not None, "the bad file is refused")
         assert store.current.version == tuned
         assert "rules.0.weight" in (store.rejected or "")
-        await handle_all(flare_env, received(escalation(), T0), policy=store.current)
+        # Through the running router's consumer: it must read the policy in force, not the one
+        # it started with.
+        producer = EventProducer(flare_env.kafka, client_id="test")
+        try:
+            key, value, headers = received(escalation(dedup_key="tuned")).to_message("tuned")
+            await producer.send_raw(flare_env.topics.escalations, key, value, headers)
+            await read_topic(flare_env.kafka, flare_env.topics.cases, expected=1)
+        finally:
+            await producer.stop()
     [case] = await fetch(flare_env, "SELECT policy_version FROM router.cases")
     assert case["policy_version"] == tuned

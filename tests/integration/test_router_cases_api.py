@@ -246,3 +246,40 @@ async def test_cases_are_filtered_and_paged_with_a_cursor(flare_env: FlareEnv) -
     assert bad.status_code == 400
     assert naive.status_code == 422
     assert naive.json()["errors"][0]["pointer"] == "/since"
+
+
+async def test_a_case_reassigned_to_a_watching_team_and_a_named_responder(
+    flare_env: FlareEnv,
+) -> None:
+    """The team that takes the case stops watching it; a named responder is assigned as named,
+    one nobody knows is a 422 that changes nothing."""
+    case_id = await open_case(flare_env)  # a crisis: Global Operations, watched by Communications
+    base = f"/v1/cases/{case_id}"
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        before = (await client.get(base, headers=bearer(settings))).json()["case"]
+        unknown = await post(
+            client,
+            settings,
+            f"{base}/reassign",
+            {"team": "communications", "responder": "nobody-here", "reason": "x"},
+            role=Role.LEAD,
+        )
+        after_refusal = (await client.get(base, headers=bearer(settings))).json()["case"]
+        moved = await post(
+            client,
+            settings,
+            f"{base}/reassign",
+            {"team": "communications", "responder": "dana", "reason": "press angle"},
+            role=Role.LEAD,
+        )
+    assert "Communications" in before["watchers"]
+    assert unknown.status_code == 422
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert after_refusal == before
+    assert moved.status_code == 200
+    case = moved.json()
+    assert (case["team"], case["assignee"]) == ("Communications", "dana")
+    assert "Communications" not in case["watchers"]
+    assert "Public Policy" in case["watchers"]
+    [stored] = await fetch(flare_env, "SELECT team, assignee FROM router.cases")
+    assert (stored["team"], stored["assignee"]) == ("Communications", "dana")

@@ -37,8 +37,13 @@ def test_a_token_in_a_logged_query_string_is_redacted(capsys: pytest.CaptureFixt
 
 
 @pytest.mark.usefixtures("service_logging")
-def test_a_bad_log_call_is_reported_as_logging_always_has_not_raised() -> None:
+def test_a_bad_log_call_is_reported_as_logging_always_has_not_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The redacting filter formats the message first; a call whose arguments do not fit
-    must not raise in uvicorn's or aiokafka's code."""
+    must not raise in uvicorn's or aiokafka's code, and is reported on stderr as before."""
     configure_logging("INFO", "notifier")
     logging.getLogger("uvicorn.error").info("%d items", "not a number")
+    reported = capsys.readouterr().err
+    assert "--- Logging error ---" in reported
+    assert "%d format: a real number is required" in reported
