@@ -19,6 +19,7 @@ deliveries keep being due.
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import (
@@ -48,12 +49,15 @@ from services.notifier.models import (
     escalation_timers,
     subscriptions,
 )
+from services.notifier.schemas import Channel
 from services.notifier.senders import Outcome, Senders
 from services.notifier.settings import NotifierSettings
 from shared.lifecycle import pause
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+# What an attempt, or a cancel, leaves a delivery as: `flare_deliveries_total`'s outcome label.
+OUTCOMES = ("delivered", "retrying", "dead", "cancelled")
 
 # The statements every delivery runs, built once and bound at each execution: building one and
 # deriving its cache key costs about as much CPU as the round trip.
@@ -171,6 +175,10 @@ class DeliveryWorker:
             ["channel", "outcome"],
             registry=registry,
         )
+        # Every series from the start, at 0: an alert on `increase()` sees the first dead one.
+        for channel in get_args(Channel):
+            for outcome in OUTCOMES:
+                self._outcomes.labels(channel, outcome)
         self._latency = Histogram(
             "flare_delivery_latency_seconds",
             "From the event's time to its successful delivery, by channel.",

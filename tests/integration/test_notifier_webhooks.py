@@ -621,3 +621,14 @@ async def test_a_delivery_queued_while_its_subscription_is_deleted_is_cancelled_
 
         await wait_until(cancelled, what="the delivery cancelled")
     assert peer.requests == []
+
+
+async def test_every_delivery_outcome_is_counted_from_zero_before_the_first(
+    flare_env: FlareEnv,
+) -> None:
+    """FlareDeliveriesDead fires on `increase()`: a series born at 1 would hide the first page
+    that reached nobody."""
+    async with running(create_app(settings(flare_env))) as client:
+        metrics = (await client.get("/metrics")).text
+    for channel in ("webhook", "chat", "email"):
+        assert f'flare_deliveries_total{{channel="{channel}",outcome="dead"}} 0.0' in metrics
