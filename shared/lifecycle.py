@@ -37,6 +37,7 @@ class Workers:
 
     async def _supervise(self, name: str, worker: Worker) -> None:
         # A crashed loop is restarted after a pause rather than leaving the service half alive.
+        interrupted_before = False
         while not self.stopping.is_set():
             try:
                 await worker(self.stopping)
@@ -44,9 +45,16 @@ class Workers:
                 if isinstance(error, asyncio.CancelledError) and _cancelled():
                     raise  # a stop that outlasted its timeout (`stop`) ends this task
                 if is_transient(error):
-                    # A database or broker down or slow: an outage, not a bug; no traceback for
-                    # every restart of every worker until it is back.
-                    log.warning("worker_interrupted", worker=name, error=repr(error))
+                    # A database or broker down or slow: an outage, not a bug. Its traceback
+                    # once (the error may yet be a fault that only looks like an outage), then
+                    # one line for each restart of the worker until it is back.
+                    log.warning(
+                        "worker_interrupted",
+                        worker=name,
+                        error=repr(error),
+                        exc_info=not interrupted_before,
+                    )
+                    interrupted_before = True
                 else:
                     # A CancelledError nobody asked for is a crash too: aiokafka's group
                     # coordinator can end with one, and every call on its consumer then raises it.

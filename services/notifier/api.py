@@ -123,13 +123,14 @@ async def list_deliveries(
     request: Request,
     _: AnyResponder,
     case_id: UUID | None = None,
+    kind: schemas.DeliveryKind | None = None,
     channel: schemas.Channel | None = None,
     status: schemas.DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.DeliveryList:
     """Every delivery, newest first, with each attempt's status code and latency."""
     items = await service.list_deliveries(
-        request.app.state.sessions, case_id, channel, status, limit
+        request.app.state.sessions, case_id, kind, channel, status, limit
     )
     return schemas.DeliveryList(items=items)
 

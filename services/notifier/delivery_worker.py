@@ -49,7 +49,7 @@ from services.notifier.models import (
     escalation_timers,
     subscriptions,
 )
-from services.notifier.schemas import Channel
+from services.notifier.schemas import Channel, DeliveryKind
 from services.notifier.senders import Outcome, Senders
 from services.notifier.settings import NotifierSettings
 from shared.lifecycle import pause
@@ -171,14 +171,15 @@ class DeliveryWorker:
         self._open_slots = 0
         self._outcomes = Counter(
             "flare_deliveries_total",
-            "Delivery attempts and their fates, by channel.",
-            ["channel", "outcome"],
+            "Delivery attempts and their fates, by kind (page or subscription) and channel.",
+            ["kind", "channel", "outcome"],
             registry=registry,
         )
         # Every series from the start, at 0: an alert on `increase()` sees the first dead one.
-        for channel in get_args(Channel):
-            for outcome in OUTCOMES:
-                self._outcomes.labels(channel, outcome)
+        for kind in get_args(DeliveryKind):
+            for channel in get_args(Channel):
+                for outcome in OUTCOMES:
+                    self._outcomes.labels(kind, channel, outcome)
         self._latency = Histogram(
             "flare_delivery_latency_seconds",
             "From the event's time to its successful delivery, by channel.",
@@ -300,7 +301,7 @@ class DeliveryWorker:
             return
         if outcome.delivered:
             self._latency.labels(row["channel"]).observe((now - row["event_time"]).total_seconds())
-        self._outcomes.labels(row["channel"], status).inc()
+        self._outcomes.labels(row["kind"], row["channel"], status).inc()
         log.info(
             "delivery_attempted",
             delivery_id=str(row["id"]),
@@ -331,7 +332,7 @@ class DeliveryWorker:
         if cancelled.rowcount == 0:
             _claim_lost(row, row["attempts"])
             return
-        self._outcomes.labels(row["channel"], "cancelled").inc()
+        self._outcomes.labels(row["kind"], row["channel"], "cancelled").inc()
         log.info(
             "delivery_cancelled",
             delivery_id=str(row["id"]),

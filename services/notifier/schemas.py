@@ -11,6 +11,7 @@ from shared.events import STORABLE, CaseSnapshot, Category, EventType, Severity,
 
 Channel = Literal["webhook", "chat", "email"]
 DeliveryStatus = Literal["pending", "retrying", "delivered", "dead", "cancelled"]
+DeliveryKind = Literal["page", "subscription"]  # an escalation step's page, a subscription's
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 # Text stored as sent: PostgreSQL refuses NUL and lone surrogates, so they are a 422.
 Text = Annotated[str, STORABLE]
@@ -87,7 +88,7 @@ class Delivery(BaseModel):
     id: UUID
     event_id: UUID
     case_id: UUID | None
-    kind: str
+    kind: DeliveryKind
     subscription_id: UUID | None
     channel: Channel
     target: str

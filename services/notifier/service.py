@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy import Executable, bindparam, exists, select, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -147,12 +147,13 @@ async def record_case_events(
             fresh = envelope.time >= history_ends
             stored = destinations.policies.get(event.case.team or "") if fresh else None
             changed_at = envelope.time if fresh else None
-            changes = _timer_changes(settings, event, now, stored, changed_at)
+            changes = _timer_changes(settings, envelope.event_type, event, now, stored, changed_at)
             timers += changes
-            # Every event of an open case tries to start its timer; a new case's really does.
-            timers_due |= envelope.event_type == EventType.CASE_CREATED and any(
-                statement is _START_FOLLOW_OR_MOVE and change["first_fire_at"] <= now
-                for statement, change in changes
+            # Every event of an open case tries to start its timer; a new case's really does, and a
+            # case moved to another team moves it: either may be due at once.
+            due = WAKES_TIMERS.get(envelope.event_type)
+            timers_due |= due is not None and any(
+                due in change and change[due] <= now for _, change in changes
             )
         await _apply_in_order(session, timers)
         # Each event with how to render it for a channel: a case's alert, or an emerging risk.
@@ -261,6 +262,10 @@ async def _queue_subscriptions(
     case, category = (about, about.category) if isinstance(about, CaseSnapshot) else (None, about)
     queued = 0
     for subscription in active:
+        # An event about no case goes only to subscriptions that name its type: a receiver of
+        # case events keeps getting only those.
+        if case is None and envelope.event_type not in subscription["event_types"]:
+            continue
         if not subscription_filter(subscription).matches(envelope.event_type, case, category):
             continue
         inserted = await session.scalar(
@@ -298,11 +303,23 @@ def subscription_filter(subscription: Mapping[str, Any]) -> EventFilter:
 
 
 TimerChange = tuple[Executable, dict[str, Any]]
+# The events whose timer change may make a step due at once, and the change's time for it.
+WAKES_TIMERS: dict[str, str] = {
+    EventType.CASE_CREATED: "first_fire_at",
+    EventType.CASE_REASSIGNED: "refire_at",
+}
 _TIMER = escalation_timers.c
 _STOP_TIMER = (
     update(escalation_timers)
     .where(_TIMER.case_id == bindparam("timer_case"), _TIMER.state != "stopped")
     .values(state="stopped")
+)
+# Only the case as it stands changes its timer: an event older than the newest snapshot seen
+# (`case_views`, brought up to date earlier in the same transaction) is history replayed, by a
+# redelivered poll say, and must not move the timer back to a team the case has left.
+_CURRENT = ~exists().where(
+    case_views.c.case_id == bindparam("timer_case"),
+    case_views.c.updated_at > bindparam("case_updated_at"),
 )
 _FOLLOW_CASE = (
     update(escalation_timers)
@@ -310,6 +327,7 @@ _FOLLOW_CASE = (
         _TIMER.case_id == bindparam("timer_case"),
         TIMER_PENDING,
         _TIMER.team == bindparam("case_team"),
+        _CURRENT,
     )
     .values(
         severity=bindparam("case_severity"),
@@ -320,13 +338,15 @@ _FOLLOW_CASE = (
 # A case moved to another team escalates by that team's policy, from its first step, timed from
 # the move (`refire_at`); a team without a policy ends the timer at its next poll (the timer
 # worker finds none). Also a timer whose policy had run out ("done"): the new team has not been
-# paged. Not a stopped one: the case was acknowledged before it moved.
+# paged. Not a stopped one: the case was acknowledged before it moved. The timer starts again
+# (`started_at`, part of each page's id): a target the old team's steps paged is paged again.
 _MOVE_TEAM = (
     update(escalation_timers)
     .where(
         _TIMER.case_id == bindparam("timer_case"),
         _TIMER.state != "stopped",
         _TIMER.team != bindparam("case_team"),
+        _CURRENT,
     )
     .values(
         team=bindparam("case_team"),
@@ -336,6 +356,7 @@ _MOVE_TEAM = (
         next_step=0,
         fire_at=bindparam("refire_at"),
         state="pending",
+        started_at=bindparam("moved_at"),
     )
 )
 _START_TIMER = (
@@ -368,6 +389,7 @@ _FOLLOW_OR_MOVE = _FOLLOW_CASE.add_cte(_MOVE_TEAM.cte("moved"))
 
 def _timer_changes(
     settings: NotifierSettings,
+    event_type: str,
     event: CaseEvent,
     now: datetime,
     stored_policy: Any,
@@ -375,10 +397,11 @@ def _timer_changes(
 ) -> list[TimerChange]:
     """Acknowledge or resolve stops the case's timer; an open case's pending timer follows its
     severity, assignee and title, and one is started with its team's policy as stored (None
-    when it has none). A case moved to another team moves its timer to that team's policy
-    (`_MOVE_TEAM`), timed from the change (`changed_at`, None when the event is too old to start
-    or move a timer). The stop does not wait for a page being sent: one claimed before it still
-    goes out, none claimed after it does (ADR 0015)."""
+    when it has none): timed from the case's opening for a new case, else from the change. A
+    case moved to another team moves its timer to that team's policy (`_MOVE_TEAM`), timed from
+    the change (`changed_at`, None when the event is too old to start or move a timer). The stop
+    does not wait for a page being sent: one claimed before it still goes out, none claimed
+    after it does (ADR 0015)."""
     case = event.case
     if case.status is not CaseStatus.OPEN:
         return [(_STOP_TIMER, {"timer_case": case.case_id})]
@@ -391,23 +414,31 @@ def _timer_changes(
         "case_severity": case.severity,
         "case_assignee": case.assignee,
         "case_title": title,
+        "case_updated_at": case.updated_at,
     }
     if changed_at is None:
         return [(_FOLLOW_CASE, now_is)]
     if stored_policy is None:
-        return [(_FOLLOW_OR_MOVE, {**now_is, "refire_at": changed_at})]
+        return [(_FOLLOW_OR_MOVE, {**now_is, "refire_at": changed_at, "moved_at": changed_at})]
     policy = validated_policy(case.team, stored_policy)
+    opened = case.created_at if event_type == EventType.CASE_CREATED else changed_at
     # A policy that does not validate starts its timer due at once: the timer worker holds it
     # until the policy is fixed, while the event's other work goes on.
     first, refire = (
-        (case.created_at, changed_at)
+        (opened, changed_at)
         if policy is None
         else (
-            first_fire_at(policy, case.severity, case.created_at),
+            first_fire_at(policy, case.severity, opened),
             first_fire_at(policy, case.severity, changed_at),
         )
     )
-    start = {**now_is, "first_fire_at": first, "timer_started_at": now, "refire_at": refire}
+    start = {
+        **now_is,
+        "first_fire_at": first,
+        "timer_started_at": now,
+        "refire_at": refire,
+        "moved_at": changed_at,
+    }
     return [(_START_FOLLOW_OR_MOVE, start)]
 
 
@@ -493,6 +524,7 @@ async def delete_subscription(sessions: Sessions, subscription_id: UUID) -> None
 async def list_deliveries(
     sessions: Sessions,
     case_id: UUID | None,
+    kind: str | None,
     channel: str | None,
     status: str | None,
     limit: int,
@@ -500,6 +532,8 @@ async def list_deliveries(
     query = select(deliveries).order_by(deliveries.c.created_at.desc()).limit(limit)
     if case_id is not None:
         query = query.where(deliveries.c.case_id == case_id)
+    if kind is not None:
+        query = query.where(deliveries.c.kind == kind)
     if channel is not None:
         query = query.where(deliveries.c.channel == channel)
     if status is not None:

@@ -69,9 +69,10 @@ COUNT_PENDING = select(func.count()).where(TIMER_PENDING)
 ALL_POLICIES = select(escalation_policies.c.team, escalation_policies.c.policy)
 
 
-def page_event_id(case_id: uuid.UUID, step: int) -> uuid.UUID:
-    """The same id for the same step of the same case, on any replica: the dedup key."""
-    return uuid.uuid5(case_id, f"escalation-step-{step}")
+def page_event_id(case_id: uuid.UUID, started_at: datetime, step: int) -> uuid.UUID:
+    """The same id for the same step of the same case's timer, on any replica: the dedup key.
+    A timer started again (its case moved to another team) pages anew."""
+    return uuid.uuid5(case_id, f"escalation-{started_at.isoformat()}-step-{step}")
 
 
 class TimerWorker:
@@ -185,7 +186,7 @@ class TimerWorker:
         )
         return {
             "id": uuid4(),
-            "event_id": page_event_id(timer["case_id"], step_index),
+            "event_id": page_event_id(timer["case_id"], timer["started_at"], step_index),
             "destination": f"{channel}:{target}",
             "case_id": timer["case_id"],
             "kind": "page",

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -316,6 +317,75 @@ async def test_a_case_moved_to_another_team_escalates_by_that_teams_policy(
         to_legal.case_id: ("Legal", 1),
         to_sales.case_id: ("Sales", 0),  # no policy: nothing to page
     }
+
+
+async def test_a_target_both_teams_page_is_paged_again_when_the_case_moves(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """The new team's steps are a new round: a shared duty phone, say, is paged for it too."""
+    async with receiver() as peer:
+        shared = [{"name": "duty phone", "targets": [chat(peer, "duty")]}]
+        set_policy(flare_env, tmp_path, TEAM, shared)
+        set_policy(flare_env, tmp_path, "Legal", shared)
+        case = snapshot(team=TEAM)
+        async with running(create_app(settings(flare_env))):
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def paged(count: int) -> bool:
+                return len(peer.requests) == count
+
+            await wait_until(lambda: paged(1), what="the first team's page")
+            moved = case.model_copy(update={"team": "Legal", "updated_at": datetime.now(UTC)})
+            await publish(flare_env, case_envelope(EventType.CASE_REASSIGNED, moved))
+            await wait_until(lambda: paged(2), what="the same target paged for the new team")
+    assert [request.path for request in peer.requests] == ["duty", "duty"]
+
+
+async def test_a_replayed_history_does_not_move_the_timer_back_nor_page_again(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """A redelivered poll replays a case's events: the ones older than what the notifier has
+    seen change nothing, so the timer stays with the team and the step it has reached."""
+    async with receiver() as peer:
+        lead = {"name": "lead", "wait": "1h", "targets": [chat(peer, "legal-lead")]}
+        set_policy(
+            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "global")]}]
+        )
+        set_policy(
+            flare_env,
+            tmp_path,
+            "Legal",
+            [{"name": "on-call", "targets": [chat(peer, "legal")]}, lead],
+        )
+        case = snapshot(team=TEAM)
+        created = case_envelope(EventType.CASE_CREATED, case)
+        moved = case.model_copy(update={"team": "Legal", "updated_at": datetime.now(UTC)})
+        reassigned = case_envelope(EventType.CASE_REASSIGNED, moved)
+        async with running(create_app(settings(flare_env))):
+            await publish(flare_env, created)
+
+            async def paged(paths: list[str]) -> bool:
+                return [request.path for request in peer.requests] == paths
+
+            await wait_until(lambda: paged(["global"]), what="the first team's page")
+            await publish(flare_env, reassigned)
+            await wait_until(lambda: paged(["global", "legal"]), what="the new team's page")
+            query = "SELECT team, next_step, fire_at, started_at FROM notifier.escalation_timers"
+            [before] = await fetch(flare_env, query)
+            # The same two events again, then a later one: once it is seen, so were they.
+            noted = moved.model_copy(update={"updated_at": datetime.now(UTC)})
+            await publish(
+                flare_env, created, reassigned, case_envelope(EventType.CASE_NOTE_ADDED, noted)
+            )
+
+            async def note_seen() -> bool:
+                rows = await fetch(flare_env, "SELECT last_event_type FROM notifier.case_views")
+                return [row["last_event_type"] for row in rows] == ["flare.case.note_added"]
+
+            await wait_until(note_seen, what="the note after the replay")
+            [after] = await fetch(flare_env, query)
+            assert dict(after) == dict(before)
+    assert [request.path for request in peer.requests] == ["global", "legal"]
 
 
 async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_timers(

@@ -83,7 +83,8 @@ async def test_webhook_is_signed_per_standard_webhooks_and_verifies(flare_env: F
 
         async def counted() -> bool:
             metrics = (await client.get("/metrics")).text
-            return 'flare_deliveries_total{channel="webhook",outcome="delivered"} 1.0' in metrics
+            delivered = 'channel="webhook",kind="subscription",outcome="delivered"'
+            return f"flare_deliveries_total{{{delivered}}} 1.0" in metrics
 
         await wait_until(counted, what="the delivery counted")
         metrics = (await client.get("/metrics")).text
@@ -369,8 +370,9 @@ def emerging_risk() -> Envelope:
 async def test_an_emerging_risk_is_delivered_to_the_subscriptions_that_want_it(
     flare_env: FlareEnv,
 ) -> None:
-    """A surge across one region and category names no case: a subscription to a team's cases
-    does not get it, one to its category does, as a signed webhook and on chat."""
+    """A surge across one region and category names no case. It goes to the subscriptions that
+    name its type (a receiver of case events keeps getting only those), unless they ask for a
+    team or a severity, which it has not: as a signed webhook, and on chat."""
     async with receiver() as peer, running(create_app(settings(flare_env))) as client:
         webhook = await subscribe(
             client,
@@ -378,8 +380,10 @@ async def test_an_emerging_risk_is_delivered_to_the_subscriptions_that_want_it(
             event_types=["flare.risk.emerging"],
             categories=["elections"],
         )
-        await subscribe(client, f"{peer.url}/chat", channel="chat")
-        await subscribe(client, f"{peer.url}/team", teams=["Legal"])
+        risks = ["flare.risk.emerging"]
+        await subscribe(client, f"{peer.url}/chat", channel="chat", event_types=risks)
+        await subscribe(client, f"{peer.url}/team", teams=["Legal"], event_types=risks)
+        await subscribe(client, f"{peer.url}/cases")  # every case event, nothing else
         await publish(flare_env, emerging_risk(), key="risk:DE:elections")
         await received(peer, 2)
         # Queued in the one transaction that queued the two sent: the team's would be there.
@@ -630,5 +634,7 @@ async def test_every_delivery_outcome_is_counted_from_zero_before_the_first(
     that reached nobody."""
     async with running(create_app(settings(flare_env))) as client:
         metrics = (await client.get("/metrics")).text
-    for channel in ("webhook", "chat", "email"):
-        assert f'flare_deliveries_total{{channel="{channel}",outcome="dead"}} 0.0' in metrics
+    for kind in ("page", "subscription"):
+        for channel in ("webhook", "chat", "email"):
+            dead = f'channel="{channel}",kind="{kind}",outcome="dead"'
+            assert f"flare_deliveries_total{{{dead}}} 0.0" in metrics
