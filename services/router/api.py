@@ -156,19 +156,34 @@ def _team_routes(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
     return router
 
 
+ReportStart = Annotated[
+    date | None,
+    Query(description=f"First day (UTC); by default {reports.DEFAULT_DAYS - 1} days before `end`."),
+]
+ReportEnd = Annotated[date | None, Query(description="Last day (UTC), included; by default today.")]
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
 def _report_routes(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
     router = APIRouter(tags=["reports"])
 
     @router.get("/reports/trends", responses=CSV)
-    async def trends(request: Request, _: Analyst, start: date, end: date) -> Response:
+    async def trends(
+        request: Request, _: Analyst, start: ReportStart = None, end: ReportEnd = None
+    ) -> Response:
         async with sessions() as session:
-            report = await reports.trends(session, reports.period(start, end))
+            report = await reports.trends(session, reports.period(start, end, _today()))
         return reports.respond(request, report)
 
     @router.get("/reports/sla", responses=CSV)
-    async def sla(request: Request, _: Analyst, start: date, end: date) -> Response:
+    async def sla(
+        request: Request, _: Analyst, start: ReportStart = None, end: ReportEnd = None
+    ) -> Response:
         async with sessions() as session:
-            report = await reports.sla(session, reports.period(start, end))
+            report = await reports.sla(session, reports.period(start, end, _today()))
         return reports.respond(request, report)
 
     return router

@@ -39,7 +39,15 @@ class Report:
     rows: list[dict[str, Any]]  # the same numbers, flat, for CSV
 
 
-def period(start: date, end: date) -> Period:
+# A report asked for without dates covers the last four weeks, today included.
+DEFAULT_DAYS = 28
+
+
+def period(start: date | None, end: date | None, today: date) -> Period:
+    """The days from `start` to `end`, both included: by default `end` is today and `start`
+    `DEFAULT_DAYS` before it (or before `end`)."""
+    end = end or today
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if end < start or (end - start).days >= MAX_DAYS:
         raise Problem(422, f"end must be on or after start, at most {MAX_DAYS} days later.")
     if start < EARLIEST.date() or end >= LATEST.date():

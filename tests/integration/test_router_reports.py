@@ -3,7 +3,7 @@
 import base64
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from services.router import case_actions
@@ -112,3 +112,27 @@ async def test_times_a_datetime_cannot_do_arithmetic_on_are_refused_not_failed(
             )
     assert [answer.status_code for answer in answers] == [422, 422, 422, 422, 400, 400]
     assert all(answer.headers["content-type"] == "application/problem+json" for answer in answers)
+
+
+async def test_a_report_asked_for_without_dates_covers_the_last_four_weeks(
+    flare_env: FlareEnv,
+) -> None:
+    today = datetime.now(UTC)
+    await handle_all(
+        flare_env,
+        received(escalation(dedup_key="recent"), at=today - timedelta(days=27)),
+        received(escalation(dedup_key="old"), at=today - timedelta(days=29)),
+        now=today,
+    )
+    async with router_app(flare_env, sla_check_interval_s=3600) as (client, settings):
+        headers = bearer(settings, role=Role.ANALYST)
+        trends = (await client.get("/v1/reports/trends", headers=headers)).json()
+        sla = await client.get("/v1/reports/sla", headers=headers)
+        until = await client.get(
+            "/v1/reports/trends", params={"end": "2026-10-13"}, headers=headers
+        )
+    first = (today - timedelta(days=27)).date().isoformat()
+    assert (trends["start"], trends["end"]) == (first, today.date().isoformat())
+    assert trends["top_subjects"] == [{"key": "dedup:recent", "count": 1}]
+    assert sla.status_code == 200
+    assert (until.json()["start"], until.json()["end"]) == ("2026-09-16", "2026-10-13")
