@@ -1,6 +1,7 @@
 """Background work owned by an app's lifespan: started with it, stopped gracefully with it."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -11,6 +12,7 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 Worker = Callable[[asyncio.Event], Awaitable[None]]
+RECOVERED_S = 60.0
 Closer = Callable[[], Awaitable[None]]
 
 
@@ -39,6 +41,7 @@ class Workers:
         # A crashed loop is restarted after a pause rather than leaving the service half alive.
         interrupted_before = False
         while not self.stopping.is_set():
+            started = time.monotonic()
             try:
                 await worker(self.stopping)
             except (Exception, asyncio.CancelledError) as error:
@@ -47,13 +50,10 @@ class Workers:
                 if is_transient(error):
                     # A database or broker down or slow: an outage, not a bug. Its traceback
                     # once (the error may yet be a fault that only looks like an outage), then
-                    # one line for each restart of the worker until it is back.
-                    log.warning(
-                        "worker_interrupted",
-                        worker=name,
-                        error=repr(error),
-                        exc_info=not interrupted_before,
-                    )
+                    # one line for each restart of the worker until it is back: a run that
+                    # lasted RECOVERED_S was after the outage, and its end is a new one.
+                    new = not interrupted_before or time.monotonic() - started >= RECOVERED_S
+                    log.warning("worker_interrupted", worker=name, error=repr(error), exc_info=new)
                     interrupted_before = True
                 else:
                     # A CancelledError nobody asked for is a crash too: aiokafka's group

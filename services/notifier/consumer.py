@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.notifier.hub import StreamEvent, StreamHub
 from services.notifier.service import DestinationsCache, delivery_epoch_of, record_case_events
 from services.notifier.settings import NotifierSettings
-from shared.events import CaseEvent, EmergingRisk, EventType, is_case_event
+from shared.events import CaseEvent, is_case_event
 from shared.kafka import ConsumerLoop, Envelope, EventProducer, group_consumer
 
 ASSIGNMENT_TIMEOUT_S = 10.0
@@ -86,11 +86,7 @@ class CaseStream:
         )
         body = envelope.body(CaseEvent) if about_a_case else None
         case = body.case if body else None
-        risk = (
-            envelope.body(EmergingRisk) if envelope.event_type == EventType.RISK_EMERGING else None
-        )
-        category = risk.category if risk else None
-        self._hub.publish(StreamEvent(str(envelope.id), envelope.event_type, case, text, category))
+        self._hub.publish(StreamEvent(str(envelope.id), envelope.event_type, case, text))
         if body and body.received_at:
             # From intake's 202 to the alert on the responders' streams of this replica.
             self._alert_latency.observe(max(0.0, time.time() - body.received_at.timestamp()))

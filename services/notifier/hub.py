@@ -21,7 +21,6 @@ class StreamEvent:
     event_type: str
     case: CaseSnapshot | None  # None for events that are not about one case
     text: str  # the JSON a client receives
-    category: str | None = None  # of an event about no case but one category (an emerging risk)
 
 
 class End(Enum):
@@ -77,9 +76,7 @@ class StreamHub:
             if event.id == last_event_id:
                 after = recent[index + 1 :]
                 return [
-                    event
-                    for event in after
-                    if event_filter.matches(event.event_type, event.case, event.category)
+                    event for event in after if event_filter.matches(event.event_type, event.case)
                 ]
         return None
 
@@ -91,7 +88,7 @@ class StreamHub:
         """Never waits: a client whose queue is full is cut off instead of slowing the others."""
         self._recent.append(event)
         for subscriber in list(self._subscribers):
-            if not subscriber.filter.matches(event.event_type, event.case, event.category):
+            if not subscriber.filter.matches(event.event_type, event.case):
                 continue
             if subscriber.queue.qsize() >= self._queue_size:
                 self._drop(subscriber)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Executable, bindparam, exists, select, update
+from sqlalchemy import DateTime, Executable, Text, Uuid, bindparam, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +22,7 @@ from services.notifier.escalation import first_fire_at
 from services.notifier.filters import EventFilter
 from services.notifier.models import (
     DELIVERY_DUE,
+    IS_A_PAGE,
     TIMER_PENDING,
     case_views,
     deliveries,
@@ -340,7 +341,7 @@ _FOLLOW_CASE = (
 # worker finds none). Also a timer whose policy had run out ("done"): the new team has not been
 # paged. Not a stopped one: the case was acknowledged before it moved. The timer starts again
 # (`started_at`, part of each page's id): a target the old team's steps paged is paged again.
-_MOVE_TEAM = (
+_MOVED = (
     update(escalation_timers)
     .where(
         _TIMER.case_id == bindparam("timer_case"),
@@ -358,33 +359,53 @@ _MOVE_TEAM = (
         state="pending",
         started_at=bindparam("moved_at"),
     )
+    .returning(_TIMER.case_id)
+    .cte("moved")
 )
+# The pages of the team a case left that are still due are not sent: they would page that team,
+# in its name. (One being sent as the case moves still goes out, as on an acknowledgement.)
+_CANCEL_OLD_PAGES = (
+    update(deliveries)
+    .where(
+        deliveries.c.case_id == bindparam("timer_case"),
+        IS_A_PAGE,
+        DELIVERY_DUE,
+        exists(select(_MOVED.c.case_id)),
+    )
+    .values(status="cancelled", last_error="case moved to another team")
+    .cte("old_pages_cancelled")
+)
+# Started only by the case as it stands: a replayed event of an open case that has since been
+# acknowledged (from the DLQ, say) must not start a timer nothing would stop.
 _START_TIMER = (
     insert(escalation_timers)
-    .values(
-        case_id=bindparam("timer_case"),
-        team=bindparam("case_team"),
-        severity=bindparam("case_severity"),
-        assignee=bindparam("case_assignee"),
-        title=bindparam("case_title"),
-        next_step=0,
-        fire_at=bindparam("first_fire_at"),
-        state="pending",
-        started_at=bindparam("timer_started_at"),
+    .from_select(
+        [c.name for c in escalation_timers.c],
+        select(
+            bindparam("timer_case", type_=Uuid),
+            bindparam("case_team", type_=Text),
+            bindparam("case_severity", type_=Text),
+            bindparam("case_assignee", type_=Text),
+            bindparam("case_title", type_=Text),
+            literal(0),
+            bindparam("first_fire_at", type_=DateTime(timezone=True)),
+            literal("pending"),
+            bindparam("timer_started_at", type_=DateTime(timezone=True)),
+        ).where(_CURRENT),
     )
     .on_conflict_do_nothing(index_elements=["case_id"])
 )
-# _FOLLOW_CASE or _MOVE_TEAM (their teams' conditions exclude each other: a statement must not
+# _FOLLOW_CASE or _MOVED (their teams' conditions exclude each other: a statement must not
 # update one row twice), then _START_TIMER, in one statement (no parameter is named after a
 # column: the UPDATE would take it as one more column to set): a poll's events of open cases go
 # in one executemany instead of alternating statements. Not an upsert (ON CONFLICT DO UPDATE):
 # that locks the timer even when nothing changes; the UPDATEs lock only the timer they change,
 # and the INSERT none.
-_START_FOLLOW_OR_MOVE = _START_TIMER.add_cte(_FOLLOW_CASE.cte("followed")).add_cte(
-    _MOVE_TEAM.cte("moved")
+_START_FOLLOW_OR_MOVE = _START_TIMER.add_cte(
+    _FOLLOW_CASE.cte("followed"), _MOVED, _CANCEL_OLD_PAGES
 )
 # The same for a team without a policy: nothing to start.
-_FOLLOW_OR_MOVE = _FOLLOW_CASE.add_cte(_MOVE_TEAM.cte("moved"))
+_FOLLOW_OR_MOVE = _FOLLOW_CASE.add_cte(_MOVED, _CANCEL_OLD_PAGES)
 
 
 def _timer_changes(
@@ -398,7 +419,7 @@ def _timer_changes(
     """Acknowledge or resolve stops the case's timer; an open case's pending timer follows its
     severity, assignee and title, and one is started with its team's policy as stored (None
     when it has none): timed from the case's opening for a new case, else from the change. A
-    case moved to another team moves its timer to that team's policy (`_MOVE_TEAM`), timed from
+    case moved to another team moves its timer to that team's policy (`_MOVED`), timed from
     the change (`changed_at`, None when the event is too old to start or move a timer). The stop
     does not wait for a page being sent: one claimed before it still goes out, none claimed
     after it does (ADR 0015)."""

@@ -1,8 +1,9 @@
 """Escalation timers: fires due steps once across replicas and restarts, queueing the pages.
 
 Timers are rows in Postgres, so a restart loses none. Due timers are claimed with
-`FOR UPDATE SKIP LOCKED`; their pages are queued as deliveries keyed by (case, step, target)
-and each timer moves to its next step in the same transaction, so a step fires exactly once.
+`FOR UPDATE SKIP LOCKED`; their pages are queued as deliveries keyed by (case, timer's start,
+step, target) and each timer moves to its next step in the same transaction, so a step fires
+exactly once (a timer starts again when its case moves to another team: a new round).
 A poll fires up to `BATCH` timers with a fixed number of statements, however many it fires.
 A team whose stored policy does not validate holds its own timers, no other team's.
 """

@@ -45,13 +45,13 @@ DEFAULT_DAYS = 28
 
 def period(start: date | None, end: date | None, today: date) -> Period:
     """The days from `start` to `end`, both included: by default `end` is today and `start`
-    `DEFAULT_DAYS` before it (or before `end`)."""
+    `DEFAULT_DAYS` before it (or before `end`, no earlier than 1970)."""
+    if any(day is not None and not EARLIEST.date() <= day < LATEST.date() for day in (start, end)):
+        raise Problem(422, "start and end must be in the years 1970 to 2199.")
     end = end or today
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    start = start or max(end - timedelta(days=DEFAULT_DAYS - 1), EARLIEST.date())
     if end < start or (end - start).days >= MAX_DAYS:
         raise Problem(422, f"end must be on or after start, at most {MAX_DAYS} days later.")
-    if start < EARLIEST.date() or end >= LATEST.date():
-        raise Problem(422, "start and end must be in the years 1970 to 2199.")
     first = datetime.combine(start, time(), UTC)
     return Period(first, datetime.combine(end + timedelta(days=1), time(), UTC))
 

@@ -13,11 +13,13 @@ from uuid import UUID
 
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from shared.auth import Role
 from shared.events import CaseStatus, EventType
 from tests.conftest import FlareEnv
 from tests.integration.conftest import execute, fetch, running
 from tests.integration.notifier_peers import (
     Receiver,
+    bearer,
     case_envelope,
     escalation_admin,
     publish,
@@ -386,6 +388,86 @@ async def test_a_replayed_history_does_not_move_the_timer_back_nor_page_again(
             [after] = await fetch(flare_env, query)
             assert dict(after) == dict(before)
     assert [request.path for request in peer.requests] == ["global", "legal"]
+
+
+async def test_the_old_teams_page_still_waiting_to_be_retried_is_cancelled_by_the_move(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """Retried later, it would page the team the case has left, in its name."""
+    async with receiver(failures=1) as peer:
+        set_policy(
+            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "global")]}]
+        )
+        set_policy(
+            flare_env, tmp_path, "Legal", [{"name": "on-call", "targets": [chat(peer, "legal")]}]
+        )
+        case = snapshot(team=TEAM)
+        async with running(create_app(settings(flare_env, retry_first_delay_s=30))) as client:
+            subscribed = await client.post(
+                "/v1/subscriptions",
+                json={"target": f"{peer.url}/sub", "event_types": ["flare.case.reassigned"]},
+                headers=bearer(Role.ADMIN),
+            )
+            assert subscribed.status_code == 201
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def pages(*statuses: str) -> bool:
+                rows = await fetch(
+                    flare_env,
+                    "SELECT status FROM notifier.deliveries WHERE kind = 'page'"
+                    " ORDER BY created_at",
+                )
+                return tuple(row["status"] for row in rows) == statuses
+
+            await wait_until(lambda: pages("retrying"), what="the first page failed, to be retried")
+            moved = case.model_copy(update={"team": "Legal", "updated_at": datetime.now(UTC)})
+            await publish(flare_env, case_envelope(EventType.CASE_REASSIGNED, moved))
+            await wait_until(lambda: pages("cancelled", "delivered"), what="the new team paged")
+            listed = await client.get("/v1/deliveries", params={"kind": "page"}, headers=bearer())
+    assert [request.path for request in peer.requests if request.path != "sub"] == [
+        "global",
+        "legal",
+    ]
+    items = listed.json()["items"]
+    assert sorted((item["kind"], item["status"]) for item in items) == [
+        ("page", "cancelled"),
+        ("page", "delivered"),
+    ]
+    assert [item["last_error"] for item in items if item["status"] == "cancelled"] == [
+        "case moved to another team"
+    ]
+
+
+async def test_a_replayed_event_of_an_open_case_since_acknowledged_starts_no_timer(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """Its creation went to the DLQ, say, and is replayed after the acknowledgement: a timer
+    started now would page for good, since nothing would stop it."""
+    async with receiver() as peer:
+        set_policy(
+            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "global")]}]
+        )
+        case = snapshot(team=TEAM)
+        acknowledged = case.model_copy(
+            update={"status": CaseStatus.ACKNOWLEDGED, "updated_at": datetime.now(UTC)}
+        )
+        noted = acknowledged.model_copy(update={"updated_at": datetime.now(UTC)})
+        async with running(create_app(settings(flare_env))):
+            await publish(
+                flare_env,
+                case_envelope(EventType.CASE_ACKNOWLEDGED, acknowledged),
+                case_envelope(EventType.CASE_CREATED, case),
+                case_envelope(EventType.CASE_NOTE_ADDED, noted),
+            )
+
+            async def note_seen() -> bool:
+                rows = await fetch(flare_env, "SELECT last_event_type FROM notifier.case_views")
+                return [row["last_event_type"] for row in rows] == ["flare.case.note_added"]
+
+            await wait_until(note_seen, what="the note after the replayed creation")
+            timers = await fetch(flare_env, "SELECT state FROM notifier.escalation_timers")
+    assert timers == []
+    assert peer.requests == []
 
 
 async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_timers(

@@ -45,17 +45,6 @@ def test_subscriber_receives_only_events_its_filter_wants() -> None:
     assert drain(severe.queue) == ["ops-sev1"]
 
 
-def test_an_emerging_risk_reaches_the_clients_of_its_category_and_no_team_filter() -> None:
-    streams = hub()
-    elections, _ = streams.subscribe(EventFilter.of(categories=["elections"]))
-    crisis, _ = streams.subscribe(EventFilter.of(categories=["crisis"]))
-    legal, _ = streams.subscribe(EventFilter.of(teams=["Legal"]))
-    everything, _ = streams.subscribe()
-    streams.publish(StreamEvent("risk", "flare.risk.emerging", None, "{}", "elections"))
-    assert drain(elections.queue) == drain(everything.queue) == ["risk"]
-    assert drain(crisis.queue) == drain(legal.queue) == []
-
-
 def test_a_full_client_is_dropped_and_told_without_slowing_the_others() -> None:
     registry = CollectorRegistry()
     streams = StreamHub(queue_size=2, replay_size=0, registry=registry)

@@ -2,8 +2,10 @@
 
 import asyncio
 
+import pytest
 from structlog.testing import capture_logs
 
+from shared import lifecycle
 from shared.lifecycle import Workers
 
 
@@ -66,27 +68,34 @@ async def test_a_supervised_worker_cancelled_before_any_stop_ends_cancelled() ->
     assert runs == 1
 
 
-async def test_a_worker_interrupted_by_an_outage_logs_its_traceback_once_then_one_line() -> None:
+async def test_a_worker_interrupted_by_an_outage_logs_its_traceback_once_then_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A database down makes every worker that meets it end, at each restart: its log must say
-    so, not fill with a traceback per worker per second."""
-    runs, restarted, workers = 0, asyncio.Event(), Workers()
+    so, not fill with a traceback per worker per second. An interruption after a run as long as
+    RECOVERED_S is a new outage: its traceback again."""
+    monkeypatch.setattr(lifecycle, "RECOVERED_S", 0.5)
+    runs, ended, workers = 0, asyncio.Event(), Workers()
 
     async def worker(stopping: asyncio.Event) -> None:
         nonlocal runs
         runs += 1
-        if runs <= 2:
+        if runs == 3:
+            await asyncio.sleep(0.6)  # back for a while, then down again
+        if runs <= 3:
             raise ConnectionRefusedError("the database is down")
-        restarted.set()
+        ended.set()
         await stopping.wait()
 
     with capture_logs() as logs:
         workers.start("test", worker)
-        async with asyncio.timeout(10):
-            await restarted.wait()
+        async with asyncio.timeout(20):
+            await ended.wait()
         await workers.stop(timeout_s=5)
     lines = [line for line in logs if line["event"].startswith("worker_")]
     assert [(line["event"], line["log_level"], line["exc_info"]) for line in lines] == [
         ("worker_interrupted", "warning", True),
         ("worker_interrupted", "warning", False),
+        ("worker_interrupted", "warning", True),
     ]
     assert all("the database is down" in line["error"] for line in lines)
