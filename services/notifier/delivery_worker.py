@@ -103,6 +103,7 @@ CLAIM_DUE = select(
     subscriptions.c.secret,
     subscriptions.c.deleted_at.label("subscription_deleted_at"),
     escalation_timers.c.state.label("timer_state"),
+    escalation_timers.c.started_at.label("timer_round"),
 ).select_from(
     _CLAIMED.outerjoin(subscriptions, subscriptions.c.id == _CLAIMED.c.subscription_id).outerjoin(
         escalation_timers, escalation_timers.c.case_id == _CLAIMED.c.case_id
@@ -249,6 +250,10 @@ class DeliveryWorker:
     async def _deliver(self, connection: AsyncConnection, row: RowMapping) -> None:
         if row["kind"] == "page" and row["timer_state"] == "stopped":
             await self._cancel(connection, row, "case acknowledged or resolved")
+        elif row["kind"] == "page" and row["round_started_at"] not in (None, row["timer_round"]):
+            # Queued by the team its case has left, in that team's name (pages queued before
+            # pages knew their round have none, and go out).
+            await self._cancel(connection, row, "case moved to another team")
         elif row["subscription_deleted_at"] is not None:
             # Queued by an event handled while the subscription was being deleted.
             await self._cancel(connection, row, "subscription deleted")

@@ -70,6 +70,9 @@ deliveries = Table(
     Column("last_status_code", Integer),
     Column("last_error", Text),
     Column("delivered_at", DateTime(timezone=True)),
+    # A page's timer round (the timer's `started_at` when it queued the page); None for a
+    # subscription's delivery. A page of a round the timer has left is not sent.
+    Column("round_started_at", DateTime(timezone=True)),
     _now(),
     UniqueConstraint("event_id", "destination", name="deliveries_once_per_destination"),
 )

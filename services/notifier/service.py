@@ -22,7 +22,6 @@ from services.notifier.escalation import first_fire_at
 from services.notifier.filters import EventFilter
 from services.notifier.models import (
     DELIVERY_DUE,
-    IS_A_PAGE,
     TIMER_PENDING,
     case_views,
     deliveries,
@@ -144,11 +143,13 @@ async def record_case_events(
         await _project_cases(session, events)
         timers: list[TimerChange] = []
         timers_due = False
+        created = {e.case.case_id for v, e in events if v.event_type == EventType.CASE_CREATED}
         for envelope, event in events:
             fresh = envelope.time >= history_ends
             stored = destinations.policies.get(event.case.team or "") if fresh else None
             changed_at = envelope.time if fresh else None
-            changes = _timer_changes(settings, envelope.event_type, event, now, stored, changed_at)
+            new_case = event.case.case_id in created
+            changes = _timer_changes(settings, event, now, stored, changed_at, new_case)
             timers += changes
             # Every event of an open case tries to start its timer; a new case's really does, and a
             # case moved to another team moves it: either may be due at once.
@@ -339,8 +340,9 @@ _FOLLOW_CASE = (
 # A case moved to another team escalates by that team's policy, from its first step, timed from
 # the move (`refire_at`); a team without a policy ends the timer at its next poll (the timer
 # worker finds none). Also a timer whose policy had run out ("done"): the new team has not been
-# paged. Not a stopped one: the case was acknowledged before it moved. The timer starts again
-# (`started_at`, part of each page's id): a target the old team's steps paged is paged again.
+# paged. Not a stopped one: the case was acknowledged before it moved. The timer starts a new
+# round (`started_at`, part of each page's id): a target the old team's steps paged is paged
+# again, and the old round's pages still due are cancelled when claimed (delivery_worker).
 _MOVED = (
     update(escalation_timers)
     .where(
@@ -359,21 +361,7 @@ _MOVED = (
         state="pending",
         started_at=bindparam("moved_at"),
     )
-    .returning(_TIMER.case_id)
     .cte("moved")
-)
-# The pages of the team a case left that are still due are not sent: they would page that team,
-# in its name. (One being sent as the case moves still goes out, as on an acknowledgement.)
-_CANCEL_OLD_PAGES = (
-    update(deliveries)
-    .where(
-        deliveries.c.case_id == bindparam("timer_case"),
-        IS_A_PAGE,
-        DELIVERY_DUE,
-        exists(select(_MOVED.c.case_id)),
-    )
-    .values(status="cancelled", last_error="case moved to another team")
-    .cte("old_pages_cancelled")
 )
 # Started only by the case as it stands: a replayed event of an open case that has since been
 # acknowledged (from the DLQ, say) must not start a timer nothing would stop.
@@ -401,24 +389,23 @@ _START_TIMER = (
 # in one executemany instead of alternating statements. Not an upsert (ON CONFLICT DO UPDATE):
 # that locks the timer even when nothing changes; the UPDATEs lock only the timer they change,
 # and the INSERT none.
-_START_FOLLOW_OR_MOVE = _START_TIMER.add_cte(
-    _FOLLOW_CASE.cte("followed"), _MOVED, _CANCEL_OLD_PAGES
-)
+_START_FOLLOW_OR_MOVE = _START_TIMER.add_cte(_FOLLOW_CASE.cte("followed"), _MOVED)
 # The same for a team without a policy: nothing to start.
-_FOLLOW_OR_MOVE = _FOLLOW_CASE.add_cte(_MOVED, _CANCEL_OLD_PAGES)
+_FOLLOW_OR_MOVE = _FOLLOW_CASE.add_cte(_MOVED)
 
 
 def _timer_changes(
     settings: NotifierSettings,
-    event_type: str,
     event: CaseEvent,
     now: datetime,
     stored_policy: Any,
     changed_at: datetime | None,
+    new_case: bool,
 ) -> list[TimerChange]:
     """Acknowledge or resolve stops the case's timer; an open case's pending timer follows its
     severity, assignee and title, and one is started with its team's policy as stored (None
-    when it has none): timed from the case's opening for a new case, else from the change. A
+    when it has none): timed from the case's opening for a case created in this poll (the
+    poll's newest event of the case starts it, see `_CURRENT`), else from the change. A
     case moved to another team moves its timer to that team's policy (`_MOVED`), timed from
     the change (`changed_at`, None when the event is too old to start or move a timer). The stop
     does not wait for a page being sent: one claimed before it still goes out, none claimed
@@ -442,7 +429,7 @@ def _timer_changes(
     if stored_policy is None:
         return [(_FOLLOW_OR_MOVE, {**now_is, "refire_at": changed_at, "moved_at": changed_at})]
     policy = validated_policy(case.team, stored_policy)
-    opened = case.created_at if event_type == EventType.CASE_CREATED else changed_at
+    opened = case.created_at if new_case else changed_at
     # A policy that does not validate starts its timer due at once: the timer worker holds it
     # until the policy is fixed, while the event's other work goes on.
     first, refire = (

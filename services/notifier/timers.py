@@ -198,6 +198,7 @@ class TimerWorker:
             "body": render(channel, alert, now),
             "status": "pending",
             "next_attempt_at": now,
+            "round_started_at": timer["started_at"],
         }
 
     async def _measure(self) -> None:
