@@ -434,6 +434,45 @@ async def test_the_old_teams_page_still_waiting_to_be_retried_is_cancelled_by_th
     ]
 
 
+async def test_the_old_teams_page_being_sent_as_the_case_moves_goes_out_recorded_as_sent(
+    flare_env: FlareEnv, tmp_path: Path
+) -> None:
+    """Claimed before the move, it goes out (as a page does across an acknowledgement); its
+    record must say so, not "cancelled"."""
+    async with receiver() as held, receiver() as peer:
+        held.gate.clear()  # the old team's page stays in flight
+        set_policy(
+            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(held, "global")]}]
+        )
+        set_policy(
+            flare_env, tmp_path, "Legal", [{"name": "on-call", "targets": [chat(peer, "legal")]}]
+        )
+        case = snapshot(team=TEAM)
+        async with running(create_app(settings(flare_env))) as client:
+            await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
+
+            async def in_flight() -> bool:
+                return len(held.requests) == 1
+
+            await wait_until(in_flight, what="the first team's page in flight")
+            moved = case.model_copy(update={"team": "Legal", "updated_at": datetime.now(UTC)})
+            await publish(flare_env, case_envelope(EventType.CASE_REASSIGNED, moved))
+
+            async def legal_paged() -> bool:
+                return len(peer.requests) == 1
+
+            await wait_until(legal_paged, what="the new team paged")
+            held.gate.set()
+
+            async def both_sent() -> bool:
+                listed = await client.get(
+                    "/v1/deliveries", params={"kind": "page"}, headers=bearer()
+                )
+                return [item["status"] for item in listed.json()["items"]] == ["delivered"] * 2
+
+            await wait_until(both_sent, what="both pages recorded as delivered")
+
+
 async def test_a_case_created_and_changed_in_one_poll_escalates_from_its_opening(
     flare_env: FlareEnv, tmp_path: Path
 ) -> None:
