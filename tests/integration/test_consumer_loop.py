@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -412,6 +413,29 @@ async def test_every_outcome_is_counted_from_zero_before_the_first(flare_env: Fl
     assert registry.get_sample_value("flare_events_consumed_total", labels) == 0
 
 
+C = TypeVar("C", bound=AIOKafkaConsumer)
+
+
+def made_by(
+    consumer_type: type[C], env: FlareEnv, group: str, made: list[C]
+) -> Callable[[], AIOKafkaConsumer]:
+    """A loop's consumer factory for a consumer type with an injected fault; `made` keeps each
+    consumer it makes (one: the loop was never restarted)."""
+
+    def make() -> AIOKafkaConsumer:
+        consumer = consumer_type(
+            env.topics.escalations,
+            bootstrap_servers=env.kafka,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        made.append(consumer)
+        return consumer
+
+    return make
+
+
 class RefusesFirstCommit(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka has no types
     """A real consumer whose first commit is refused as when the group has rebalanced since
     (injected: a real refusal needs a commit sent in the instant of a rebalance)."""
@@ -433,17 +457,7 @@ async def test_a_commit_refused_by_a_rebalance_is_dropped_and_the_loop_goes_on(
     next commit."""
     partition = await produce(flare_env, valid_message("a"))
     consumers: list[RefusesFirstCommit] = []
-
-    def make_consumer() -> AIOKafkaConsumer:
-        consumer = RefusesFirstCommit(
-            flare_env.topics.escalations,
-            bootstrap_servers=flare_env.kafka,
-            group_id="g-refused",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        consumers.append(consumer)
-        return consumer
+    make_consumer = made_by(RefusesFirstCommit, flare_env, "g-refused", consumers)
 
     recorder = Recorder(expected=2)
     loop = ConsumerLoop(
@@ -500,14 +514,7 @@ async def test_a_retry_after_a_rebalance_leaves_the_partitions_given_away_to_the
             raise ConnectionRefusedError("database restarting")
         retried.set()
 
-    def make_consumer() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=flare_env.kafka,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+    make_consumer = made_by(AIOKafkaConsumer, flare_env, group, [])
 
     loop = ConsumerLoop(
         "test", make_consumer, handle, CollectorRegistry(), retry_delay_s=0.05, batches=True
@@ -591,17 +598,7 @@ async def test_a_partition_given_away_while_its_lag_is_measured_is_skipped(
 ) -> None:
     await produce(flare_env, valid_message("a"))
     registry, consumers = CollectorRegistry(), list[LosesAPartitionOnce]()
-
-    def make_consumer() -> AIOKafkaConsumer:
-        consumer = LosesAPartitionOnce(
-            flare_env.topics.escalations,
-            bootstrap_servers=flare_env.kafka,
-            group_id="g-lag-lost",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        consumers.append(consumer)
-        return consumer
+    make_consumer = made_by(LosesAPartitionOnce, flare_env, "g-lag-lost", consumers)
 
     async def handle(_: Sequence[Envelope]) -> None:
         pass

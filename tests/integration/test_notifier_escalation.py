@@ -53,6 +53,11 @@ def chat(peer: Receiver, path: str) -> str:
     return f"chat:{peer.url}/{path}"
 
 
+def page_on_call(env: FlareEnv, tmp_path: Path, team: str, peer: Receiver, path: str) -> None:
+    """The team's policy: one step, paging at once on `peer`'s chat webhook at `path`."""
+    set_policy(env, tmp_path, team, [{"name": "on-call", "targets": [chat(peer, path)]}])
+
+
 async def test_unacknowledged_case_pages_each_step_once_across_two_replicas(
     flare_env: FlareEnv, tmp_path: Path
 ) -> None:
@@ -197,9 +202,7 @@ async def test_a_step_due_at_once_pages_without_waiting_for_the_next_poll(
     # Both workers poll once a minute here: only the consumer's wake can page within the wait.
     slow_polls = settings(flare_env, escalation_poll_interval_s=60, delivery_poll_interval_s=60)
     async with receiver() as peer:
-        set_policy(
-            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "oncall")]}]
-        )
+        page_on_call(flare_env, tmp_path, TEAM, peer, "oncall")
         async with running(create_app(slow_polls)):
             await publish(flare_env, case_envelope(EventType.CASE_CREATED, snapshot(team=TEAM)))
 
@@ -279,9 +282,7 @@ async def test_a_case_moved_to_another_team_escalates_by_that_teams_policy(
             TEAM,
             [{"name": "on-call", "targets": [chat(peer, "global")]}, lead],
         )
-        set_policy(
-            flare_env, tmp_path, "Legal", [{"name": "on-call", "targets": [chat(peer, "legal")]}]
-        )
+        page_on_call(flare_env, tmp_path, "Legal", peer, "legal")
         to_legal, to_sales = snapshot(team=TEAM), snapshot(team=TEAM)
         async with running(create_app(settings(flare_env))):
             await publish(
@@ -350,9 +351,7 @@ async def test_a_replayed_history_does_not_move_the_timer_back_nor_page_again(
     seen change nothing, so the timer stays with the team and the step it has reached."""
     async with receiver() as peer:
         lead = {"name": "lead", "wait": "1h", "targets": [chat(peer, "legal-lead")]}
-        set_policy(
-            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "global")]}]
-        )
+        page_on_call(flare_env, tmp_path, TEAM, peer, "global")
         set_policy(
             flare_env,
             tmp_path,
@@ -395,12 +394,8 @@ async def test_the_old_teams_page_still_waiting_to_be_retried_is_cancelled_by_th
 ) -> None:
     """Retried later, it would page the team the case has left, in its name."""
     async with receiver(failures=1000) as down, receiver() as peer:
-        set_policy(
-            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(down, "global")]}]
-        )
-        set_policy(
-            flare_env, tmp_path, "Legal", [{"name": "on-call", "targets": [chat(peer, "legal")]}]
-        )
+        page_on_call(flare_env, tmp_path, TEAM, down, "global")
+        page_on_call(flare_env, tmp_path, "Legal", peer, "legal")
         case = snapshot(team=TEAM)
         async with running(create_app(settings(flare_env))) as client:
             subscribed = await client.post(
@@ -441,12 +436,8 @@ async def test_the_old_teams_page_being_sent_as_the_case_moves_goes_out_recorded
     record must say so, not "cancelled"."""
     async with receiver() as held, receiver() as peer:
         held.gate.clear()  # the old team's page stays in flight
-        set_policy(
-            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(held, "global")]}]
-        )
-        set_policy(
-            flare_env, tmp_path, "Legal", [{"name": "on-call", "targets": [chat(peer, "legal")]}]
-        )
+        page_on_call(flare_env, tmp_path, TEAM, held, "global")
+        page_on_call(flare_env, tmp_path, "Legal", peer, "legal")
         case = snapshot(team=TEAM)
         async with running(create_app(settings(flare_env))) as client:
             await publish(flare_env, case_envelope(EventType.CASE_CREATED, case))
@@ -504,9 +495,7 @@ async def test_a_replayed_event_of_an_open_case_since_acknowledged_starts_no_tim
     """Its creation went to the DLQ, say, and is replayed after the acknowledgement: a timer
     started now would page for good, since nothing would stop it."""
     async with receiver() as peer:
-        set_policy(
-            flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "global")]}]
-        )
+        page_on_call(flare_env, tmp_path, TEAM, peer, "global")
         case = snapshot(team=TEAM)
         acknowledged = case.model_copy(
             update={"status": CaseStatus.ACKNOWLEDGED, "updated_at": datetime.now(UTC)}
@@ -535,7 +524,7 @@ async def test_a_team_whose_stored_policy_does_not_validate_holds_only_its_own_t
 ) -> None:
     broken = "Legal"
     async with receiver() as peer:
-        set_policy(flare_env, tmp_path, TEAM, [{"name": "on-call", "targets": [chat(peer, "g")]}])
+        page_on_call(flare_env, tmp_path, TEAM, peer, "g")
         step = {"name": "on-call", "wait": "1h", "targets": [chat(peer, "legal")]}
         set_policy(flare_env, tmp_path, broken, [step])
         before, ours, after = (snapshot(team=team) for team in (broken, TEAM, broken))
