@@ -10,8 +10,9 @@ claimed again once its lease ended (ADR 0015).
 A replica that dies mid-send leaves its claims to be sent again when their leases end, with
 the same `webhook-id` (receivers deduplicate on it): only the sends under way at the crash can
 repeat (at most `delivery_concurrency` per replica). A page (an escalation step) is cancelled
-instead of sent when its claim finds the case's timer stopped: no claim that starts after an
-acknowledgement is committed sends its case's page; one claimed before it still goes out. Up to
+instead of sent when its claim finds the case's timer stopped, or started on a new round (the
+case moved to another team): no claim that starts after an acknowledgement or a move is
+committed sends its case's page; one claimed before it still goes out, recorded as sent. Up to
 `delivery_concurrency` slots send at once; each keeps one database connection while
 deliveries keep being due.
 """

@@ -45,7 +45,7 @@ DEFAULT_DAYS = 28
 
 def period(start: date | None, end: date | None, today: date) -> Period:
     """The days from `start` to `end`, both included: by default `end` is today and `start`
-    `DEFAULT_DAYS` before it (or before `end`, no earlier than 1970)."""
+    `DEFAULT_DAYS - 1` days before `end` (`DEFAULT_DAYS` days in all), no earlier than 1970."""
     if any(day is not None and not EARLIEST.date() <= day < LATEST.date() for day in (start, end)):
         raise Problem(422, "start and end must be in the years 1970 to 2199.")
     end = end or today
