@@ -12,8 +12,9 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 Worker = Callable[[asyncio.Event], Awaitable[None]]
-RECOVERED_S = 60.0
 Closer = Callable[[], Awaitable[None]]
+# A worker that ran this long before an outage ended it had recovered from any earlier one.
+RECOVERED_S = 60.0
 
 
 async def pause(stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:

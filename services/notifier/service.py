@@ -143,7 +143,11 @@ async def record_case_events(
         await _project_cases(session, events)
         timers: list[TimerChange] = []
         timers_due = False
-        created = {e.case.case_id for v, e in events if v.event_type == EventType.CASE_CREATED}
+        created = {
+            event.case.case_id
+            for envelope, event in events
+            if envelope.event_type == EventType.CASE_CREATED
+        }
         for envelope, event in events:
             fresh = envelope.time >= history_ends
             stored = destinations.policies.get(event.case.team or "") if fresh else None
