@@ -89,12 +89,14 @@ class Senders:
             async with asyncio.timeout(self._settings.delivery_timeout_s):
                 if channel == "email":
                     return await self._email(target, body)
-                address = await self.resolve_checked(target)
+                addresses = await self.resolve_checked(target)
                 payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
                 headers = {"content-type": "application/json", "user-agent": "flare-notifier/1"}
                 if secret is not None:
                     headers |= sign(secret, str(delivery_id), datetime.now(UTC), payload)
-                status = await self.post_pinned(target, address, payload.encode(), headers)
+                status = await self.post_to_first_reachable(
+                    target, addresses, payload.encode(), headers
+                )
         except TargetRefused as refused:
             return Outcome(False, error=f"refused: {refused}", final=True)
         except aiohttp.InvalidURL as error:  # before ClientError, which it also is
@@ -111,6 +113,20 @@ class Senders:
         except ValueError as error:  # a message no retry can fix, e.g. a malformed address
             return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
         return Outcome(200 <= status < 300, status)
+
+    async def post_to_first_reachable(
+        self, target: str, addresses: list[str], content: bytes, headers: dict[str, str]
+    ) -> int:
+        """POST to the checked addresses in the resolver's order, going on to the next only
+        when one cannot be connected to at all (refused, unreachable): a host with one address
+        down still gets its page. A TLS failure, a timeout or an answer ends the attempt."""
+        for address in addresses[:-1]:
+            try:
+                return await self.post_pinned(target, address, content, headers)
+            except aiohttp.ClientConnectorError as error:
+                if isinstance(error, aiohttp.ClientSSLError):
+                    raise
+        return await self.post_pinned(target, addresses[-1], content, headers)
 
     async def post_pinned(
         self, target: str, address: str, content: bytes, headers: dict[str, str]
@@ -143,16 +159,16 @@ class Senders:
         except socket.gaierror as error:
             raise TargetRefused(f"{target_host(url)[0]} does not resolve: {error}") from error
 
-    async def resolve_checked(self, url: str) -> str:
-        """The address to connect to, once every address the host resolves to is allowed. A
-        failed lookup raises `socket.gaierror`."""
+    async def resolve_checked(self, url: str) -> list[str]:
+        """The addresses to connect to, in the resolver's order, once every one the host
+        resolves to is allowed. A failed lookup raises `socket.gaierror`."""
         host, port = target_host(url)
         async with asyncio.timeout(self._settings.delivery_timeout_s):
             loop = asyncio.get_running_loop()
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         addresses = [str(info[4][0]) for info in infos]
         check_addresses(host, addresses, self._settings.egress_allowed_networks)
-        return addresses[0]
+        return addresses
 
     async def _email(self, address: str, body: dict[str, Any]) -> Outcome:
         settings = self._settings

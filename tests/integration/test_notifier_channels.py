@@ -194,6 +194,25 @@ async def test_webhooks_connect_to_the_checked_address_and_name_the_host() -> No
     ]
 
 
+async def test_a_target_whose_first_address_refuses_is_sent_to_its_next_one() -> None:
+    """A host with one of its addresses down still gets its page; one with all of them down
+    fails the attempt (retried later)."""
+    senders = Senders(NotifierSettings(port=0))
+    async with receiver() as peer:  # on 127.0.0.1 alone: nothing answers on 127.0.0.2
+        port = httpx.URL(peer.url).port
+        target = f"http://hooks.partner.example:{port}/flare"
+        try:
+            status = await senders.post_to_first_reachable(
+                target, ["127.0.0.2", "127.0.0.1"], b"{}", {}
+            )
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await senders.post_to_first_reachable(target, ["127.0.0.2", "127.0.0.3"], b"{}", {})
+        finally:
+            await senders.close()
+    assert status == 204
+    assert [request.path for request in peer.requests] == ["flare"]
+
+
 @asynccontextmanager
 async def tls_receiver(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[int, list[str]]]:
     """An HTTPS peer answering 204 to every POST; records each request's TLS server name (SNI)
