@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     TypeAdapter,
+    model_validator,
 )
 
 
@@ -54,7 +55,7 @@ class EventType(StrEnum):
     CASE_SURGE = "flare.case.surge"
     CASE_SLA_WARNING = "flare.case.sla_warning"
     CASE_SLA_BREACHED = "flare.case.sla_breached"
-    RISK_EMERGING = "flare.risk.emerging"  # a surge across one region and category
+    RISK_EMERGING = "flare.risk.emerging"  # a surge in one region and category, or on one subject
 
 
 def is_case_event(event_type: str) -> bool:
@@ -360,14 +361,27 @@ class CaseEvent(WireModel):
 
 
 class EmergingRisk(WireModel):
-    """The body of flare.risk.emerging: a surge of reports across one region and category.
+    """The body of flare.risk.emerging: a surge of reports across one region and category, or
+    on one subject (one correlation key).
 
-    Published on the cases topic, keyed `risk:<region>:<category>`; sent once per window.
+    Published on the cases topic. A region's is keyed `risk:<region>:<category>` and sent once
+    per fixed window; a subject's names the case the surge raised, is keyed by its id (so it
+    follows that case's events) and is sent once per case.
     """
 
-    region: str
+    scope: Literal["region_category", "subject"] = "region_category"
+    region: str | None = None  # always set for a region's; a subject's case may have none
     category: Category
+    case_id: UUID | None = None  # set for a subject's, only
     report_count: int = Field(ge=1)
     window_start: datetime
     window_minutes: int = Field(ge=1)
     detected_at: datetime
+
+    @model_validator(mode="after")
+    def _names_its_scope(self) -> "EmergingRisk":
+        if self.scope == "subject" and self.case_id is None:
+            raise ValueError("a subject's emerging risk names its case_id")
+        if self.scope == "region_category" and (self.region is None or self.case_id):
+            raise ValueError("a region's emerging risk names a region and no case_id")
+        return self

@@ -144,22 +144,25 @@ def email_message(alert: Alert) -> tuple[str, str]:
 def render_risk(
     channel: str, risk: EmergingRisk, console_url: str, occurred_at: datetime
 ) -> dict[str, Any]:
-    """An emerging risk (a surge of reports across one region and category) on a channel. It
-    names no case and carries no report's text: a count, a region, a category, a window, and a
-    link to the console's trends."""
-    link = f"{console_url.rstrip('/')}/trends"
-    summary = (
-        f"Emerging risk: {risk.report_count} {risk.category.value} reports from {risk.region}"
-        f" within {risk.window_minutes} min"
-    )
+    """An emerging risk (a surge of reports across one region and category, or on one subject)
+    on a channel. It carries no report's text: a count, a category, a region if known, a
+    window, and a link to the console: its trends, or the case a subject's surge raised."""
+    where = f" from {risk.region}" if risk.region else ""
+    if risk.case_id is None:
+        link, action = f"{console_url.rstrip('/')}/trends", "Open the trends"
+        about = f"{risk.category.value} reports{where}"
+    else:
+        link, action = f"{console_url.rstrip('/')}/cases/{risk.case_id}", "Open the case"
+        about = f"{risk.category.value} reports{where} on one subject"
+    summary = f"Emerging risk: {risk.report_count} {about} within {risk.window_minutes} min"
     if channel == "email":
         since = risk.window_start.isoformat(timespec="minutes")
-        text = f"{summary}, since {since}.\n\nOpen the trends in the console: {link}\n"
+        text = f"{summary}, since {since}.\n\n{action} in the console: {link}\n"
         return {"subject": f"[Flare] {summary}"[:200], "text": text}
     if channel == "chat":
         blocks = [
             {"type": "header", "text": {"type": "plain_text", "text": summary[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the trends>"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|{action}>"}},
         ]
         return {"text": f"{_mrkdwn_escaped(summary)} {link}", "blocks": blocks}
     data = {**risk.model_dump(mode="json"), "link": link}

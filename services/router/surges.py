@@ -1,5 +1,6 @@
-"""Surges: many reports on one key raise its case a band; many in one region and category are
-an emerging risk. Both are decided on the reports stored in Postgres, once per case or window."""
+"""Surges: many reports on one key raise its case a band and are an emerging risk on that
+subject; many in one region and category are an emerging risk there, which raises no case
+(ADR 0018). Both are decided on the reports stored in Postgres, once per case or window."""
 
 from datetime import datetime, timedelta
 
@@ -14,8 +15,8 @@ from services.router.facts import EscalationFacts
 from services.router.models import Case, CaseReport, EmergingRisk, outbox
 from services.router.policy import Policy
 from services.router.scoring import decision_from_explanation, raise_one_band
+from shared.events import Category, EventType, Topics
 from shared.events import EmergingRisk as EmergingRiskEvent
-from shared.events import EventType, Topics
 from shared.kafka import Envelope, OutgoingMessage
 from shared.logging import get_logger
 from shared.outbox import add_to_outbox
@@ -33,7 +34,8 @@ async def check_key_surge(
     at: datetime,
     count: int,
 ) -> None:
-    """The first surge on a case's key raises it one band and publishes flare.case.surge.
+    """The first surge on a case's key raises it one band and publishes flare.case.surge, and
+    an emerging risk on its subject.
 
     `count` is the key's reports in the surge window up to `at`, the new one included.
     """
@@ -58,6 +60,17 @@ async def check_key_surge(
         at=at,
         detail={**detail, "reason": f"{count} reports in {window} minutes"},
     )
+    risk = EmergingRiskEvent(
+        scope="subject",
+        region=case.region,
+        category=Category(case.category),
+        case_id=case.id,
+        report_count=count,
+        window_start=at - timedelta(minutes=window),
+        window_minutes=window,
+        detected_at=at,
+    )
+    _publish_emerging_risk(session, topics, str(case.id), risk)
     log.info("case_surge", case_id=str(case.id), reports=count, severity=case.severity)
 
 
@@ -122,8 +135,15 @@ async def check_region_surge(
         .returning(EmergingRisk.region)
     )
     if inserted is not None:
-        minutes = policy.surge.region_category_window_minutes
-        await _publish_emerging_risk(session, topics, facts, count or 1, start, minutes, at)
+        risk = EmergingRiskEvent(
+            region=facts.region,
+            category=facts.category,
+            report_count=count or 1,
+            window_start=start,
+            window_minutes=policy.surge.region_category_window_minutes,
+            detected_at=at,
+        )
+        _publish_emerging_risk(session, topics, f"risk:{facts.region}:{facts.category.value}", risk)
 
 
 async def _region_reports(session: AsyncSession, facts: EscalationFacts, since: datetime) -> int:
@@ -140,25 +160,16 @@ async def _region_reports(session: AsyncSession, facts: EscalationFacts, since: 
     )
 
 
-async def _publish_emerging_risk(
-    session: AsyncSession,
-    topics: Topics,
-    facts: EscalationFacts,
-    count: int,
-    start: datetime,
-    minutes: int,
-    at: datetime,
+def _publish_emerging_risk(
+    session: AsyncSession, topics: Topics, key: str, risk: EmergingRiskEvent
 ) -> None:
-    assert facts.region is not None
-    body = EmergingRiskEvent(
-        region=facts.region,
-        category=facts.category,
-        report_count=count or 1,
-        window_start=start,
-        window_minutes=minutes,
-        detected_at=at,
-    )
-    key = f"risk:{facts.region}:{facts.category.value}"
-    envelope = Envelope.new(EventType.RISK_EMERGING, SOURCE, body)
+    envelope = Envelope.new(EventType.RISK_EMERGING, SOURCE, risk)
     add_to_outbox(session, outbox, OutgoingMessage(topics.cases, key, envelope))
-    log.info("risk_emerging", region=facts.region, category=facts.category.value, reports=count)
+    log.info(
+        "risk_emerging",
+        scope=risk.scope,
+        region=risk.region,
+        category=risk.category.value,
+        case_id=str(risk.case_id) if risk.case_id else None,
+        reports=risk.report_count,
+    )

@@ -201,6 +201,18 @@ async def test_a_surge_on_one_key_raises_the_case_one_band_once(
         flare_env, "SELECT 1 FROM router.outbox WHERE event_type = 'flare.case.surge'"
     )
     assert len(surges) == 1
+    [risk] = await fetch(
+        flare_env, "SELECT key, data FROM router.outbox WHERE event_type = 'flare.risk.emerging'"
+    )
+    body = json.loads(risk["data"])
+    assert risk["key"] == str(case["id"])
+    assert (body["scope"], body["case_id"], body["category"]) == (
+        "subject",
+        str(case["id"]),
+        "community_standards",
+    )
+    # The 20th report (4 min 45 s after the first) surged: the window is the ten minutes before it.
+    assert (body["report_count"], body["window_minutes"]) == (20, 10)
 
 
 @pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])
@@ -216,6 +228,8 @@ async def test_a_region_category_surge_emits_one_emerging_risk(
         flare_env, "SELECT key, data FROM router.outbox WHERE event_type = 'flare.risk.emerging'"
     )
     assert [row["key"] for row in risks] == ["risk:SD:crisis"]
+    body = json.loads(risks[0]["data"])
+    assert (body["scope"], body["region"], body["case_id"]) == ("region_category", "SD", None)
     assert len(await fetch(flare_env, "SELECT 1 FROM router.cases")) == 52
 
 

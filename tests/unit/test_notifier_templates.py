@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -123,3 +124,26 @@ def test_an_emerging_risk_reads_the_same_on_every_channel_and_links_to_the_trend
     assert webhook["type"] == "flare.risk.emerging"
     assert webhook["data"]["report_count"] == 120
     assert webhook["data"]["link"] == "https://flare.example/trends"
+
+
+def test_a_subjects_emerging_risk_links_to_the_case_its_surge_raised() -> None:
+    case_id = UUID("6f1c2b3a-0000-4000-8000-000000000001")
+    risk = EmergingRisk(
+        scope="subject",
+        category=Category.COMMUNITY_STANDARDS,
+        case_id=case_id,
+        report_count=20,
+        window_start=datetime(2026, 10, 4, 17, 59, tzinfo=UTC),
+        window_minutes=10,
+        detected_at=datetime(2026, 10, 4, 18, 9, tzinfo=UTC),
+    )
+    at = datetime(2026, 10, 4, 18, 9, tzinfo=UTC)
+    summary = "Emerging risk: 20 community_standards reports on one subject within 10 min"
+    link = f"https://flare.example/cases/{case_id}"
+    email = render_risk("email", risk, "https://flare.example", at)
+    assert email["subject"] == f"[Flare] {summary}"
+    assert f"Open the case in the console: {link}" in email["text"]
+    assert render_risk("chat", risk, "https://flare.example", at)["text"] == f"{summary} {link}"
+    webhook = render_risk("webhook", risk, "https://flare.example", at)
+    assert (webhook["data"]["scope"], webhook["data"]["case_id"]) == ("subject", str(case_id))
+    assert (webhook["data"]["region"], webhook["data"]["link"]) == (None, link)
