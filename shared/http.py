@@ -24,6 +24,8 @@ log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 # Seconds a client should wait before retrying when our database is unavailable.
 RETRY_AFTER_S = 5
+# /readyz answers from a run of its checks under way, or started at most this long before.
+READINESS_REUSE_S = 1.0
 
 
 class Problem(Exception):
@@ -120,14 +122,42 @@ def install_problem_handlers(app: FastAPI) -> None:
 Check = Callable[[], Awaitable[None]]
 
 
+class SharedChecks:
+    """Runs the checks once for every caller that asks while a run is under way or within
+    `reuse_s` of its start. /readyz needs no credentials and its Kafka check opens a connection
+    to a broker: however often it is asked, a replica runs its checks at most once at a time
+    and once per `reuse_s`, and no caller waits longer than one run."""
+
+    def __init__(self, checks: Mapping[str, Check], reuse_s: float) -> None:
+        self._checks, self._reuse_s = checks, reuse_s
+        self._started = 0.0
+        self._run: asyncio.Future[list[BaseException | None]] | None = None
+
+    async def results(self) -> list[BaseException | None]:
+        """Each check's exception, or None where it passed, in the checks' order."""
+        now = asyncio.get_running_loop().time()
+        if self._run is None or (self._run.done() and self._started < now - self._reuse_s):
+            self._started = now
+            self._run = asyncio.gather(
+                *(check() for check in self._checks.values()), return_exceptions=True
+            )
+        # A caller that goes away (its client hung up) does not cancel the others' run.
+        return await asyncio.shield(self._run)
+
+
 def health_router(
-    checks: Mapping[str, Check], required: set[str], is_shutting_down: Callable[[], bool]
+    checks: Mapping[str, Check],
+    required: set[str],
+    is_shutting_down: Callable[[], bool],
+    reuse_s: float = READINESS_REUSE_S,
 ) -> APIRouter:
-    """/healthz: the process answers. /readyz: every required dependency answers too.
+    """/healthz: the process answers. /readyz: every required dependency answers too, as
+    checked at most `reuse_s` before the request (SharedChecks).
 
     A check not in `required` is reported but does not make the service unready.
     """
     router = APIRouter(tags=["health"])
+    shared = SharedChecks(checks, reuse_s)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -135,9 +165,7 @@ def health_router(
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        results = await asyncio.gather(
-            *(check() for check in checks.values()), return_exceptions=True
-        )
+        results = await shared.results()
         report = {
             name: "ok" if result is None else f"unavailable: {result!r}"
             for name, result in zip(checks, results, strict=True)
