@@ -1,7 +1,7 @@
 """Recording a case change: one timeline entry and one CaseEvent in the outbox, in the caller's
 transaction, so every change is both explained and published (or neither)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,8 @@ from shared.kafka import Envelope, OutgoingMessage
 from shared.outbox import add_to_outbox
 
 SOURCE = "/flare/router"
+# The least step of a case's clock (updated_at): PostgreSQL keeps microseconds.
+TICK = timedelta(microseconds=1)
 
 
 def snapshot(case: Case) -> CaseSnapshot:
@@ -68,9 +70,11 @@ async def record_change(
     **event_fields: Any,
 ) -> None:
     """Append the change to the case's timeline and queue its event for flare.cases.v1."""
-    # Reports are stamped with intake's received time and arrive late after a backlog; the
-    # case's clock never runs backwards (readers keep the newest snapshot by updated_at).
-    case.updated_at = max(case.updated_at or at, at)
+    # Readers keep the newest snapshot of a case by updated_at, so every change moves it on,
+    # by a tick at least: two changes at one moment (a report and the surge it makes, a report
+    # received before a change it is consumed after) must not share one. Reports are stamped
+    # with intake's received time and arrive late after a backlog; the clock never runs back.
+    case.updated_at = at if case.updated_at is None else max(case.updated_at + TICK, at)
     session.add(
         TimelineEntry(
             case_id=case.id,

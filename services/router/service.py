@@ -200,7 +200,6 @@ def _new_case(report: Report, previous: Case | None, velocity: float) -> Case:
         product=facts.product.value,
         title=facts.title,
         created_at=at,
-        updated_at=at,
         region=facts.region,
         report_count=1,
         velocity_per_hour=velocity,

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -213,6 +213,24 @@ async def test_a_surge_on_one_key_raises_the_case_one_band_once(
     )
     # The 20th report (4 min 45 s after the first) surged: the window is the ten minutes before it.
     assert (body["report_count"], body["window_minutes"]) == (20, 10)
+
+
+@pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])
+async def test_every_change_of_a_case_has_a_later_snapshot_than_the_one_before(
+    flare_env: FlareEnv, handle: Handle
+) -> None:
+    """Readers keep a case's newest snapshot by updated_at: the report that makes a surge and
+    the surge itself happen at one moment, yet their snapshots must not tie."""
+    events = [received(at=at) for at in every(minutes=0.25, count=20)]
+    await handle(flare_env, *events)
+    rows = await fetch(
+        flare_env,
+        "SELECT event_type, data FROM router.outbox"
+        " WHERE event_type LIKE 'flare.case.%' ORDER BY id",
+    )
+    assert rows[-1]["event_type"] == "flare.case.surge"
+    stamps = [datetime.fromisoformat(json.loads(row["data"])["case"]["updated_at"]) for row in rows]
+    assert stamps == sorted(set(stamps)), "strictly increasing"
 
 
 @pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])
