@@ -196,6 +196,8 @@ def _language(value: str) -> str:
 STORABLE = AfterValidator(_storable)
 Name = Annotated[str, Field(min_length=1, max_length=200), STORABLE, AfterValidator(_not_blank)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200), STORABLE]
+# As long as PagerDuty's, whose dedup keys become ours.
+DedupKey = Annotated[str, Field(min_length=1, max_length=255), STORABLE]
 Url = Annotated[
     str,
     Field(max_length=2048, json_schema_extra={"format": "uri"}),
@@ -266,7 +268,7 @@ class Escalation(WireModel):
     subject: Subject | None = None
     signals: Signals | None = None
     evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
-    dedup_key: Identifier | None = None
+    dedup_key: DedupKey | None = None
     occurred_at: Timestamp | None = None
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
 

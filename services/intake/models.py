@@ -52,6 +52,8 @@ class EscalationRecord(Base):
     team: Mapped[str | None] = mapped_column(Text)
     watchers: Mapped[list[str] | None] = mapped_column(JSONB)
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Its case's status (open, acknowledged, resolved), as the case's events say.
+    case_status: Mapped[str | None] = mapped_column(Text)
     # What the sending tool last said about it (Alertmanager, PagerDuty): acknowledged, resolved.
     source_status: Mapped[str | None] = mapped_column(Text)
 

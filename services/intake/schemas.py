@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
-from shared.events import STORABLE, Escalation, Severity
+from shared.events import DedupKey, Escalation, Severity
 
 EXAMPLE_ESCALATION: JsonDict = {
     "category": "crisis",
@@ -111,8 +111,19 @@ class EscalationStatus(BaseModel):
     escalation: Escalation
 
 
-# A tool's alert key is looked up in PostgreSQL, which refuses NUL: refused here, as a 422.
-ToolKey = Annotated[str, Field(min_length=1, max_length=200), STORABLE]
+def _cut(limit: int) -> BeforeValidator:
+    """Text over `limit` characters is cut, not refused: a monitoring tool cannot fix it."""
+    return BeforeValidator(lambda value: value[:limit] if isinstance(value, str) else value)
+
+
+def _dropped_unless_text(value: Any) -> Any:
+    """A value that is not text (a number, say) is dropped, not refused."""
+    return value if isinstance(value, str) else None
+
+
+def _as_object(value: Any) -> Any:
+    """Any JSON, kept: a value that is not an object is kept under `details`."""
+    return value if value is None or isinstance(value, dict) else {"details": value}
 
 
 class CompatibleModel(BaseModel):
@@ -127,7 +138,7 @@ class AlertmanagerAlert(CompatibleModel):
     annotations: dict[str, str] = {}
     starts_at: str | None = Field(default=None, alias="startsAt")
     generator_url: str = Field(default="", alias="generatorURL")
-    fingerprint: ToolKey
+    fingerprint: DedupKey
 
 
 class AlertmanagerWebhook(CompatibleModel):
@@ -148,14 +159,17 @@ class AlertmanagerReceipt(BaseModel):
 
 
 class PagerDutyPayload(CompatibleModel):
-    summary: str = Field(min_length=1, max_length=1024)
-    source: str = Field(min_length=1, max_length=255)
+    """What a trigger says: missing or unknown required fields are refused, as PagerDuty does;
+    the rest is cleaned, never refused (services/intake/integrations.py)."""
+
+    summary: Annotated[str, _cut(1024), Field(min_length=1)]
+    source: Annotated[str, _cut(255), Field(min_length=1)]
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: str | None = None
-    component: str | None = Field(default=None, max_length=255)
-    group: str | None = Field(default=None, max_length=255)
-    class_: str | None = Field(default=None, alias="class", max_length=255)
-    custom_details: dict[str, Any] | None = None
+    timestamp: Annotated[str | None, BeforeValidator(_dropped_unless_text)] = None
+    component: Annotated[str | None, _cut(255)] = None
+    group: Annotated[str | None, _cut(255)] = None
+    class_: Annotated[str | None, _cut(255)] = Field(default=None, alias="class")
+    custom_details: Annotated[dict[str, Any] | None, BeforeValidator(_as_object)] = None
 
 
 class PagerDutyEvent(CompatibleModel):
@@ -180,8 +194,23 @@ class PagerDutyEvent(CompatibleModel):
 
     routing_key: str = Field(min_length=1, max_length=200)
     event_action: Literal["trigger", "acknowledge", "resolve"]
-    dedup_key: ToolKey | None = None
+    dedup_key: DedupKey | None = None
     payload: PagerDutyPayload | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def only_what_the_action_uses(cls, data: Any) -> Any:
+        """An empty `dedup_key` is none. An acknowledge or resolve uses no `payload`: whatever
+        it holds (tools send one on every action, Alertmanager's templates an empty summary on
+        a resolve) is not checked, so it never refuses a resolution."""
+        if not isinstance(data, dict):
+            return data
+        data = {**data}
+        if data.get("dedup_key") == "":
+            del data["dedup_key"]
+        if data.get("event_action") != "trigger":
+            data.pop("payload", None)
+        return data
 
     @model_validator(mode="after")
     def action_has_what_it_needs(self) -> "PagerDutyEvent":

@@ -268,6 +268,7 @@ _SEVERITY: BindParameter[str | None] = bindparam("severity")
 _SCORE: BindParameter[int | None] = bindparam("score")
 _TEAM: BindParameter[str | None] = bindparam("team")
 _WATCHERS: BindParameter[list[str]] = bindparam("watchers")
+_CASE_STATUS: BindParameter[str] = bindparam("case_status")
 _REPORT = ESCALATIONS.c
 _ROUTED = (
     update(ESCALATIONS)
@@ -282,6 +283,7 @@ _ROUTED = (
             _REPORT.score.is_distinct_from(_SCORE),
             _REPORT.team.is_distinct_from(_TEAM),
             _REPORT.watchers.is_distinct_from(_WATCHERS),
+            _REPORT.case_status.is_distinct_from(_CASE_STATUS),
         ),
     )
     .values(
@@ -291,6 +293,7 @@ _ROUTED = (
         score=_SCORE,
         team=_TEAM,
         watchers=_WATCHERS,
+        case_status=_CASE_STATUS,
         # When it was first routed; later changes keep that time.
         routed_at=func.coalesce(_REPORT.routed_at, bindparam("updated_at")),
     )
@@ -306,18 +309,22 @@ def _routed(event: CaseEvent) -> dict[str, object]:
         "score": case.score,
         "team": case.team,
         "watchers": case.watchers,
+        "case_status": case.status.value,
         "updated_at": case.updated_at,
     }
 
 
 async def _open_alert(session: AsyncSession, partner: Partner, dedup_key: str) -> bool:
-    """Whether the sending tool already told us about this alert and has not resolved it."""
+    """Whether the sending tool already told us about this alert and neither it nor a
+    responder has resolved it since: a trigger after a responder resolved the case is a new
+    occurrence (as PagerDuty takes it), for a new case."""
     found = await session.scalar(
         select(EscalationRecord.id)
         .where(
             EscalationRecord.partner_id == partner.id,
             EscalationRecord.dedup_key == dedup_key,
             EscalationRecord.source_status.is_distinct_from("resolved"),
+            EscalationRecord.case_status.is_distinct_from("resolved"),
         )
         .limit(1)
     )

@@ -2,14 +2,16 @@
 
 import asyncio
 import json
+from uuid import uuid4
 
 import asyncpg
 
-from shared.events import ReporterType
+from shared.events import CaseStatus, EventType, ReporterType
 from tests.conftest import FlareEnv
 from tests.intake_support import intake_app, new_partner
 from tests.integration.conftest import fetch, running
 from tests.integration.notifier_peers import wait_until
+from tests.integration.test_intake_status import case_event, publish
 from tests.kafka_reader import read_topic
 
 
@@ -89,3 +91,29 @@ async def test_a_resolution_racing_a_trigger_of_the_same_alert_resolves_the_new_
     assert [response.status_code for response in responses] == [202, 202]
     stored = await fetch(flare_env, "SELECT source_status FROM intake.escalations")
     assert [row["source_status"] for row in stored] == ["resolved"]
+
+
+async def test_a_trigger_after_a_responder_resolved_the_case_is_a_new_report(
+    flare_env: FlareEnv,
+) -> None:
+    """A tool that never sends a resolution (or lost it): once the case is resolved in Flare,
+    its next trigger of the alert is a new occurrence, as PagerDuty takes it, not a repeat."""
+    key = await new_partner(flare_env, "pd-bridge", ReporterType.MONITORING)
+    async with running(intake_app(flare_env)) as http:
+        first = await http.post("/v2/enqueue", json=pagerduty("trigger", key.api_key))
+        [report] = await fetch(flare_env, "SELECT id FROM intake.escalations")
+        # Still open: the tool repeating it is folded into it.
+        repeated = await http.post("/v2/enqueue", json=pagerduty("trigger", key.api_key))
+        resolved = case_event(uuid4(), report["id"], status=CaseStatus.RESOLVED)
+        await publish(flare_env, EventType.CASE_RESOLVED, resolved)
+
+        async def case_resolved() -> bool:
+            rows = await fetch(flare_env, "SELECT case_status FROM intake.escalations")
+            return [row["case_status"] for row in rows] == ["resolved"]
+
+        await wait_until(case_resolved)
+        again = await http.post("/v2/enqueue", json=pagerduty("trigger", key.api_key))
+    assert [r.status_code for r in (first, repeated, again)] == [202, 202, 202]
+    stored = await fetch(flare_env, "SELECT id, case_status FROM intake.escalations")
+    assert len(stored) == 2
+    assert {row["case_status"] for row in stored} == {"resolved", None}

@@ -7,7 +7,7 @@ import pytest
 
 from services.intake.integrations import from_alertmanager, from_pagerduty
 from services.intake.partners import Partner
-from services.intake.schemas import AlertmanagerAlert, PagerDutyPayload
+from services.intake.schemas import AlertmanagerAlert, PagerDutyEvent, PagerDutyPayload
 from shared.events import ReporterType
 
 MONITOR = Partner(uuid4(), "prometheus", ReporterType.MONITORING, 60, disabled=False)
@@ -101,3 +101,67 @@ def test_pagerduty_details_that_are_not_text_choose_nothing(details: dict[str, A
     escalation = from_pagerduty(MONITOR, payload, "key-1").model_dump(mode="json")
     chosen = {name: escalation[name] for name in ("category", "product", "region")}
     assert chosen == {"category": "other", "product": "other", "region": None}
+
+
+def pagerduty_event(**fields: Any) -> PagerDutyEvent:
+    return PagerDutyEvent.model_validate({"routing_key": "flare_k", **fields})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"summary": "", "source": "am", "severity": "page"}, "not an object"],
+    ids=["an empty summary and an unknown severity", "not an object"],
+)
+def test_a_pagerduty_resolution_is_not_refused_for_the_payload_it_does_not_use(
+    payload: Any,
+) -> None:
+    event = pagerduty_event(event_action="resolve", dedup_key="disk-full", payload=payload)
+    assert (event.dedup_key, event.payload) == ("disk-full", None)
+
+
+def test_a_pagerduty_trigger_is_cleaned_not_refused() -> None:
+    event = pagerduty_event(
+        event_action="trigger",
+        dedup_key="",
+        payload={
+            "summary": "s" * 1500,
+            "source": "x" * 300,
+            "severity": "error",
+            "timestamp": 1760000000,
+            "component": "c" * 300,
+            "group": "g" * 300,
+            "class": "k" * 300,
+            "custom_details": "disk 97% full",
+        },
+    )
+    payload = event.payload
+    assert event.dedup_key is None, "an empty key is none: intake makes one up"
+    assert payload is not None
+    assert (len(payload.summary), len(payload.source)) == (1024, 255)
+    assert [len(text or "") for text in (payload.component, payload.group, payload.class_)] == [
+        255,
+        255,
+        255,
+    ]
+    assert (payload.timestamp, payload.custom_details) == (None, {"details": "disk 97% full"})
+    escalation = from_pagerduty(MONITOR, payload, "key-1")
+    assert '"details": "disk 97% full"' in escalation.description
+
+
+def test_a_pagerduty_dedup_key_may_be_as_long_as_pagerduty_allows() -> None:
+    event = pagerduty_event(event_action="resolve", dedup_key="k" * 255)
+    assert event.dedup_key == "k" * 255
+    with pytest.raises(ValueError, match="at most 255"):
+        pagerduty_event(event_action="resolve", dedup_key="k" * 256)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"summary": "", "source": "am", "severity": "error"}, {"summary": "s", "source": "am"}],
+    ids=["empty summary", "no severity"],
+)
+def test_a_pagerduty_trigger_without_what_pagerduty_requires_is_refused(
+    payload: dict[str, Any],
+) -> None:
+    with pytest.raises(ValueError, match="payload"):
+        pagerduty_event(event_action="trigger", payload=payload)
