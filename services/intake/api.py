@@ -67,9 +67,9 @@ async def partner_by_key(request: Request, api_key: str) -> Partner:
     return partner
 
 
-def take_quota(request: Request, partner: Partner) -> None:
+def take_quota(request: Request, partner: Partner, tokens: int = 1) -> None:
     """Refused before anything touches the database, so a flood costs the others little."""
-    wait_s = wired(request).limiter.take(partner.id, partner.rate_limit_per_minute)
+    wait_s = wired(request).limiter.take(partner.id, partner.rate_limit_per_minute, tokens)
     if wait_s:
         raise Problem(
             429,

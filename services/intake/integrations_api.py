@@ -26,7 +26,9 @@ from services.intake.service import SourceStatus, accept_tool_alert, mark_by_sou
 from shared.events import Escalation
 from shared.http import Problem, json_pointer
 from shared.kafka import valid_traceparent
+from shared.logging import get_logger
 
+log = get_logger(__name__)
 integration_router = APIRouter(tags=["integrations"])
 
 
@@ -61,7 +63,15 @@ async def post_alertmanager(
 ) -> AlertmanagerReceipt:
     """Alertmanager webhook (version 4). Point a receiver's `webhook_configs` here with
     `http_config.authorization.credentials` set to the partner API key. Each firing alert
-    becomes an escalation (fingerprint = dedup_key); each resolved alert resolves its reports."""
+    becomes an escalation (fingerprint = dedup_key); each resolved alert resolves its reports.
+    Each alert takes a request's share of the partner's quota (the request took one)."""
+    if len(webhook.alerts) > 1:
+        take_quota(request, partner, len(webhook.alerts) - 1)
+    if webhook.truncated_alerts:
+        # Alertmanager's `max_alerts` dropped these: they never reach us.
+        log.warning(
+            "alertmanager_alerts_truncated", partner=partner.name, alerts=webhook.truncated_alerts
+        )
     trace = valid_traceparent(request.headers.get("traceparent"))
     accepted: list[UUID] = []
     repeated = resolved = 0

@@ -20,16 +20,18 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[UUID, Bucket] = {}
 
-    def take(self, partner_id: UUID, per_minute: int) -> float:
-        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+    def take(self, partner_id: UUID, per_minute: int, tokens: int = 1) -> float:
+        """Take `tokens` (at most the quota: more would never be allowed): 0.0 when allowed,
+        else the seconds until they are available."""
         now, rate = self._clock(), per_minute / 60.0
+        wanted = float(min(tokens, per_minute))
         bucket = self._buckets.setdefault(partner_id, Bucket(float(per_minute), now))
         bucket.tokens = min(float(per_minute), bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= wanted:
+            bucket.tokens -= wanted
             return 0.0
-        return (1.0 - bucket.tokens) / rate
+        return (wanted - bucket.tokens) / rate
 
 
 def retry_after_header(wait_s: float) -> str:

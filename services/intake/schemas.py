@@ -149,6 +149,7 @@ class AlertmanagerWebhook(CompatibleModel):
     status: Literal["firing", "resolved"]
     receiver: str = ""
     alerts: list[AlertmanagerAlert] = Field(max_length=1000)
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts")
 
 
 class AlertmanagerReceipt(BaseModel):

@@ -3,6 +3,8 @@
 import asyncio
 from collections.abc import AsyncIterator
 
+from structlog.testing import capture_logs
+
 from services.intake.schemas import EXAMPLE_ESCALATION
 from tests.conftest import FlareEnv
 from tests.intake_support import PartnerClient, bearer, intake_app, new_partner
@@ -59,3 +61,40 @@ async def test_body_just_under_one_mib_is_read_and_validated(flare_env: FlareEnv
     async with running(intake_app(flare_env)) as http:
         response = await http.post("/v1/escalations", json=body, headers=bearer(key))
     assert response.status_code == 422, "too long a description, but not too large a body"
+
+
+def webhook(*fingerprints: str) -> dict[str, object]:
+    alerts = [
+        {"status": "firing", "labels": {"alertname": "Surge"}, "fingerprint": fingerprint}
+        for fingerprint in fingerprints
+    ]
+    return {"version": "4", "status": "firing", "alerts": alerts}
+
+
+async def test_each_alert_of_an_alertmanager_webhook_takes_its_share_of_the_quota(
+    flare_env: FlareEnv,
+) -> None:
+    """One request must not bring a thousand alerts for the price of one."""
+    key = await new_partner(flare_env, "alertmanager", rate_limit_per_minute=5)
+    async with running(intake_app(flare_env)) as http:
+        path, auth = "/v1/integrations/alertmanager", bearer(key)
+        batch = await http.post(path, json=webhook(*"abcd"), headers=auth)
+        one = await http.post(path, json=webhook("e"), headers=auth)
+        over = await http.post(path, json=webhook("f"), headers=auth)
+    assert [r.status_code for r in (batch, one, over)] == [202, 202, 429]
+    assert len(await fetch(flare_env, "SELECT 1 FROM intake.escalations")) == 5
+
+
+async def test_alerts_alertmanager_truncated_are_logged_with_their_number(
+    flare_env: FlareEnv,
+) -> None:
+    key = await new_partner(flare_env, "alertmanager")
+    truncated = {**webhook("a"), "truncatedAlerts": 12}
+    async with running(intake_app(flare_env)) as http:
+        with capture_logs() as logs:
+            response = await http.post(
+                "/v1/integrations/alertmanager", json=truncated, headers=bearer(key)
+            )
+    assert response.status_code == 202
+    [line] = [line for line in logs if line["event"] == "alertmanager_alerts_truncated"]
+    assert (line["partner"], line["alerts"]) == ("alertmanager", 12)

@@ -57,3 +57,15 @@ def test_one_partners_flood_leaves_another_partners_quota_untouched() -> None:
 @pytest.mark.parametrize(("wait_s", "header"), [(0.01, "1"), (1.0, "1"), (1.2, "2"), (20.0, "20")])
 def test_retry_after_rounds_up_to_whole_seconds(wait_s: float, header: str) -> None:
     assert retry_after_header(wait_s) == header
+
+
+def test_a_request_may_take_several_tokens_but_never_more_than_the_quota() -> None:
+    """An Alertmanager webhook takes one per alert; a batch larger than the quota takes the
+    whole quota, so it is let in once the bucket is full, not never."""
+    clock = Clock()
+    limiter, partner = RateLimiter(clock), uuid4()
+    assert limiter.take(partner, 60, tokens=40) == 0.0
+    assert limiter.take(partner, 60, tokens=30) == pytest.approx(10.0)
+    clock.now += 60
+    assert limiter.take(partner, 60, tokens=1000) == 0.0
+    assert limiter.take(partner, 60) == pytest.approx(1.0)
