@@ -375,6 +375,7 @@ class EmergingRisk(WireModel):
     region: str | None = None  # always set for a region's; a subject's case may have none
     category: Category
     case_id: UUID | None = None  # set for a subject's, only
+    sensitive: bool = False  # a subject's case is (its alerts carry a content warning)
     report_count: int = Field(ge=1)
     window_start: datetime
     window_minutes: int = Field(ge=1)

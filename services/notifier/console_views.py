@@ -208,6 +208,8 @@ async function showTrends() {
     $("charts").replaceChildren(chart("Escalations per day", trends.by_day),
       chart("By category", trends.by_category), chart("By region", trends.by_region),
       chart("By severity", trends.by_severity),
+      chart("Emerging risks: reports in a region and category, by window",
+        trends.emerging_risks, 0, "No emerging risks in this period."),
       chart("Acknowledgement SLA not breached, by team (%)", attainment, 100));
     const days = daysOf(trends.start, trends.end);
     $("series").replaceChildren(
@@ -246,11 +248,11 @@ function series(title, id, items, days) {
   if (!keys.length) card.append(el("p", { textContent: "No cases in this period." }));
   return card;
 }
-function chart(title, items, max) {
+function chart(title, items, max, empty) {
   const top = max || Math.max(1, ...items.map((i) => i.count));
   const figure = el("figure", { className: "card" },
     el("figcaption", {}, el("strong", { textContent: title })));
-  if (!items.length) figure.append(el("p", { textContent: "No cases in this period." }));
+  if (!items.length) figure.append(el("p", { textContent: empty || "No cases in this period." }));
   for (const item of items) {
     const bar = el("div", { className: "bar" }); bar.style.width = (100 * item.count / top) + "%";
     bar.setAttribute("aria-hidden", "true");

@@ -38,7 +38,6 @@ from shared.events import (
     CaseEvent,
     CaseSnapshot,
     CaseStatus,
-    Category,
     EmergingRisk,
     EventType,
     Severity,
@@ -165,7 +164,7 @@ async def record_case_events(
         # Each event with how to render it for a channel: a case's alert, or an emerging risk.
         alert_settings = (settings.console_url, settings.sensitive_categories)
         outgoing: list[
-            tuple[Envelope, CaseSnapshot | Category, Callable[[str], dict[str, Any]]]
+            tuple[Envelope, CaseSnapshot | EmergingRisk, Callable[[str], dict[str, Any]]]
         ] = [
             (
                 envelope,
@@ -181,11 +180,12 @@ async def record_case_events(
         outgoing += [
             (
                 envelope,
-                risk.category,
+                risk,
                 partial(
                     render_risk,
                     risk=risk,
                     console_url=settings.console_url,
+                    sensitive_categories=settings.sensitive_categories,
                     occurred_at=envelope.time,
                 ),
             )
@@ -257,15 +257,19 @@ async def get_case(sessions: Sessions, case_id: UUID) -> schemas.CaseView:
 async def _queue_subscriptions(
     session: AsyncSession,
     envelope: Envelope,
-    about: CaseSnapshot | Category,
+    about: CaseSnapshot | EmergingRisk,
     body_for: Callable[[str], dict[str, Any]],
     now: datetime,
     active: Sequence[Mapping[str, Any]],
 ) -> int:
     """One delivery of the event per subscription that wants it, its body rendered for the
-    subscription's channel (`body_for`). The event is `about` a case, or about no case but a
-    category (an emerging risk)."""
-    case, category = (about, about.category) if isinstance(about, CaseSnapshot) else (None, about)
+    subscription's channel (`body_for`). The event is `about` a case, or is an emerging risk:
+    filtered as about no case, but logged with the case it names, if any (a subject's)."""
+    case_id: UUID | None
+    if isinstance(about, CaseSnapshot):
+        case, category, case_id = about, about.category, about.case_id
+    else:
+        case, category, case_id = None, about.category, about.case_id
     queued = 0
     for subscription in active:
         # An event about no case goes only to subscriptions that name its type: a receiver of
@@ -281,7 +285,7 @@ async def _queue_subscriptions(
                 event_id=envelope.id,
                 destination=f"subscription:{subscription['id']}",
                 subscription_id=subscription["id"],
-                case_id=case.case_id if case else None,
+                case_id=case_id,
                 kind="subscription",
                 channel=subscription["channel"],
                 target=subscription["target"],

@@ -142,30 +142,43 @@ def email_message(alert: Alert) -> tuple[str, str]:
 
 
 def render_risk(
-    channel: str, risk: EmergingRisk, console_url: str, occurred_at: datetime
+    channel: str,
+    risk: EmergingRisk,
+    console_url: str,
+    sensitive_categories: Collection[str],
+    occurred_at: datetime,
 ) -> dict[str, Any]:
     """An emerging risk (a surge of reports across one region and category, or on one subject)
     on a channel. It carries no report's text: a count, a category, a region if known, a
-    window, and a link to the console: its trends, or the case a subject's surge raised."""
+    window, and a link to the console: its trends, or the case a subject's surge raised, with
+    the content warning when that case is sensitive."""
     where = f" from {risk.region}" if risk.region else ""
+    warning = None
     if risk.case_id is None:
         link, action = f"{console_url.rstrip('/')}/trends", "Open the trends"
         about = f"{risk.category.value} reports{where}"
     else:
         link, action = f"{console_url.rstrip('/')}/cases/{risk.case_id}", "Open the case"
         about = f"{risk.category.value} reports{where} on one subject"
+        if risk.sensitive or risk.category.value in sensitive_categories:
+            warning = CONTENT_WARNING
     summary = f"Emerging risk: {risk.report_count} {about} within {risk.window_minutes} min"
     if channel == "email":
         since = risk.window_start.isoformat(timespec="minutes")
         text = f"{summary}, since {since}.\n\n{action} in the console: {link}\n"
+        text += f"\n{warning}\n" if warning else ""
         return {"subject": f"[Flare] {summary}"[:200], "text": text}
     if channel == "chat":
-        blocks = [
+        blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": summary[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|{action}>"}},
         ]
+        if warning:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": warning}]})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|{action}>"}})
         return {"text": f"{_mrkdwn_escaped(summary)} {link}", "blocks": blocks}
-    data = {**risk.model_dump(mode="json"), "link": link}
+    data = {**risk.model_dump(mode="json"), "sensitive": warning is not None, "link": link}
+    if warning:
+        data["content_warning"] = warning
     return {
         "type": EventType.RISK_EMERGING.value,
         "timestamp": occurred_at.isoformat(),

@@ -99,6 +99,16 @@ async def trends(session: AsyncSession, span: Period) -> Report:
         "ORDER BY report_count DESC, id",
         span,
     )
+    # Surges across a region and category (ADR 0018): where, what, from when, how many reports.
+    body["emerging_risks"] = await _counts(
+        session,
+        "SELECT region || ' ' || category || ', '"
+        " || to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',"
+        " report_count FROM router.emerging_risks"
+        " WHERE window_start >= :start AND window_start < :end"
+        " ORDER BY window_start, region, category",
+        span,
+    )
     rows = [
         {"section": section, "day": item.get("day", ""), "key": item["key"], "count": item["count"]}
         for section, items in body.items()

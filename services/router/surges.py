@@ -65,6 +65,7 @@ async def check_key_surge(
         region=case.region,
         category=Category(case.category),
         case_id=case.id,
+        sensitive=case.sensitive,
         report_count=count,
         window_start=at - timedelta(minutes=window),
         window_minutes=window,

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -404,6 +405,38 @@ async def test_an_emerging_risk_is_delivered_to_the_subscriptions_that_want_it(
     assert payload["data"]["link"].endswith("/trends")
     [chat] = [request for request in peer.requests if request.path == "chat"]
     assert "Emerging risk: 40 elections reports from DE" in chat.json()["text"]
+
+
+async def test_a_subjects_emerging_risk_is_logged_with_its_case_and_warns_of_its_content(
+    flare_env: FlareEnv,
+) -> None:
+    """A surge on one subject names the case it raised: its delivery is listed with that case,
+    and a sensitive case's risk carries the content warning, like the case's own alerts."""
+    case_id = uuid4()
+    risk = EmergingRisk(
+        scope="subject",
+        category=Category.CRISIS,
+        case_id=case_id,
+        sensitive=True,
+        report_count=20,
+        window_start=datetime.now(UTC) - timedelta(minutes=10),
+        window_minutes=10,
+        detected_at=datetime.now(UTC),
+    )
+    async with receiver() as peer, running(create_app(settings(flare_env))) as client:
+        webhook = await subscribe(client, f"{peer.url}/hook", event_types=["flare.risk.emerging"])
+        envelope = Envelope.new(EventType.RISK_EMERGING, "/test", risk)
+        await publish(flare_env, envelope, key=str(case_id))
+        await received(peer, 1)
+        listed = await client.get(
+            "/v1/deliveries", params={"case_id": str(case_id)}, headers=bearer(Role.LEAD)
+        )
+    [delivery] = listed.json()["items"]
+    assert delivery["event_type"] == "flare.risk.emerging"
+    payload = Webhook(webhook["secret"]).verify(peer.requests[0].body, peer.requests[0].headers)
+    assert (payload["data"]["case_id"], payload["data"]["sensitive"]) == (str(case_id), True)
+    assert payload["data"]["link"].endswith(f"/cases/{case_id}")
+    assert "content_warning" in payload["data"]
 
 
 async def test_a_subscription_to_events_never_delivered_is_a_422(flare_env: FlareEnv) -> None:

@@ -190,6 +190,7 @@ async def test_a_surge_on_one_key_raises_the_case_one_band_once(
         category="community_standards",
         description="Spam wave",
         reporter={"type": "monitoring", "name": "Probe"},
+        evidence=[{"url": "https://cdn.example/1.jpg", "kind": "image", "sensitive": True}],
     )
     events = [received(quiet, at=at) for at in every(minutes=0.25, count=21)]
     ids = await handle(flare_env, *events)
@@ -213,6 +214,9 @@ async def test_a_surge_on_one_key_raises_the_case_one_band_once(
     )
     # The 20th report (4 min 45 s after the first) surged: the window is the ten minutes before it.
     assert (body["report_count"], body["window_minutes"]) == (20, 10)
+    surged_at = T0 + timedelta(minutes=4, seconds=45)
+    assert datetime.fromisoformat(body["window_start"]) == surged_at - timedelta(minutes=10)
+    assert body["sensitive"] is True, "its evidence is: receivers see a content warning"
 
 
 @pytest.mark.parametrize("handle", [handle_all, handle_poll], ids=["one by one", "one poll"])

@@ -9,6 +9,7 @@ from uuid import uuid4
 from services.router import case_actions
 from shared.auth import Role
 from tests.conftest import FlareEnv
+from tests.integration.conftest import execute
 from tests.integration.router_helpers import (
     T0,
     bearer,
@@ -41,6 +42,12 @@ async def test_trends_count_cases_over_time_by_category_region_team_and_top_subj
     flare_env: FlareEnv,
 ) -> None:
     await seed(flare_env)
+    risks = (
+        "INSERT INTO router.emerging_risks (region, category, window_start, report_count,"
+        " detected_at) VALUES ($1, 'crisis', $2, 57, $2)"
+    )
+    await execute(flare_env, risks, "SD", T0 + timedelta(hours=2))
+    await execute(flare_env, risks, "SD", T0 + timedelta(days=5))  # outside the range
     async with router_app(flare_env, sla_check_interval_s=3600) as (client, settings):
         headers = bearer(settings, role=Role.ANALYST)
         response = await client.get("/v1/reports/trends", params=RANGE, headers=headers)
@@ -64,6 +71,7 @@ async def test_trends_count_cases_over_time_by_category_region_team_and_top_subj
         {"day": "2026-10-13", "key": "unknown", "count": 1},
     ]
     assert body["top_subjects"][0] == {"key": "dedup:a", "count": 2}
+    assert body["emerging_risks"] == [{"key": "SD crisis, 2026-10-12 14:00 UTC", "count": 57}]
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert {"section": "by_team", "day": "", "key": "Legal", "count": "1"} in rows

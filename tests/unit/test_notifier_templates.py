@@ -113,14 +113,14 @@ def test_an_emerging_risk_reads_the_same_on_every_channel_and_links_to_the_trend
     )
     at = datetime(2026, 10, 4, 18, 9, tzinfo=UTC)
     summary = "Emerging risk: 120 elections reports from BR within 15 min"
-    email = render_risk("email", risk, "https://flare.example/", at)
+    email = render_risk("email", risk, "https://flare.example/", (), at)
     assert email["subject"] == f"[Flare] {summary}"
     assert "since 2026-10-04T18:00+00:00" in email["text"]
     assert "https://flare.example/trends" in email["text"]
-    assert render_risk("chat", risk, "https://flare.example", at)["text"] == (
+    assert render_risk("chat", risk, "https://flare.example", (), at)["text"] == (
         f"{summary} https://flare.example/trends"
     )
-    webhook = render_risk("webhook", risk, "https://flare.example", at)
+    webhook = render_risk("webhook", risk, "https://flare.example", (), at)
     assert webhook["type"] == "flare.risk.emerging"
     assert webhook["data"]["report_count"] == 120
     assert webhook["data"]["link"] == "https://flare.example/trends"
@@ -140,10 +140,41 @@ def test_a_subjects_emerging_risk_links_to_the_case_its_surge_raised() -> None:
     at = datetime(2026, 10, 4, 18, 9, tzinfo=UTC)
     summary = "Emerging risk: 20 community_standards reports on one subject within 10 min"
     link = f"https://flare.example/cases/{case_id}"
-    email = render_risk("email", risk, "https://flare.example", at)
+    email = render_risk("email", risk, "https://flare.example", (), at)
     assert email["subject"] == f"[Flare] {summary}"
     assert f"Open the case in the console: {link}" in email["text"]
-    assert render_risk("chat", risk, "https://flare.example", at)["text"] == f"{summary} {link}"
-    webhook = render_risk("webhook", risk, "https://flare.example", at)
+    assert render_risk("chat", risk, "https://flare.example", (), at)["text"] == f"{summary} {link}"
+    webhook = render_risk("webhook", risk, "https://flare.example", (), at)
     assert (webhook["data"]["scope"], webhook["data"]["case_id"]) == ("subject", str(case_id))
     assert (webhook["data"]["region"], webhook["data"]["link"]) == (None, link)
+    assert webhook["data"]["sensitive"] is False
+    assert "content_warning" not in webhook["data"]
+
+
+@pytest.mark.parametrize(
+    ("flagged", "sensitive_categories"),
+    [(True, ()), (False, ("community_standards",))],
+    ids=["a sensitive case", "a sensitive category"],
+)
+def test_a_subjects_emerging_risk_on_a_sensitive_case_carries_the_content_warning(
+    flagged: bool, sensitive_categories: tuple[str, ...]
+) -> None:
+    risk = EmergingRisk(
+        scope="subject",
+        category=Category.COMMUNITY_STANDARDS,
+        case_id=UUID("6f1c2b3a-0000-4000-8000-000000000001"),
+        sensitive=flagged,
+        report_count=20,
+        window_start=datetime(2026, 10, 4, 17, 59, tzinfo=UTC),
+        window_minutes=10,
+        detected_at=datetime(2026, 10, 4, 18, 9, tzinfo=UTC),
+    )
+    at, console = datetime(2026, 10, 4, 18, 9, tzinfo=UTC), "https://flare.example"
+    webhook = render_risk("webhook", risk, console, sensitive_categories, at)
+    assert (webhook["data"]["sensitive"], webhook["data"]["content_warning"]) == (
+        True,
+        CONTENT_WARNING,
+    )
+    assert CONTENT_WARNING in render_risk("email", risk, console, sensitive_categories, at)["text"]
+    chat = render_risk("chat", risk, console, sensitive_categories, at)
+    assert CONTENT_WARNING in json.dumps(chat["blocks"])
