@@ -4,7 +4,7 @@ import asyncio
 import json
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -45,6 +45,16 @@ def pinned(target: str, address: str) -> Pinned:
     return Pinned(URL(f"{origin}{path_and_query}", encoded=True), host, server_name)
 
 
+def without_credentials(text: str, target: str) -> str:
+    """`text` without the target URL's path and query, as given or as sent (percent-encoded)."""
+    parts = urlsplit(target)
+    secrets = {parts.path, quote(parts.path, safe=AS_GIVEN), parts.query}
+    secrets.add(quote(parts.query, safe=AS_GIVEN))
+    for secret in sorted(secrets - {"", "/"}, key=len, reverse=True):
+        text = text.replace(secret, "/…")
+    return text
+
+
 @dataclass(frozen=True)
 class Outcome:
     delivered: bool
@@ -80,6 +90,17 @@ class Senders:
             self._http = None
 
     async def send(
+        self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
+    ) -> Outcome:
+        """One attempt. Its error is stored, listed and logged: a webhook's or chat's path and
+        query (a credential, often) are cut out of it, as from the target shown (aiohttp names
+        the URL in some errors)."""
+        outcome = await self._attempt(channel, target, body, delivery_id, secret)
+        if outcome.error is None or channel == "email":
+            return outcome
+        return replace(outcome, error=without_credentials(outcome.error, target))
+
+    async def _attempt(
         self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
     ) -> Outcome:
         # One timeout for the whole attempt, so that a claim's lease outlasts it (ADR 0015).

@@ -1,9 +1,13 @@
 """What a webhook or chat POST to a checked address carries: the target's path and query as
 given, its host in the Host header and as TLS's server name."""
 
+from uuid import uuid4
+
+import aiohttp
 import pytest
 
-from services.notifier.senders import pinned
+from services.notifier.senders import Senders, pinned
+from services.notifier.settings import NotifierSettings
 
 
 @pytest.mark.parametrize(
@@ -50,3 +54,37 @@ def test_the_request_goes_to_the_address_with_the_targets_path_query_and_host(
 def test_tls_names_the_targets_host_and_plain_http_names_none() -> None:
     assert pinned("https://Bücher.example/x", "203.0.113.5").server_name == "xn--bcher-kva.example"
     assert pinned("http://hooks.example/x", "203.0.113.5").server_name is None
+
+
+SLACK = "https://hooks.slack.example/services/T0/B0/s3cr3t?token=t0k3n"
+ENCODED = "https://hooks.example/pä th/s3cr3t?token=ä t0k3n"
+
+
+@pytest.mark.parametrize(
+    ("target", "sent_to"),
+    [
+        (SLACK, "https://203.0.113.5/services/T0/B0/s3cr3t?token=t0k3n"),
+        (ENCODED, str(pinned(ENCODED, "203.0.113.5").url)),
+    ],
+    ids=["as given", "percent-encoded"],
+)
+async def test_an_error_naming_the_url_keeps_no_credential_of_the_target(
+    target: str, sent_to: str
+) -> None:
+    """aiohttp names the URL in some errors (a connection reset while sending the body); the
+    error is stored, listed to every role and logged: the path and query must not be in it."""
+
+    class Resetting(Senders):
+        async def resolve_checked(self, url: str) -> list[str]:
+            return ["203.0.113.5"]
+
+        async def post_pinned(
+            self, target: str, address: str, content: bytes, headers: dict[str, str]
+        ) -> int:
+            raise aiohttp.ClientOSError(f"Can not write request body for {sent_to}")
+
+    outcome = await Resetting(NotifierSettings()).send("chat", target, {"text": "x"}, uuid4(), None)
+    assert outcome.error is not None
+    assert outcome.error.startswith("ClientOSError: Can not write request body for https://")
+    assert "s3cr3t" not in outcome.error
+    assert "t0k3n" not in outcome.error
