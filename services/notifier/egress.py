@@ -3,8 +3,9 @@
 A webhook or chat URL is refused when any address its host resolves to is loopback, private,
 link-local (which holds the cloud metadata endpoint 169.254.169.254), unique-local, multicast,
 reserved or unspecified, unless the address is inside an allow-listed network. An IPv4 address
-inside an IPv6 one (IPv4-mapped, or NAT64's well-known prefix) is judged as that IPv4 address;
-NAT64's local-use prefix is internal.
+inside an IPv6 one (IPv4-mapped, 6to4, or NAT64's well-known prefix) is judged as that IPv4
+address; NAT64's local-use prefix, the deprecated site-local and IPv4-compatible ranges (which
+Python's `is_global` passes) are internal.
 """
 
 import ipaddress
@@ -22,6 +23,8 @@ METADATA_ADDRESSES = {
 # prefix (RFC 8215) is a network's own translation, to addresses of its own: internal.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+# Deprecated, never routed on the internet (RFC 4291): "::a.b.c.d", IPv4-compatible.
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class TargetRefused(Exception):
@@ -68,11 +71,13 @@ def check_addresses(host: str, addresses: Iterable[str], allowed_networks: Itera
 
 def _internal(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped:
-            return _internal(address.ipv4_mapped)
+        # A 6to4 gateway (RFC 3056) sends to the IPv4 address in bits 16 to 48.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded:
+            return _internal(embedded)
         # A DNS64 answer: the network's NAT64 gateway connects to the IPv4 address inside it.
         if address in NAT64:
             return _internal(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
-        if address in NAT64_LOCAL_USE:
+        if address in NAT64_LOCAL_USE or address in IPV4_COMPATIBLE or address.is_site_local:
             return True
     return address in METADATA_ADDRESSES or not address.is_global or address.is_multicast

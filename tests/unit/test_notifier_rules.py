@@ -95,6 +95,11 @@ def test_filters_by_team_or_watcher_severity_category_and_type(
         "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
         "64:ff9b::a00:8",  # NAT64 of 10.0.0.8
         "64:ff9b:1:a9fe:a9:fe00::",  # a network's own NAT64 (local-use prefix)
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "fec0::1",  # site-local (deprecated), global to Python
+        "::a00:1",  # IPv4-compatible ::10.0.0.1 (deprecated), global to Python
+        "::808:808",  # IPv4-compatible ::8.8.8.8: never routed, whatever it holds
         "224.0.0.1",
     ],
 )
@@ -111,7 +116,9 @@ def test_allow_listed_network_is_permitted() -> None:
 
 def test_public_address_is_permitted() -> None:
     check_addresses(
-        "hooks.example", ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822"], []
+        "hooks.example",
+        ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822", "2002:5db8:d822::1"],
+        [],
     )
 
 
