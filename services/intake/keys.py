@@ -1,9 +1,12 @@
 """Partner API keys: made from 256 random bits, shown once, stored only as a SHA-256 hash."""
 
 import hashlib
+import re
 import secrets
 
 KEY_PREFIX = "flare_"
+# What new_api_key makes: 32 random bytes are 43 characters of URL-safe base64.
+KEY_FORMAT = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 def new_api_key() -> str:

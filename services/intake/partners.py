@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.keys import hash_api_key, new_api_key
+from services.intake.keys import KEY_FORMAT, hash_api_key, new_api_key
 from services.intake.models import PartnerRecord
 from shared.events import ReporterType
 from shared.invalidation import InvalidatedCache
@@ -134,7 +134,11 @@ async def authenticate(
 ) -> Partner | None:
     """The enabled partner holding this key, else None (unknown and disabled look the same).
     From memory when this replica has seen the key since the partners last changed (ADR 0011):
-    a rotated or disabled key stops working as soon as the change's notification arrives."""
+    a rotated or disabled key stops working as soon as the change's notification arrives.
+    A string no key can be is refused without a look in the database: unauthenticated
+    callers cannot make every request a query."""
+    if not KEY_FORMAT.fullmatch(api_key):
+        return None
     key_hash = hash_api_key(api_key)
     return await partner_keys.get(key_hash, lambda: _enabled_partner(sessions, key_hash))
 

@@ -3,6 +3,7 @@ rotated or disabled from another connection stops working once the change's noti
 arrives, even when the listener's connection was killed meanwhile."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -106,3 +107,18 @@ async def test_a_key_changed_while_the_listener_was_killed_is_not_served_and_cac
         hits = await metric(http, "hits_total")
         assert (await bystander.post()).status_code == 202
         assert await metric(http, "hits_total") == hits + 1, "cached again"
+
+
+async def test_a_string_no_key_can_be_is_refused_without_a_database_lookup(
+    flare_env: FlareEnv,
+) -> None:
+    key = await new_partner(flare_env, "safenet")
+    well_formed = key.api_key[:-1] + ("A" if key.api_key[-1] != "A" else "B")
+    async with running(intake_app(flare_env)) as http:
+        looked_up = await metric(http, "misses_total")
+        for junk in ("flare_short", "x" * 49, key.api_key + "x"):
+            assert (await PartnerClient(http, replace(key, api_key=junk)).post()).status_code == 401
+        assert await metric(http, "misses_total") == looked_up, "no lookup"
+        unknown = PartnerClient(http, replace(key, api_key=well_formed))
+        assert (await unknown.post()).status_code == 401
+        assert await metric(http, "misses_total") == looked_up + 1, "looked up, not found"
