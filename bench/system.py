@@ -21,7 +21,7 @@ from shared.auth import Role, mint_token
 from shared.db import make_engine, make_sessions
 from shared.events import ReporterType, Topics
 from shared.kafka_admin import create_topics
-from shared.settings import FlareSettings
+from shared.settings import LOCAL_JWT_SECRET
 from tests.alertmanager import alertmanager
 from tests.conftest import LOCAL, SERVICES, FlareEnv
 from tests.disposable import Disposable, disposable_kafka, disposable_postgres
@@ -129,7 +129,7 @@ async def page_every_team(dsn: str, chat_url: str) -> int:
 
 def responder_token() -> str:
     """Signed with the secret the services run with (the local default)."""
-    secret = FlareSettings.model_fields["jwt_secret"].default
+    secret = LOCAL_JWT_SECRET
     return mint_token(secret, "bench-responder", Role.RESPONDER, timedelta(hours=1))
 
 

@@ -21,7 +21,7 @@ from shared.kafka import EventProducer, kafka_reachable
 from shared.lifecycle import Closer, Worker, Workers, lifespan
 from shared.metrics import instrument
 from shared.outbox import OutboxRelay
-from shared.settings import FlareSettings
+from shared.settings import FlareSettings, ResponderAuthSettings
 from shared.tracing import trace_requests
 
 
@@ -84,7 +84,8 @@ class Plumbing:
             # its FASTAPI_OTEL_AUTO_CONFIGURE is set, and asks for the providers on every request.
             telemetry={"tracing": False, "metrics": False, "logs": False},
         )
-        app.state.jwt_secret = settings.jwt_secret  # read by shared.auth.require_role
+        if isinstance(settings, ResponderAuthSettings):
+            app.state.jwt_secret = settings.jwt_secret  # read by shared.auth.require_role
         install_problem_handlers(app)
         # Added first, so innermost: request metrics and traces see its 413s too.
         app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -32,6 +32,11 @@ class Responder(BaseModel):
     expires_at: datetime  # the token's `exp`: a live stream ends then
 
 
+# How far the clock of the host that minted a token may be from ours: a token stamped a few
+# seconds ahead (`iat` in the future) is valid, not refused until our clock catches up.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
 def mint_token(secret: str, subject: str, role: Role, ttl: timedelta) -> str:
     now = datetime.now(UTC)
     claims = {"iss": ISSUER, "sub": subject, "role": role.value, "iat": now, "exp": now + ttl}
@@ -47,6 +52,7 @@ def verify_token(secret: str, token: str) -> Responder:
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             options={"require": ["exp", "iss", "sub"]},
+            leeway=CLOCK_SKEW,
         )
         expires_at = datetime.fromtimestamp(claims["exp"], UTC)
         return Responder(

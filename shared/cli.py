@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from shared.db import upgrade
 from shared.http import serve
 from shared.logging import configure_logging, get_logger
-from shared.settings import FlareSettings
+from shared.settings import FlareSettings, ResponderAuthSettings
 from shared.tracing import configure_tracing
 
 S = TypeVar("S", bound=FlareSettings)
@@ -45,7 +45,8 @@ def run_service(
         """Serve HTTP (the default) until SIGTERM or Ctrl-C."""
         loaded = settings()
         try:
-            loaded.refuse_public_secret()
+            if isinstance(loaded, ResponderAuthSettings):
+                loaded.refuse_public_secret()
         except ValueError as unsafe:
             _exit(str(unsafe))
         serve(create_app(loaded), loaded)

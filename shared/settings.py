@@ -53,10 +53,6 @@ class FlareSettings(BaseSettings):
     # OTEL_EXPORTER_OTLP_ENDPOINT the exporter reads itself).
     otel_exporter: Exporter = Exporter.NONE
     otel_endpoint: str | None = None
-    # Signs and verifies responder tokens (HS256). The default is for local runs only, and
-    # refused on any other address: it is public, so anyone could mint an admin's token.
-    # Every deployment sets its own through a Secret.
-    jwt_secret: str = Field(default=LOCAL_JWT_SECRET, min_length=32)
 
     @field_validator("database_url")
     @classmethod
@@ -67,6 +63,20 @@ class FlareSettings(BaseSettings):
                 return "postgresql+asyncpg://" + url.removeprefix(plain)
         return url
 
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+
+class ResponderAuthSettings(FlareSettings):
+    """A service that verifies responder tokens (the router, the notifier). intake does not:
+    it is not given the secret, so a compromised partner-facing pod cannot mint tokens."""
+
+    # Signs and verifies responder tokens (HS256). The default is for local runs only, and
+    # refused on any other address: it is public, so anyone could mint an admin's token.
+    # Every deployment sets its own through a Secret.
+    jwt_secret: str = Field(default=LOCAL_JWT_SECRET, min_length=32)
+
     def refuse_public_secret(self) -> None:
         """ValueError when serving on `host` would accept tokens anyone can mint. Checked by
         `serve` alone: a migration or an admin command on the same settings verifies none."""
@@ -75,7 +85,3 @@ class FlareSettings(BaseSettings):
                 f"FLARE_JWT_SECRET must be set to serve on {self.host}: the default is public, "
                 "for local runs on 127.0.0.1 only (e.g. FLARE_JWT_SECRET=$(openssl rand -hex 32))"
             )
-
-    @property
-    def topics(self) -> Topics:
-        return Topics.with_prefix(self.topic_prefix)

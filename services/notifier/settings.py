@@ -3,10 +3,10 @@
 from pydantic import Field, SecretStr
 
 from services.notifier.retry import RetrySchedule
-from shared.settings import FlareSettings
+from shared.settings import ResponderAuthSettings
 
 
-class NotifierSettings(FlareSettings):
+class NotifierSettings(ResponderAuthSettings):
     port: int = 8003
     # Events a live client may fall behind by before it is dropped (so it cannot slow the rest).
     stream_queue_size: int = Field(default=1000, ge=1)

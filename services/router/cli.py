@@ -94,13 +94,17 @@ def dry_run_command(
     typer.echo(json.dumps(result, indent=2))
 
 
+MAX_TTL_HOURS = 7 * 24
+
+
 @token_cli.command("mint")
 def mint(
     subject: str,
     role: Annotated[Role, typer.Option()] = Role.RESPONDER,
-    ttl_hours: Annotated[float, typer.Option()] = 12.0,
+    ttl_hours: Annotated[float, typer.Option(min=0.01, max=MAX_TTL_HOURS)] = 12.0,
 ) -> None:
-    """Print a responder token signed with FLARE_JWT_SECRET."""
+    """Print a responder token signed with FLARE_JWT_SECRET, valid for `--ttl-hours` (at most a
+    week: a token cannot be revoked but by changing the secret, which signs everyone out)."""
     secret = RouterSettings().jwt_secret
     typer.echo(mint_token(secret, subject, role, timedelta(hours=ttl_hours)))
 

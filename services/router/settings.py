@@ -5,13 +5,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from shared.settings import FlareSettings
+from shared.settings import ResponderAuthSettings
 
 # The policy shipped in the repository; deployments mount theirs and set FLARE_POLICY_PATH.
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policy" / "default.yaml"
 
 
-class RouterSettings(FlareSettings):
+class RouterSettings(ResponderAuthSettings):
     port: int = 8002
     policy_path: Path = DEFAULT_POLICY
     # How often the policy file is looked at for changes (hot reload).

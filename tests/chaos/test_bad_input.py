@@ -15,12 +15,12 @@ import pytest
 
 from services.intake.schemas import EXAMPLE_ESCALATION
 from shared.auth import Role, mint_token
+from shared.settings import LOCAL_JWT_SECRET
 from tests.chaos.system import Flare, Load, flare_running, settle
 from tests.chaos.table import Row
 from tests.conftest import FlareEnv
 from tests.intake_support import bearer, new_partner
 from tests.integration.conftest import fetch
-from tests.integration.notifier_peers import DEFAULT_SECRET
 from tests.integration.notifier_peers import bearer as responder_bearer
 
 pytestmark = pytest.mark.chaos("bad-input")
@@ -196,7 +196,7 @@ NEEDING_A_TOKEN = [
 ]
 FORGED_TOKENS = {
     "wrong secret": mint_token("x" * 40, "mallory", Role.ADMIN, timedelta(minutes=5)),
-    "expired": mint_token(DEFAULT_SECRET, "ada", Role.ADMIN, timedelta(minutes=-5)),
+    "expired": mint_token(LOCAL_JWT_SECRET, "ada", Role.ADMIN, timedelta(minutes=-5)),
     "alg none": jwt.encode({"sub": "mallory", "role": "admin"}, None, algorithm="none"),
     "garbage": "not.a.token",
 }

@@ -15,12 +15,13 @@ import yaml
 
 from services.router.settings import DEFAULT_POLICY
 from shared.auth import Role, mint_token
+from shared.settings import LOCAL_JWT_SECRET
 from tests.chaos.system import NOTIFIER, Flare, Load, flare_running, pages, settle, subscribe
 from tests.chaos.table import Row
 from tests.conftest import FlareEnv, migrate
 from tests.disposable import disposable_postgres
 from tests.integration.conftest import fetch
-from tests.integration.notifier_peers import DEFAULT_SECRET, set_policy, wait_until
+from tests.integration.notifier_peers import set_policy, wait_until
 
 pytestmark = [pytest.mark.chaos("clock-edges"), pytest.mark.slow]
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
@@ -66,7 +67,7 @@ async def test_sla_and_escalation_timers_across_a_dst_change_and_a_notifier_rest
         faked = {"intake": clock, "router": clock, "notifier": NOTIFIER | clock}
         async with flare_running(env, tmp_path, settings=faked, subscribe_hook=False) as flare:
             # A token still valid on the services' clock, months ahead of this one.
-            lead = mint_token(DEFAULT_SECRET, "lead", Role.LEAD, timedelta(days=365))
+            lead = mint_token(LOCAL_JWT_SECRET, "lead", Role.LEAD, timedelta(days=365))
             await subscribe(
                 flare.running("notifier")[0], flare.hook.url, {"authorization": f"Bearer {lead}"}
             )

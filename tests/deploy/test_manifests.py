@@ -16,7 +16,7 @@ import yaml
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
 from services.router.settings import RouterSettings
-from shared.settings import FlareSettings
+from shared.settings import FlareSettings, ResponderAuthSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".venv-deploy" / "bin"
@@ -92,6 +92,26 @@ def test_manifests_reference_secrets_but_hold_none(rendered: Path) -> None:
         if "valueFrom" in env
     }
     assert referenced == {"flare-postgres-app", "flare-jwt", "flare-smtp"}
+
+
+def test_only_the_services_that_verify_tokens_hold_the_token_secret(rendered: Path) -> None:
+    """intake verifies no responder token: a compromised partner-facing pod cannot mint one."""
+    holding = {
+        doc["metadata"]["name"]
+        for doc in objects(rendered)
+        if doc["kind"] in {"Deployment", "Job"}
+        for container in _pod(doc)["containers"]
+        for env in container.get("env", [])
+        if env.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "flare-jwt"
+    }
+    assert holding == {"flare-router", "flare-notifier"}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    given = {
+        name
+        for name, service in compose.items()
+        if "FLARE_JWT_SECRET" in service.get("environment", {})
+    }
+    assert given == {"router", "notifier"}
 
 
 def test_every_pod_runs_non_root_read_only_without_capabilities(rendered: Path) -> None:
@@ -355,7 +375,8 @@ def test_every_container_s_settings_validate_and_servers_hold_their_own_secret(
 ) -> None:
     """Each container's environment (the ConfigMap, its own values, each secret as a stand-in)
     as its settings read it: the migrate Job, which runs every service's migrations, included.
-    A Deployment serves, so it must not fall back on the public default token secret."""
+    A Deployment that verifies tokens serves, so it must not fall back on the public default
+    token secret."""
     docs = objects(rendered)
     config = next(
         doc["data"]
@@ -380,7 +401,7 @@ def test_every_container_s_settings_validate_and_servers_hold_their_own_secret(
         services = [env["FLARE_SERVICE"]] if "FLARE_SERVICE" in env else list(SETTINGS)
         for service in services:
             settings = SETTINGS[service]()
-            if doc["kind"] == "Deployment":
+            if doc["kind"] == "Deployment" and isinstance(settings, ResponderAuthSettings):
                 settings.refuse_public_secret()
         for name in env:
             monkeypatch.delenv(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.auth import Role, mint_token
-from shared.settings import FlareSettings
+from shared.settings import LOCAL_JWT_SECRET
 from tests.conftest import SERVICES, FlareEnv
 from tests.e2e.processes import ServiceProcess, free_port
 
@@ -51,7 +51,7 @@ def ensure_chromium() -> Path:
 
 def responder_token(subject: str, role: Role = Role.LEAD) -> str:
     """Signed with the secret the services run with by default, as `token mint` does."""
-    secret = FlareSettings.model_fields["jwt_secret"].default
+    secret = LOCAL_JWT_SECRET
     return mint_token(secret, subject, role, timedelta(minutes=10))
 
 

@@ -18,7 +18,7 @@ import websockets
 
 from services.intake.schemas import EXAMPLE_ESCALATION
 from shared.auth import Role, mint_token
-from shared.settings import FlareSettings
+from shared.settings import LOCAL_JWT_SECRET
 from tests.conftest import SERVICES, FlareEnv
 from tests.e2e.processes import ServiceProcess, start_service
 from tests.integration.conftest import fetch
@@ -59,7 +59,7 @@ def partner_key(env: FlareEnv) -> str:
 
 def responder_headers() -> dict[str, str]:
     """A responder's token, signed with the secret the services run with (the default)."""
-    secret = FlareSettings.model_fields["jwt_secret"].default
+    secret = LOCAL_JWT_SECRET
     token = mint_token(secret, "e2e-responder", Role.RESPONDER, timedelta(minutes=5))
     return {"Authorization": f"Bearer {token}"}
 

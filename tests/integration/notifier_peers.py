@@ -29,18 +29,16 @@ from fastapi import FastAPI, Request, Response
 from shared.auth import Role, mint_token
 from shared.events import CaseEvent, CaseSnapshot, CaseStatus, Category, Product, Severity
 from shared.kafka import Envelope
-from shared.settings import FlareSettings
+from shared.settings import LOCAL_JWT_SECRET
 from tests.conftest import FlareEnv
 from tests.e2e.processes import free_port
 from tests.integration.conftest import execute, serving
 from tests.kafka_reader import publish_messages
 
-DEFAULT_SECRET = FlareSettings.model_fields["jwt_secret"].default
-
 
 def token(role: Role = Role.RESPONDER, subject: str = "ada") -> str:
     """A responder token signed with the default secret (the one tests run with)."""
-    return mint_token(DEFAULT_SECRET, subject, role, timedelta(minutes=10))
+    return mint_token(LOCAL_JWT_SECRET, subject, role, timedelta(minutes=10))
 
 
 def bearer(role: Role = Role.RESPONDER) -> dict[str, str]:

@@ -17,10 +17,10 @@ from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from shared.auth import Role, mint_token
 from shared.events import EventType, Severity
+from shared.settings import LOCAL_JWT_SECRET
 from tests.conftest import FlareEnv
 from tests.integration.conftest import serving
 from tests.integration.notifier_peers import (
-    DEFAULT_SECRET,
     case_envelope,
     publish,
     snapshot,
@@ -169,7 +169,7 @@ async def test_idle_sse_stream_gets_heartbeats(flare_env: FlareEnv) -> None:
 
 
 def short_lived_token(seconds: float) -> str:
-    return mint_token(DEFAULT_SECRET, "ada", Role.RESPONDER, timedelta(seconds=seconds))
+    return mint_token(LOCAL_JWT_SECRET, "ada", Role.RESPONDER, timedelta(seconds=seconds))
 
 
 async def test_a_websocket_stream_ends_when_its_token_expires(flare_env: FlareEnv) -> None:

@@ -4,13 +4,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import httpx
+import jwt
 import pytest
 from fastapi import Depends, FastAPI
 
-from shared.auth import Responder, Role, mint_token, require_role, verify_token
+from shared.auth import CLOCK_SKEW, Responder, Role, mint_token, require_role, verify_token
 from shared.http import Problem, install_problem_handlers
 
 SECRET = "s" * 40
+HOUR = timedelta(hours=1)
 
 
 def test_a_minted_token_verifies_to_its_subject_and_role() -> None:
@@ -23,7 +25,7 @@ def test_a_minted_token_verifies_to_its_subject_and_role() -> None:
 @pytest.mark.parametrize(
     "token",
     [
-        mint_token(SECRET, "ana", Role.LEAD, timedelta(seconds=-1)),
+        mint_token(SECRET, "ana", Role.LEAD, -CLOCK_SKEW - timedelta(seconds=1)),
         mint_token("x" * 40, "ana", Role.LEAD, timedelta(minutes=5)),
         "not.a.jwt",
     ],
@@ -33,6 +35,12 @@ def test_expired_forged_or_garbage_tokens_are_401(token: str) -> None:
     with pytest.raises(Problem) as refused:
         verify_token(SECRET, token)
     assert refused.value.status == 401
+
+
+def test_a_token_from_a_host_whose_clock_is_a_little_ahead_is_valid_at_once() -> None:
+    ahead = datetime.now(UTC) + timedelta(seconds=10)
+    claims = {"iss": "flare", "sub": "ana", "role": "lead", "iat": ahead, "exp": ahead + HOUR}
+    assert verify_token(SECRET, jwt.encode(claims, SECRET, algorithm="HS256")).subject == "ana"
 
 
 async def test_routes_check_the_bearer_token_and_the_role() -> None:

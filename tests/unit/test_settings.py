@@ -5,7 +5,7 @@ import pytest
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
 from services.router.settings import RouterSettings
-from shared.settings import FlareSettings
+from shared.settings import FlareSettings, ResponderAuthSettings
 
 
 @pytest.mark.parametrize(
@@ -44,12 +44,12 @@ def test_the_public_default_token_secret_is_refused_for_serving_beyond_this_mach
 ) -> None:
     """Anyone could mint an admin's token with it. A migration on the same settings (the
     Kubernetes Job has the pods' FLARE_HOST and no secret) verifies no token: it may run."""
-    settings = FlareSettings(port=1, host=host)
+    settings = ResponderAuthSettings(port=1, host=host)
     with pytest.raises(ValueError, match="FLARE_JWT_SECRET must be set to serve on"):
         settings.refuse_public_secret()
-    FlareSettings(port=1, host=host, jwt_secret="s" * 32).refuse_public_secret()
+    ResponderAuthSettings(port=1, host=host, jwt_secret="s" * 32).refuse_public_secret()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 def test_the_default_token_secret_serves_local_runs(host: str) -> None:
-    FlareSettings(port=1, host=host).refuse_public_secret()
+    ResponderAuthSettings(port=1, host=host).refuse_public_secret()

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from services.router.cli import admin
@@ -78,3 +79,13 @@ def test_token_mint_prints_a_token_the_services_accept() -> None:
     assert result.exit_code == 0, result.output
     responder = verify_token(SECRET, result.output.strip())
     assert (responder.subject, responder.role) == ("ana", Role.LEAD)
+
+
+@pytest.mark.parametrize("hours", ["0", "169"])
+def test_token_mint_refuses_a_lifetime_beyond_a_week(hours: str) -> None:
+    """A token cannot be revoked but by changing the secret: its lifetime is bounded."""
+    result = RUNNER.invoke(
+        admin, ["token", "mint", "ana", "--ttl-hours", hours], env={"FLARE_JWT_SECRET": SECRET}
+    )
+    assert result.exit_code == 2
+    assert "--ttl-hours" in result.output
