@@ -28,6 +28,7 @@ from shared.events import (
 
 LABEL_KEY = re.compile(r"[A-Za-z0-9_.:/-]{1,100}")
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+COMPACT_OFFSET = re.compile(r"([+-]\d\d)(\d\d)$")
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 
@@ -59,15 +60,18 @@ def _labels(source: dict[str, Any]) -> dict[str, str]:
 
 
 def _evidence(url: str | None) -> list[dict[str, str]]:
+    """The link, if it is one: a URL is never cut (it would lead nowhere), only left out."""
     try:
-        return [Evidence(url=clean(url, 2048)).model_dump(mode="json")] if url else []
+        return [Evidence(url=url).model_dump(mode="json")] if url else []
     except ValidationError:
         return []
 
 
 def _timestamp(value: str | None) -> datetime | None:
+    """RFC 3339, or with its offset written `+0000` as PagerDuty's examples do; anything else,
+    none (the report keeps its received time)."""
     try:
-        return _TIMESTAMP.validate_python(value) if value else None
+        return _TIMESTAMP.validate_python(COMPACT_OFFSET.sub(r"\1:\2", value)) if value else None
     except ValidationError:
         return None
 

@@ -360,10 +360,10 @@ async def mark_by_source(
         ).all()
         if source_status == "resolved" and changed:
             await _announce_resolution(session, topics, partner, changed)
+    # Not the dedup key: a tool may name its alert after a subject (an account, a URL).
     log.info(
         "escalation_source_status",
         partner=partner.name,
-        dedup_key=dedup_key,
         source_status=source_status,
         escalations=len(changed),
     )

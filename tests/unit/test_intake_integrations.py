@@ -1,5 +1,6 @@
 """How Alertmanager alerts and PagerDuty events become escalations: the documented mapping."""
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -165,3 +166,28 @@ def test_a_pagerduty_trigger_without_what_pagerduty_requires_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="payload"):
         pagerduty_event(event_action="trigger", payload=payload)
+
+
+@pytest.mark.parametrize(
+    ("length", "kept"), [(2048, True), (2049, False)], ids=["at the limit", "over it"]
+)
+def test_a_link_too_long_to_keep_is_left_out_not_cut(length: int, kept: bool) -> None:
+    """Prometheus links carry the whole query: one cut short leads nowhere."""
+    link = "https://prometheus.example/graph?g0.expr=" + "x" * 2048
+    escalation = from_alertmanager(MONITOR, alert({}, generatorURL=link[:length]))
+    assert [item.url for item in escalation.evidence] == ([link[:length]] if kept else [])
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2015-07-17T08:42:58.315+0000", datetime(2015, 7, 17, 8, 42, 58, 315000, tzinfo=UTC)),
+        ("2015-07-17T10:42:58+02:00", datetime(2015, 7, 17, 8, 42, 58, tzinfo=UTC)),
+        ("2015-07-17T08:42:58", None),  # no zone: which one is not ours to guess
+    ],
+)
+def test_a_pagerduty_timestamp_in_its_documented_form_is_kept(
+    timestamp: str, expected: datetime | None
+) -> None:
+    payload = PagerDutyPayload(summary="s", source="src", severity="info", timestamp=timestamp)
+    assert from_pagerduty(MONITOR, payload, "key-1").occurred_at == expected
