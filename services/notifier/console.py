@@ -6,6 +6,8 @@ the live stream from this notifier and the cases, teams and reports from the rou
 `router_url` (empty when an ingress serves both under one host; see ADR 0008).
 """
 
+import base64
+import hashlib
 from html import escape
 from urllib.parse import urlsplit
 
@@ -94,12 +96,20 @@ def console_page(router_url: str) -> str:
     )
 
 
+# The page's one script, by its hash: a script injected into the page (were anything ever
+# rendered as HTML) would not run.
+SCRIPT_SOURCE = (
+    "'sha256-" + base64.b64encode(hashlib.sha256(CONSOLE_SCRIPT.encode()).digest()).decode() + "'"
+)
+
+
 def console_policy(router_url: str) -> str:
-    """Content-Security-Policy: the page may talk to itself and to the router's origin only."""
+    """Content-Security-Policy: the page runs its own script only, and may talk to itself and
+    to the router's origin only."""
     parts = urlsplit(router_url)
     router_origin = f" {parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
     return (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        f"default-src 'none'; script-src {SCRIPT_SOURCE}; style-src 'unsafe-inline'; "
         f"connect-src 'self'{router_origin}; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'none'"
     )
