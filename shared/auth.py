@@ -59,13 +59,13 @@ def verify_token(secret: str, token: str) -> Responder:
             subject=claims["sub"], role=Role(claims.get("role", "")), expires_at=expires_at
         )
     except (jwt.InvalidTokenError, ValueError) as error:
-        raise _unauthorized(f"The responder token is not valid: {error}.") from error
+        raise unauthorized(f"The responder token is not valid: {error}.") from error
 
 
 def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Send a responder token: Authorization: Bearer <token>.")
+        raise unauthorized("Send a responder token: Authorization: Bearer <token>.")
     return token.strip()
 
 
@@ -89,5 +89,5 @@ def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Respon
 AnyResponder = Annotated[Responder, Depends(require_role())]
 
 
-def _unauthorized(detail: str) -> Problem:
+def unauthorized(detail: str) -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="flare"'})

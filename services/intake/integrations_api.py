@@ -64,9 +64,14 @@ async def post_alertmanager(
     """Alertmanager webhook (version 4). Point a receiver's `webhook_configs` here with
     `http_config.authorization.credentials` set to the partner API key. Each firing alert
     becomes an escalation (fingerprint = dedup_key); each resolved alert resolves its reports.
-    Each alert takes a request's share of the partner's quota (the request took one)."""
-    if len(webhook.alerts) > 1:
-        take_quota(request, partner, len(webhook.alerts) - 1)
+    Each firing alert takes a request's share of the partner's quota, up to the whole quota
+    (the request took one, as any does); a resolved alert takes none of its own."""
+    mapped = _mapped(partner, webhook.alerts)
+    firing = min(
+        sum(escalation is not None for escalation in mapped), partner.rate_limit_per_minute
+    )
+    if firing > 1:
+        take_quota(request, partner, firing - 1)
     if webhook.truncated_alerts:
         # Alertmanager's `max_alerts` dropped these: they never reach us.
         log.warning(
@@ -77,7 +82,7 @@ async def post_alertmanager(
     repeated = resolved = 0
     intake = wired(request)
     sessions, topics = intake.sessions, intake.settings.topics
-    for alert, escalation in zip(webhook.alerts, _mapped(partner, webhook.alerts), strict=True):
+    for alert, escalation in zip(webhook.alerts, mapped, strict=True):
         if escalation is None:
             resolved += await mark_by_source(
                 sessions, topics, partner, alert.fingerprint, "resolved"

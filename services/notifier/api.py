@@ -1,5 +1,6 @@
 """notifier's HTTP routes: live streams, subscriptions, the delivery log and the console."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -12,7 +13,15 @@ from services.notifier import live, schemas, service
 from services.notifier.console import console_page, console_policy
 from services.notifier.filters import EventFilter
 from services.notifier.hub import StreamHub
-from shared.auth import AnyResponder, Responder, Role, bearer_token, require_role, verify_token
+from shared.auth import (
+    AnyResponder,
+    Responder,
+    Role,
+    bearer_token,
+    require_role,
+    unauthorized,
+    verify_token,
+)
 from shared.events import Severity
 from shared.http import Problem
 
@@ -30,7 +39,12 @@ Token = Annotated[str | None, Query(description="The responder token, for browse
 def stream_responder(connection: HTTPConnection, token: str | None) -> Responder:
     """WebSocket and EventSource cannot set headers in browsers: a `token` parameter will do."""
     raw = token or bearer_token(connection.headers.get("authorization"))
-    return verify_token(connection.app.state.jwt_secret, raw)
+    responder = verify_token(connection.app.state.jwt_secret, raw)
+    # A token just past its expiry still verifies (the clock allowance), but a stream ends at
+    # the expiry: it would end at once, and a browser's EventSource reconnect every few seconds.
+    if responder.expires_at <= datetime.now(UTC):
+        raise unauthorized("The responder token has expired.")
+    return responder
 
 
 @streams.websocket("/ws")

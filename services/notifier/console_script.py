@@ -151,7 +151,8 @@ function onEvent(event) {
   if (event.type === "flare.case.sla_warning") warned.add(snapshot.case_id);
   if (caseMatch) { if (snapshot.case_id === caseMatch[1]) showCase(); return; }
   const known = cases.get(snapshot.case_id);
-  if (known && known.updated_at > snapshot.updated_at) return;
+  // As times, not text: "12:00:00Z" is earlier than "12:00:00.000001Z" but sorts after it.
+  if (known && Date.parse(known.updated_at) > Date.parse(snapshot.updated_at)) return;
   if (snapshot.status === "resolved") cases.delete(snapshot.case_id);
   else cases.set(snapshot.case_id, Object.assign(snapshot, { fresh: !known }));
   renderQueue();

@@ -51,7 +51,7 @@ from services.notifier.models import (
     subscriptions,
 )
 from services.notifier.schemas import Channel, DeliveryKind
-from services.notifier.senders import Outcome, Senders
+from services.notifier.senders import Outcome, Senders, shown_error
 from services.notifier.settings import NotifierSettings
 from shared.lifecycle import pause
 from shared.logging import get_logger
@@ -273,7 +273,8 @@ class DeliveryWorker:
             # attempt, logged with its traceback, so the delivery is retried on the schedule and
             # dead after the last attempt, not claimed again at each lease's end for ever.
             log.exception("delivery_send_crashed", delivery_id=str(row["id"]))
-            outcome = Outcome(False, error=f"{type(error).__name__}: {error}"[:500])
+            text = f"{type(error).__name__}: {error}"
+            outcome = Outcome(False, error=shown_error(row["channel"], row["target"], text))
         return outcome, started_at, time.perf_counter() - started
 
     async def _record(

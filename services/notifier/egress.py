@@ -4,8 +4,8 @@ A webhook or chat URL is refused when any address its host resolves to is loopba
 link-local (which holds the cloud metadata endpoint 169.254.169.254), unique-local, multicast,
 reserved or unspecified, unless the address is inside an allow-listed network. An IPv4 address
 inside an IPv6 one (IPv4-mapped, 6to4, or NAT64's well-known prefix) is judged as that IPv4
-address; NAT64's local-use prefix, the deprecated site-local and IPv4-compatible ranges (which
-Python's `is_global` passes) are internal.
+address; NAT64's local-use prefix, and the site-local, IPv4-compatible and IPv4-translated
+ranges (which Python's `is_global` passes) are internal.
 """
 
 import ipaddress
@@ -23,8 +23,9 @@ METADATA_ADDRESSES = {
 # prefix (RFC 8215) is a network's own translation, to addresses of its own: internal.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
-# Deprecated, never routed on the internet (RFC 4291): "::a.b.c.d", IPv4-compatible.
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Never routed on the internet: "::a.b.c.d", IPv4-compatible (deprecated, RFC 4291), and
+# "::ffff:0:a.b.c.d", IPv4-translated (RFC 2765, for a translator of one's own network).
+NOT_ROUTED = (ipaddress.ip_network("::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
 
 
 class TargetRefused(Exception):
@@ -78,6 +79,8 @@ def _internal(address: IPAddress) -> bool:
         # A DNS64 answer: the network's NAT64 gateway connects to the IPv4 address inside it.
         if address in NAT64:
             return _internal(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
-        if address in NAT64_LOCAL_USE or address in IPV4_COMPATIBLE or address.is_site_local:
+        if address in NAT64_LOCAL_USE or address.is_site_local:
+            return True
+        if any(address in network for network in NOT_ROUTED):
             return True
     return address in METADATA_ADDRESSES or not address.is_global or address.is_multicast

@@ -45,6 +45,13 @@ def pinned(target: str, address: str) -> Pinned:
     return Pinned(URL(f"{origin}{path_and_query}", encoded=True), host, server_name)
 
 
+def shown_error(channel: str, target: str, text: str) -> str:
+    """A send's error as stored, listed and logged: without the credential a webhook's or
+    chat's URL may carry, then cut to 500 characters (in that order: a cut could leave part of
+    the URL that no longer matches it whole)."""
+    return (text if channel == "email" else without_credentials(text, target))[:500]
+
+
 def without_credentials(text: str, target: str) -> str:
     """`text` without the target URL's path and query, as given or as sent (percent-encoded)."""
     parts = urlsplit(target)
@@ -96,9 +103,9 @@ class Senders:
         query (a credential, often) are cut out of it, as from the target shown (aiohttp names
         the URL in some errors)."""
         outcome = await self._attempt(channel, target, body, delivery_id, secret)
-        if outcome.error is None or channel == "email":
+        if outcome.error is None:
             return outcome
-        return replace(outcome, error=without_credentials(outcome.error, target))
+        return replace(outcome, error=shown_error(channel, target, outcome.error))
 
     async def _attempt(
         self, channel: str, target: str, body: dict[str, Any], delivery_id: UUID, secret: str | None
@@ -121,18 +128,18 @@ class Senders:
         except TargetRefused as refused:
             return Outcome(False, error=f"refused: {refused}", final=True)
         except aiohttp.InvalidURL as error:  # before ClientError, which it also is
-            return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
+            return Outcome(False, error=f"unsendable: {error}", final=True)
         # Retried, not given up at once: a DNS outage or a resolver's SERVFAIL passes, and its
         # pages must still go out. A name that never resolves is dead after the retries.
         except socket.gaierror as error:  # before OSError, which it also is
-            return Outcome(False, error=f"does not resolve: {error}"[:500])
+            return Outcome(False, error=f"does not resolve: {error}")
         # Before ValueError: a certificate that fails the check is one too, and a renewed one
         # may pass at the next attempt.
         except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             detail = str(error) or f"no answer within {self._settings.delivery_timeout_s} s"
-            return Outcome(False, error=f"{type(error).__name__}: {detail}"[:500])
+            return Outcome(False, error=f"{type(error).__name__}: {detail}")
         except ValueError as error:  # a message no retry can fix, e.g. a malformed address
-            return Outcome(False, error=f"unsendable: {error}"[:500], final=True)
+            return Outcome(False, error=f"unsendable: {error}", final=True)
         return Outcome(200 <= status < 300, status)
 
     async def post_to_first_reachable(

@@ -63,12 +63,12 @@ async def test_body_just_under_one_mib_is_read_and_validated(flare_env: FlareEnv
     assert response.status_code == 422, "too long a description, but not too large a body"
 
 
-def webhook(*fingerprints: str) -> dict[str, object]:
+def webhook(*fingerprints: str, status: str = "firing") -> dict[str, object]:
     alerts = [
-        {"status": "firing", "labels": {"alertname": "Surge"}, "fingerprint": fingerprint}
+        {"status": status, "labels": {"alertname": "Surge"}, "fingerprint": fingerprint}
         for fingerprint in fingerprints
     ]
-    return {"version": "4", "status": "firing", "alerts": alerts}
+    return {"version": "4", "status": status, "alerts": alerts}
 
 
 async def test_each_alert_of_an_alertmanager_webhook_takes_its_share_of_the_quota(
@@ -83,6 +83,25 @@ async def test_each_alert_of_an_alertmanager_webhook_takes_its_share_of_the_quot
         over = await http.post(path, json=webhook("f"), headers=auth)
     assert [r.status_code for r in (batch, one, over)] == [202, 202, 429]
     assert len(await fetch(flare_env, "SELECT 1 FROM intake.escalations")) == 5
+
+
+async def test_a_webhook_larger_than_the_quota_gets_in_once_the_bucket_is_full(
+    flare_env: FlareEnv,
+) -> None:
+    firing = await new_partner(flare_env, "firing", rate_limit_per_minute=3)
+    resolving = await new_partner(flare_env, "resolving", rate_limit_per_minute=3)
+    async with running(intake_app(flare_env)) as http:
+        path = "/v1/integrations/alertmanager"
+        large = await http.post(path, json=webhook(*"abcdef"), headers=bearer(firing))
+        # Resolved alerts take no token of their own: six for the price of the request's one.
+        resolved = [
+            await http.post(
+                path, json=webhook(*"abcdef", status="resolved"), headers=bearer(resolving)
+            )
+            for _ in range(2)
+        ]
+    assert [r.status_code for r in (large, *resolved)] == [202, 202, 202]
+    assert len(await fetch(flare_env, "SELECT 1 FROM intake.escalations")) == 6
 
 
 async def test_alerts_alertmanager_truncated_are_logged_with_their_number(

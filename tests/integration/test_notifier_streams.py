@@ -190,3 +190,15 @@ async def test_an_sse_stream_ends_when_its_token_expires(flare_env: FlareEnv) ->
     ):
         _, expired = await first_frames(client, f"/v1/stream?token={short_lived_token(5)}", 2)
     assert expired["event"] == "expired"
+
+
+async def test_a_stream_is_refused_a_token_just_past_its_expiry(flare_env: FlareEnv) -> None:
+    """Within the clock allowance such a token still verifies, but its stream would end at once,
+    and a browser's EventSource would come back every few seconds until the allowance ran out."""
+    async with (
+        serving(app(flare_env)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        refused = await client.get(f"/v1/stream?token={short_lived_token(-1)}")
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "The responder token has expired."

@@ -193,15 +193,15 @@ async def test_a_target_that_does_not_resolve_is_retried_not_given_up_at_once(
 class CrashingSenders(Senders):
     """Senders with a fault they do not classify, as a bug or a library's surprise would be."""
 
-    async def send(self, *args: Any) -> Outcome:
-        raise RuntimeError("an unforeseen fault")
+    async def send(self, channel: str, target: str, *args: Any) -> Outcome:
+        raise RuntimeError(f"an unforeseen fault sending to {target}")
 
 
 async def test_a_send_that_crashes_is_a_failed_attempt_retried_then_dead(
     flare_env: FlareEnv,
 ) -> None:
     """Not a delivery claimed again at each lease's end for ever, with nothing on record."""
-    await queue_deliveries(flare_env, 1)
+    await queue_deliveries(flare_env, 1, target="https://chat.invalid/services/T0/s3cr3t")
     crashing = settings(flare_env, retry_max_attempts=3)
     engine, stopping = make_engine(flare_env.database_url), asyncio.Event()
     worker = DeliveryWorker(engine, CrashingSenders(crashing), crashing, CollectorRegistry())
@@ -219,7 +219,9 @@ async def test_a_send_that_crashes_is_a_failed_attempt_retried_then_dead(
         await running_worker
         await engine.dispose()
     attempts = await fetch(flare_env, "SELECT error FROM notifier.delivery_attempts")
-    assert [row["error"] for row in attempts] == ["RuntimeError: an unforeseen fault"] * 3
+    # Without the chat URL's path: its credential.
+    expected = "RuntimeError: an unforeseen fault sending to https://chat.invalid/…"
+    assert [row["error"] for row in attempts] == [expected] * 3
 
 
 async def test_a_subscription_deleted_during_its_send_stays_cancelled_with_the_attempt_logged(

@@ -58,6 +58,7 @@ def test_tls_names_the_targets_host_and_plain_http_names_none() -> None:
 
 SLACK = "https://hooks.slack.example/services/T0/B0/s3cr3t?token=t0k3n"
 ENCODED = "https://hooks.example/pä th/s3cr3t?token=ä t0k3n"
+LONG = "https://hooks.slack.example/services/T0/B0/" + "s3cr3t" * 100
 
 
 @pytest.mark.parametrize(
@@ -65,8 +66,9 @@ ENCODED = "https://hooks.example/pä th/s3cr3t?token=ä t0k3n"
     [
         (SLACK, "https://203.0.113.5/services/T0/B0/s3cr3t?token=t0k3n"),
         (ENCODED, str(pinned(ENCODED, "203.0.113.5").url)),
+        (LONG, "https://203.0.113.5/services/T0/B0/" + "s3cr3t" * 100),
     ],
-    ids=["as given", "percent-encoded"],
+    ids=["as given", "percent-encoded", "longer than the error kept"],
 )
 async def test_an_error_naming_the_url_keeps_no_credential_of_the_target(
     target: str, sent_to: str
@@ -88,3 +90,4 @@ async def test_an_error_naming_the_url_keeps_no_credential_of_the_target(
     assert outcome.error.startswith("ClientOSError: Can not write request body for https://")
     assert "s3cr3t" not in outcome.error
     assert "t0k3n" not in outcome.error
+    assert "T0/B0" not in outcome.error, "no part of it either"

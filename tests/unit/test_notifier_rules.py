@@ -100,6 +100,7 @@ def test_filters_by_team_or_watcher_severity_category_and_type(
         "fec0::1",  # site-local (deprecated), global to Python
         "::a00:1",  # IPv4-compatible ::10.0.0.1 (deprecated), global to Python
         "::808:808",  # IPv4-compatible ::8.8.8.8: never routed, whatever it holds
+        "::ffff:0:a00:1",  # IPv4-translated 10.0.0.1, global to Python
         "224.0.0.1",
     ],
 )
