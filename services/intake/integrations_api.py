@@ -64,14 +64,13 @@ async def post_alertmanager(
     """Alertmanager webhook (version 4). Point a receiver's `webhook_configs` here with
     `http_config.authorization.credentials` set to the partner API key. Each firing alert
     becomes an escalation (fingerprint = dedup_key); each resolved alert resolves its reports.
-    Each firing alert takes a request's share of the partner's quota, up to the whole quota
-    (the request took one, as any does); a resolved alert takes none of its own."""
+    Each alert takes a request's share of the partner's quota, up to the whole quota (the
+    request took one): each is a transaction of its own, a stored report and a case when
+    firing. Taken before the alerts are mapped, so a batch refused as unmappable costs it too."""
+    alerts = min(len(webhook.alerts), partner.rate_limit_per_minute)
+    if alerts > 1:
+        take_quota(request, partner, alerts - 1)
     mapped = _mapped(partner, webhook.alerts)
-    firing = min(
-        sum(escalation is not None for escalation in mapped), partner.rate_limit_per_minute
-    )
-    if firing > 1:
-        take_quota(request, partner, firing - 1)
     if webhook.truncated_alerts:
         # Alertmanager's `max_alerts` dropped these: they never reach us.
         log.warning(

@@ -8,12 +8,14 @@ the live stream from this notifier and the cases, teams and reports from the rou
 
 import base64
 import hashlib
+import re
 from html import escape
 from urllib.parse import urlsplit
 
 from services.notifier.console_script import CONSOLE_SCRIPT
 from services.notifier.console_style import CONSOLE_STYLE
 
+PLACEHOLDERS = re.compile("__ROUTER_URL__|__STYLE__|__SCRIPT__")
 CONSOLE_HTML = """<!doctype html>
 <html lang="en">
 <head>
@@ -88,12 +90,14 @@ CONSOLE_HTML = """<!doctype html>
 
 
 def console_page(router_url: str) -> str:
-    """The page, told where the router's API is (empty: the page's own origin)."""
-    return (
-        CONSOLE_HTML.replace("__ROUTER_URL__", escape(router_url.rstrip("/")))
-        .replace("__STYLE__", CONSOLE_STYLE)
-        .replace("__SCRIPT__", CONSOLE_SCRIPT)
-    )
+    """The page, told where the router's API is (empty: the page's own origin). Filled in one
+    pass: a setting that holds a placeholder's name is not filled in again."""
+    parts = {
+        "__ROUTER_URL__": escape(router_url.rstrip("/")),
+        "__STYLE__": CONSOLE_STYLE,
+        "__SCRIPT__": CONSOLE_SCRIPT,
+    }
+    return PLACEHOLDERS.sub(lambda found: parts[found.group()], CONSOLE_HTML)
 
 
 # The page's one script, by its hash: a script injected into the page (were anything ever

@@ -129,7 +129,10 @@ function connect() {
     dropped = true;
     setLive(false, "Connection lost, reconnecting…");
     // The browser retries network errors itself but gives up on an HTTP error (the notifier
-    // refused the token, or a proxy answered): check the token, then connect again.
+    // refused the token, or a proxy answered): check the token, then connect again. An
+    // expired token is not tried again (the router allows it a few seconds more).
+    const who = claims(token);
+    if (!who || who.exp * 1000 <= Date.now()) { signOut("Your token has expired."); return; }
     if (source.readyState === EventSource.CLOSED) {
       setTimeout(() => api("/v1/teams").then(connect, () => {}), 3000);
     }
@@ -151,8 +154,7 @@ function onEvent(event) {
   if (event.type === "flare.case.sla_warning") warned.add(snapshot.case_id);
   if (caseMatch) { if (snapshot.case_id === caseMatch[1]) showCase(); return; }
   const known = cases.get(snapshot.case_id);
-  // As times, not text: "12:00:00Z" is earlier than "12:00:00.000001Z" but sorts after it.
-  if (known && Date.parse(known.updated_at) > Date.parse(snapshot.updated_at)) return;
+  if (known && sortable(known.updated_at) > sortable(snapshot.updated_at)) return;
   if (snapshot.status === "resolved") cases.delete(snapshot.case_id);
   else cases.set(snapshot.case_id, Object.assign(snapshot, { fresh: !known }));
   renderQueue();
@@ -201,7 +203,13 @@ function visible(item) {
 }
 function order(a, b) {
   const rank = (item) => (item.severity ? BANDS.indexOf(item.severity) : 9);
-  return rank(a) - rank(b) || (a.created_at < b.created_at ? 1 : -1);
+  return rank(a) - rank(b) || (sortable(a.created_at) < sortable(b.created_at) ? 1 : -1);
+}
+// A UTC time as text that sorts as the time: its fraction always six digits ("12:00:00Z"
+// is earlier than "12:00:00.000001Z" but sorts after it; Date.parse keeps milliseconds only).
+function sortable(time) {
+  return time.replace(/(?:\.(\d+))?Z$/,
+    (_, fraction) => "." + ((fraction || "") + "000000").slice(0, 6) + "Z");
 }
 function renderQueue() {
   const items = [...cases.values()].filter(visible).sort(order);

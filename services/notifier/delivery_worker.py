@@ -19,6 +19,7 @@ deliveries keep being due.
 
 import asyncio
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -51,7 +52,7 @@ from services.notifier.models import (
     subscriptions,
 )
 from services.notifier.schemas import Channel, DeliveryKind
-from services.notifier.senders import Outcome, Senders, shown_error
+from services.notifier.senders import Outcome, Senders, redacted, shown_error
 from services.notifier.settings import NotifierSettings
 from shared.lifecycle import pause
 from shared.logging import get_logger
@@ -272,9 +273,15 @@ class DeliveryWorker:
             # A fault the senders do not classify (a bug, a library's surprise): a failed
             # attempt, logged with its traceback, so the delivery is retried on the schedule and
             # dead after the last attempt, not claimed again at each lease's end for ever.
-            log.exception("delivery_send_crashed", delivery_id=str(row["id"]))
-            text = f"{type(error).__name__}: {error}"
-            outcome = Outcome(False, error=shown_error(row["channel"], row["target"], text))
+            about = (row["channel"], row["target"])
+            outcome = Outcome(False, error=shown_error(*about, f"{type(error).__name__}: {error}"))
+            # The traceback names the error too: without the target's credential either.
+            log.error(
+                "delivery_send_crashed",
+                delivery_id=str(row["id"]),
+                error=outcome.error,
+                traceback=redacted(*about, traceback.format_exc()),
+            )
         return outcome, started_at, time.perf_counter() - started
 
     async def _record(

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import socket
 import ssl
 from dataclasses import dataclass, replace
@@ -25,6 +26,10 @@ from services.notifier.settings import NotifierSettings
 AS_GIVEN = "!#$%&'()*+,/:;=?@[]~"
 
 
+# A URL's origin, then the path, query or fragment that follows it.
+URL_PATH = re.compile(r"(https?://[^/?#\s'\"]+)[/?#][^\s'\"]*")
+
+
 @dataclass(frozen=True)
 class Pinned:
     """A request to a target URL at a checked address."""
@@ -45,19 +50,28 @@ def pinned(target: str, address: str) -> Pinned:
     return Pinned(URL(f"{origin}{path_and_query}", encoded=True), host, server_name)
 
 
+def redacted(channel: str, target: str, text: str) -> str:
+    """Text about a send, to store, list or log: without the credential a webhook's or chat's
+    URL may carry (an email address carries none)."""
+    return text if channel == "email" else without_credentials(text, target)
+
+
 def shown_error(channel: str, target: str, text: str) -> str:
-    """A send's error as stored, listed and logged: without the credential a webhook's or
-    chat's URL may carry, then cut to 500 characters (in that order: a cut could leave part of
-    the URL that no longer matches it whole)."""
-    return (text if channel == "email" else without_credentials(text, target))[:500]
+    """A send's error as stored, listed and logged: redacted, then cut to 500 characters (in
+    that order: a cut could leave part of the URL that no longer matches it whole)."""
+    return redacted(channel, target, text)[:500]
 
 
 def without_credentials(text: str, target: str) -> str:
-    """`text` without the target URL's path and query, as given or as sent (percent-encoded)."""
+    """`text` with every URL in it cut to its origin (errors name the URL sent to: the target's,
+    or the address it was pinned to), and without the target's path and query as a whole, as
+    given or as sent (percent-encoded), where it appears without its origin."""
+    text = URL_PATH.sub(r"\1/…", text)
     parts = urlsplit(target)
-    secrets = {parts.path, quote(parts.path, safe=AS_GIVEN), parts.query}
-    secrets.add(quote(parts.query, safe=AS_GIVEN))
-    for secret in sorted(secrets - {"", "/"}, key=len, reverse=True):
+    given = parts.path + (f"?{parts.query}" if parts.query else "")
+    sent = quote(parts.path, safe=AS_GIVEN)
+    sent += f"?{quote(parts.query, safe=AS_GIVEN)}" if parts.query else ""
+    for secret in sorted({given, sent} - {"", "/"}, key=len, reverse=True):
         text = text.replace(secret, "/…")
     return text
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from structlog.testing import capture_logs
 
 from services.notifier.app import create_app
 from services.notifier.delivery_worker import DeliveryWorker
@@ -211,17 +212,22 @@ async def test_a_send_that_crashes_is_a_failed_attempt_retried_then_dead(
             await fetch(flare_env, "SELECT 1 FROM notifier.deliveries WHERE status = 'dead'")
         )
 
-    running_worker = asyncio.create_task(worker.run(stopping))
-    try:
-        await wait_until(dead, what="the page given up")
-    finally:
-        stopping.set()
-        await running_worker
-        await engine.dispose()
+    with capture_logs() as logs:
+        running_worker = asyncio.create_task(worker.run(stopping))
+        try:
+            await wait_until(dead, what="the page given up")
+        finally:
+            stopping.set()
+            await running_worker
+            await engine.dispose()
     attempts = await fetch(flare_env, "SELECT error FROM notifier.delivery_attempts")
-    # Without the chat URL's path: its credential.
+    # Without the chat URL's path: its credential. Nor in the log, traceback included.
     expected = "RuntimeError: an unforeseen fault sending to https://chat.invalid/…"
     assert [row["error"] for row in attempts] == [expected] * 3
+    crashed = [line for line in logs if line["event"] == "delivery_send_crashed"]
+    assert len(crashed) == 3
+    assert all("RuntimeError" in line["traceback"] for line in crashed)
+    assert "s3cr3t" not in repr(crashed)
 
 
 async def test_a_subscription_deleted_during_its_send_stays_cancelled_with_the_attempt_logged(

@@ -6,7 +6,7 @@ from uuid import uuid4
 import aiohttp
 import pytest
 
-from services.notifier.senders import Senders, pinned
+from services.notifier.senders import Senders, pinned, without_credentials
 from services.notifier.settings import NotifierSettings
 
 
@@ -91,3 +91,24 @@ async def test_an_error_naming_the_url_keeps_no_credential_of_the_target(
     assert "s3cr3t" not in outcome.error
     assert "t0k3n" not in outcome.error
     assert "T0/B0" not in outcome.error, "no part of it either"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "Cannot connect to host hooks.example:443 ssl:default [Connect call failed]",
+            "Cannot connect to host hooks.example:443 ssl:default [Connect call failed]",
+        ),
+        ("refused: the file /in/v=1 is x", "refused: the file /in/v=1 is x"),
+        (
+            "400, message='Bad Request', url='https://203.0.113.5/in?v=1'",
+            "400, message='Bad Request', url='https://203.0.113.5/…'",
+        ),
+    ],
+    ids=["no URL", "a short path's text elsewhere", "a URL"],
+)
+def test_only_urls_and_the_whole_path_and_query_are_cut_from_an_error(
+    text: str, shown: str
+) -> None:
+    assert without_credentials(text, "https://hooks.example/in?v=1") == shown
