@@ -1,7 +1,7 @@
 """Responders' use cases on cases: list and read them, acknowledge, resolve, reassign, annotate."""
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -10,7 +10,12 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.case_events import record_change, snapshot
-from services.router.errors import CaseAlreadyResolved, CaseNotFound, IllegalTransition
+from services.router.errors import (
+    CaseAlreadyResolved,
+    CaseNotFound,
+    IllegalTransition,
+    NobodyOnCall,
+)
 from services.router.models import Case, CaseReport, TimelineEntry
 from services.router.schemas import (
     CaseDetail,
@@ -73,7 +78,10 @@ def _filtered(query: Select[Case], where: CaseFilter) -> Select[Case]:
 async def list_cases(
     session: AsyncSession, where: CaseFilter, limit: int, cursor: str | None
 ) -> CasePage:
-    """Newest first; the cursor is the last case of the previous page."""
+    """Newest first; the cursor is the last case of the previous page. A team is named by its
+    name or its slug (as /v1/oncall and /v1/teams give it); an unknown one is a 422."""
+    if where.team is not None:
+        where = replace(where, team=(await require_team(session, where.team)).name)
     query = _filtered(select(Case), where).order_by(Case.created_at.desc(), Case.id.desc())
     if cursor:
         created, case_id = _decode_cursor(cursor)
@@ -156,6 +164,7 @@ async def acknowledge(
     case = await _locked(session, case_id, "acknowledged")
     if case.status == CaseStatus.ACKNOWLEDGED:
         raise IllegalTransition(case_id, case.status, "acknowledged again")
+    _breaches_by(case, now, resolving=False)
     case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED.value, now
     case.assignee = case.assignee or actor
     await record_change(
@@ -171,6 +180,16 @@ async def acknowledge(
     return case
 
 
+def _breaches_by(case: Case, now: datetime, resolving: bool) -> None:
+    """Record the targets the action meets late as breached (acknowledging stops the acknowledge
+    clock, resolving both), whether the periodic check has seen them yet or not: the SLA report
+    counts these flags, and the check runs only every few seconds."""
+    if case.status == CaseStatus.OPEN and case.ack_due_at is not None and now > case.ack_due_at:
+        case.ack_breached = True
+    if resolving and case.resolve_due_at is not None and now > case.resolve_due_at:
+        case.resolve_breached = True
+
+
 async def resolve(
     session: AsyncSession,
     topics: Topics,
@@ -180,6 +199,7 @@ async def resolve(
     now: datetime,
 ) -> Case:
     case = await _locked(session, case_id, "resolved")
+    _breaches_by(case, now, resolving=True)
     case.status, case.resolved_at = CaseStatus.RESOLVED.value, now
     case.resolution_code = body.code.value
     await record_change(
@@ -262,13 +282,19 @@ async def reassign(
     before = {"team": case.team, "assignee": case.assignee}
     if body.team is not None:
         team = (await require_team(session, body.team)).name
+        # The team the case leaves keeps watching it (Legal, say, for a legal deadline).
+        left = [case.team] if case.team and case.team != team else []
+        case.watchers = [watcher for watcher in [*case.watchers, *left] if watcher != team]
+        case.watchers = list(dict.fromkeys(case.watchers))
         case.team = team
-        case.watchers = [watcher for watcher in case.watchers if watcher != team]
     if body.responder is not None:
         await require_responders(session, [body.responder])
         case.assignee = body.responder
     elif case.team is not None:
-        case.assignee = await pick_assignee(session, case.team, now, rotations)
+        assignee = await pick_assignee(session, case.team, now, rotations)
+        if assignee is None:
+            raise NobodyOnCall(case.team)
+        case.assignee = assignee
     after = {"team": case.team, "assignee": case.assignee}
     await record_change(
         session,

@@ -29,6 +29,11 @@ class UnknownTeam(Problem):
         super().__init__(422, f"There is no team {team!r}; GET /v1/teams lists them.")
 
 
+class NobodyOnCall(Problem):
+    def __init__(self, team: str) -> None:
+        super().__init__(422, f"Nobody is on call for {team} now: name a responder.")
+
+
 class UnknownResponder(Problem):
     def __init__(self, handle: str) -> None:
         super().__init__(422, f"There is no responder {handle!r}.")

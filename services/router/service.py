@@ -225,7 +225,8 @@ async def _join_case(
     case.report_count += 1
     case.last_seen_at = max(case.last_seen_at or at, at)
     case.sensitive = case.sensitive or report.facts.sensitive
-    case.watchers = list(dict.fromkeys([*case.watchers, *routing.watchers]))
+    watchers = [*case.watchers, *routing.watchers]
+    case.watchers = list(dict.fromkeys(team for team in watchers if team != case.team))
     if deadline is not None:
         case.legal_deadline = min(case.legal_deadline or deadline, deadline)
     # Cases opened before scoring existed have no stored decision: the new one sets it.
@@ -233,7 +234,7 @@ async def _join_case(
     if stored is None or decision.score > decision_from_explanation(stored).score:
         effective = raise_one_band(decision, policy) if case.surge else decision
         set_decision(case, decision, effective, routing)
-    tighten_deadlines(case, policy)
+    tighten_deadlines(case, policy, at)
     await _record_report(session, topics, case, report, EventType.CASE_UPDATED)
     log.info(
         "report_joined_case",

@@ -20,13 +20,16 @@ class Deadlines:
 def sla_deadlines(
     severity: Severity, opened_at: datetime, legal_deadline: datetime | None, policy: Policy
 ) -> Deadlines:
-    """Targets by band; with a legal deadline, resolution is due a margin before it."""
+    """Targets by band, from `opened_at`; with a legal deadline, resolution is due a margin
+    before it: the policy's margin, or half the time left when less than twice that is left,
+    and never before `opened_at` (a deadline already past is due at once)."""
     target = policy.sla.targets[severity]
     acknowledge = opened_at + timedelta(minutes=target.acknowledge_minutes)
     resolve = opened_at + timedelta(minutes=target.resolve_minutes)
     if legal_deadline is not None:
-        margin = timedelta(minutes=policy.sla.legal_deadline_margin_minutes)
-        resolve = min(resolve, legal_deadline - margin)
+        left = max(legal_deadline - opened_at, timedelta(0))
+        margin = min(timedelta(minutes=policy.sla.legal_deadline_margin_minutes), left / 2)
+        resolve = min(resolve, max(opened_at, legal_deadline - margin))
         acknowledge = min(acknowledge, resolve)
     return Deadlines(acknowledge, resolve)
 

@@ -49,7 +49,7 @@ async def check_key_surge(
     case.surge = True
     case.score, case.severity = raised.score, raised.severity.value
     case.explanation = {**explanation, **raised.explanation()}
-    tighten_deadlines(case, policy)
+    tighten_deadlines(case, policy, at)
     detail = {"reports": count, "window_minutes": window, "severity": case.severity}
     await record_change(
         session,

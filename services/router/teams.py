@@ -57,7 +57,11 @@ async def load_rotations(session: AsyncSession, team: str) -> list[Rotation]:
             select(LayerRow).where(LayerRow.rotation_id == rotation.id).order_by(LayerRow.position)
         )
         overrides = await session.scalars(
-            select(OverrideRow).where(OverrideRow.rotation_id == rotation.id)
+            # The newest first: rotation_on_call takes the first that covers a moment, so of
+            # overlapping overrides the one added last (a correction) wins.
+            select(OverrideRow)
+            .where(OverrideRow.rotation_id == rotation.id)
+            .order_by(OverrideRow.id.desc())
         )
         result.append(
             Rotation(

@@ -170,8 +170,19 @@ async def test_a_stronger_report_rescores_the_joined_case(flare_env: FlareEnv) -
     [case] = await fetch(flare_env, "SELECT * FROM router.cases")
     assert (case["severity"], case["score"]) == ("SEV1", 100)
     assert "Legal" in case["watchers"]
-    # Resolution is due a margin (60 min) before the legal deadline.
-    assert case["resolve_due_at"] == T0 + timedelta(hours=1)
+    # Raised at 12:05 with the deadline at 14:00: resolution is due a margin before it, here
+    # half the time left (57.5 min), as less than twice the policy's (60 min) is left.
+    assert case["resolve_due_at"] == T0 + timedelta(minutes=62, seconds=30)
+
+
+async def test_a_joined_report_never_makes_the_owning_team_a_watcher(flare_env: FlareEnv) -> None:
+    legal, ip = (
+        escalation(category=category) for category in ("legal_request", "intellectual_property")
+    )
+    await handle_all(flare_env, received(legal), received(ip, at=T0 + timedelta(minutes=5)))
+    [case] = await fetch(flare_env, "SELECT team, watchers FROM router.cases")
+    assert case["team"] == "Legal"
+    assert "Legal" not in json.loads(case["watchers"]), "IP's routing names Legal as a watcher"
 
 
 async def test_a_report_outside_the_window_opens_a_new_linked_case(flare_env: FlareEnv) -> None:

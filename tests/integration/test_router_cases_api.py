@@ -13,7 +13,7 @@ from services.router.settings import RouterSettings
 from shared.auth import Role
 from shared.events import EscalationReceived
 from tests.conftest import FlareEnv
-from tests.integration.conftest import fetch
+from tests.integration.conftest import execute, fetch
 from tests.integration.router_helpers import (
     T0,
     bearer,
@@ -201,6 +201,44 @@ async def test_reassign_to_an_unknown_team_or_with_nothing_is_422(flare_env: Fla
     assert (unknown.status_code, empty.status_code) == (422, 422)
 
 
+async def test_reassign_to_a_team_with_nobody_on_call_names_a_responder_or_is_422(
+    flare_env: FlareEnv,
+) -> None:
+    """Not a case nobody owns: without a responder named, a team nobody is on call for is
+    refused, and the case stays as it was."""
+    case_id = await open_case(flare_env)
+    await execute(
+        flare_env,
+        "INSERT INTO router.teams (slug, name, timezone)"
+        " VALUES ('trust-research', 'Trust Research', 'UTC')",
+    )
+    base = f"/v1/cases/{case_id}"
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        before = (await client.get(base, headers=bearer(settings))).json()["case"]
+        move = {"team": "trust-research", "reason": "research"}
+        refused = await post(client, settings, f"{base}/reassign", move, role=Role.LEAD)
+        after = (await client.get(base, headers=bearer(settings))).json()["case"]
+        named = await post(
+            client, settings, f"{base}/reassign", {**move, "responder": "dana"}, role=Role.LEAD
+        )
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == "Nobody is on call for Trust Research now: name a responder."
+    assert after == before
+    assert (named.json()["team"], named.json()["assignee"]) == ("Trust Research", "dana")
+
+
+async def test_cases_are_filtered_by_a_teams_name_or_slug(flare_env: FlareEnv) -> None:
+    await open_case(flare_env)  # a crisis: Global Operations
+    async with router_app(flare_env, **QUIET) as (client, settings):
+        found = [
+            await client.get("/v1/cases", params={"team": team}, headers=bearer(settings))
+            for team in ("Global Operations", "global-operations", "legal")
+        ]
+        unknown = await client.get("/v1/cases", params={"team": "nobody"}, headers=bearer(settings))
+    assert [len(page.json()["items"]) for page in found] == [1, 1, 0]
+    assert unknown.status_code == 422
+
+
 async def test_cases_are_filtered_and_paged_with_a_cursor(flare_env: FlareEnv) -> None:
     for index in range(5):
         await handle_all(
@@ -281,5 +319,6 @@ async def test_a_case_reassigned_to_a_watching_team_and_a_named_responder(
     assert (case["team"], case["assignee"]) == ("Communications", "dana")
     assert "Communications" not in case["watchers"]
     assert "Public Policy" in case["watchers"]
+    assert "Global Operations" in case["watchers"], "the team it left keeps watching"
     [stored] = await fetch(flare_env, "SELECT team, assignee FROM router.cases")
     assert (stored["team"], stored["assignee"]) == ("Communications", "dana")

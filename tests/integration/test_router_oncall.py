@@ -20,6 +20,7 @@ from tests.integration.router_helpers import (
     router_sessions,
 )
 
+HOUR = timedelta(hours=1)
 DESIGN_TEAMS = {
     "Global Operations",
     "Legal",
@@ -106,6 +107,25 @@ async def test_an_override_puts_its_responder_on_call_for_its_period(flare_env: 
             after = await teams.on_call(session, "sales", ends + timedelta(minutes=1))
     assert during == ["kate"]
     assert after == rostered[0], "the rotation's responder again once the override ends"
+
+
+async def test_of_overlapping_overrides_the_one_added_last_wins(flare_env: FlareEnv) -> None:
+    """There is no command to remove an override: a correction is a newer one over it."""
+    async with router_sessions(flare_env) as sessions:
+        async with sessions() as session:
+            [rostered] = await teams.on_call(session, "sales", T0)
+        assert rostered != "kate"
+        async with sessions.begin() as session:
+            await teams.add_override(
+                session, "sales", "primary", "kate", (T0 - timedelta(hours=1), T0 + 2 * HOUR), "x"
+            )
+        async with sessions.begin() as session:
+            correction = (T0, T0 + HOUR)
+            await teams.add_override(session, "sales", "primary", rostered, correction, "fix")
+        async with sessions() as session:
+            corrected = await teams.on_call(session, "sales", T0 + timedelta(minutes=10))
+            after = await teams.on_call(session, "sales", T0 + timedelta(minutes=90))
+    assert (corrected, after) == ([rostered], ["kate"])
 
 
 async def test_the_routers_rotations_are_kept_until_a_change_is_notified(

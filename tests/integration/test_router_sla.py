@@ -154,3 +154,34 @@ async def test_the_running_router_publishes_sla_breaches_to_kafka_once(flare_env
     assert kinds == ["flare.case.created", "flare.case.sla_breached", "flare.case.sla_breached"]
     targets = [json.loads(record.value)["sla_target"] for record in records[1:]]
     assert sorted(targets) == ["acknowledge", "resolve"]
+
+
+async def test_a_target_met_late_before_the_check_saw_it_is_recorded_as_breached(
+    flare_env: FlareEnv,
+) -> None:
+    """The check runs every few seconds: the SLA report must not miss a breach it did not see."""
+    [case_id] = await handle_all(flare_env, received(SEV1))
+    assert isinstance(case_id, UUID)
+    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
+        # Acknowledged 8 s late; resolved in time.
+        await case_actions.acknowledge(
+            session, flare_env.topics, case_id, "ana", None, T0 + timedelta(minutes=15, seconds=8)
+        )
+    [case] = await fetch(flare_env, "SELECT ack_breached, resolve_breached FROM router.cases")
+    assert (case["ack_breached"], case["resolve_breached"]) == (True, False)
+    assert await sla_events(flare_env) == [], "a breach already met alerts nobody"
+
+
+async def test_a_case_raised_hours_after_it_opened_gets_the_new_bands_time_from_then(
+    flare_env: FlareEnv,
+) -> None:
+    """Counted from the opening, a case raised to SEV1 two and a half hours in would be due to
+    be acknowledged two hours before it was raised."""
+    quiet = escalation(category="community_standards", description="Spam wave")
+    raised_at = T0 + timedelta(hours=2, minutes=30)
+    stronger = {**quiet, "signals": {"imminent_harm": True, "minors_involved": True}}
+    await handle_all(flare_env, received(quiet), received(stronger, at=raised_at))
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert case["severity"] == "SEV1"
+    assert case["ack_due_at"] == raised_at + timedelta(minutes=15)
+    assert case["resolve_due_at"] == raised_at + timedelta(hours=4)

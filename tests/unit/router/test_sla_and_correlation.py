@@ -29,6 +29,9 @@ DEADLINES = [
     ("SEV2", 10 * H, H, 9 * H),
     ("SEV4", 3 * H, 2 * H, 2 * H),  # the deadline pulls acknowledgement in too
     ("SEV1", 48 * H, timedelta(minutes=15), 4 * H),  # a far deadline changes nothing
+    # Closer than twice the margin (60 min): half the time left; past: due at once.
+    ("SEV2", timedelta(minutes=30), timedelta(minutes=15), timedelta(minutes=15)),
+    ("SEV2", -H, timedelta(0), timedelta(0)),
 ]
 
 
@@ -39,7 +42,7 @@ def test_sla_deadlines_by_band_tightened_by_a_legal_deadline(
     deadline = T0 + legal if legal else None
     due = sla_deadlines(Severity(band), T0, deadline, POLICY)
     assert (due.acknowledge_due - T0, due.resolve_due - T0) == (acknowledge, resolve)
-    if deadline is not None:
+    if deadline is not None and deadline > T0:
         assert due.resolve_due < deadline
 
 
