@@ -182,7 +182,7 @@ async def test_a_joined_report_never_makes_the_owning_team_a_watcher(flare_env: 
     await handle_all(flare_env, received(legal), received(ip, at=T0 + timedelta(minutes=5)))
     [case] = await fetch(flare_env, "SELECT team, watchers FROM router.cases")
     assert case["team"] == "Legal"
-    assert "Legal" not in json.loads(case["watchers"]), "IP's routing names Legal as a watcher"
+    assert "Legal" not in case["watchers"], "IP's routing names Legal as a watcher"
 
 
 async def test_a_report_outside_the_window_opens_a_new_linked_case(flare_env: FlareEnv) -> None:
