@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.case_events import record_change, snapshot
@@ -222,33 +222,32 @@ async def resolve_at_source(
     partner: str,
     now: datetime,
 ) -> list[UUID]:
-    """Resolve the open cases these reports belong to, when they are all its reports.
-
-    Reports from other partners (or other alerts) may share the case: then one tool's
-    resolution is noted on the timeline and the case stays open. Returns the ids resolved.
-    """
+    """Record that these reports were resolved at their source, and resolve each open case
+    whose reports all are: reports of other partners or alerts keep a case open (one tool's
+    resolution is noted on its timeline) until their own sources resolve them too, and a
+    report made by a person, never. Returns the ids resolved."""
     case_ids = (
         await session.scalars(
-            select(CaseReport.case_id)
-            .where(CaseReport.escalation_id.in_(escalation_ids))
-            .distinct()
-            .order_by(CaseReport.case_id)
+            update(CaseReport)
+            .where(
+                CaseReport.escalation_id.in_(escalation_ids),
+                CaseReport.resolved_at_source.is_(None),
+            )
+            .values(resolved_at_source=now)
+            .returning(CaseReport.case_id)
         )
     ).all()
     resolved = []
-    for case_id in case_ids:
+    for case_id in sorted(set(case_ids)):
         case = await session.get(Case, case_id, with_for_update=True)
         if case is None or case.status == CaseStatus.RESOLVED:
             continue
-        reports = set(
-            (
-                await session.scalars(
-                    select(CaseReport.escalation_id).where(CaseReport.case_id == case_id)
-                )
-            ).all()
+        still_open = await session.scalar(
+            select(func.count()).where(
+                CaseReport.case_id == case_id, CaseReport.resolved_at_source.is_(None)
+            )
         )
-        if not reports <= set(escalation_ids):
-            still_open = len(reports - set(escalation_ids))
+        if still_open:
             note = f"{partner} resolved its alert; {still_open} other report(s) keep the case open."
             await record_change(
                 session,

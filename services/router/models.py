@@ -77,6 +77,8 @@ class CaseReport(Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # The report's evidence links, served only by `GET /v1/cases/{id}/evidence` (behind auth).
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # When the partner's tool (Alertmanager, PagerDuty) resolved the alert behind it.
+    resolved_at_source: Mapped[datetime | None] = mapped_column(TIMESTAMP)
 
 
 class TimelineEntry(Base):

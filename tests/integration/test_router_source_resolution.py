@@ -83,6 +83,25 @@ async def test_a_case_with_other_reports_stays_open_with_a_note(flare_env: Flare
     assert [row["actor"] for row in notes] == ["source:prometheus"]
 
 
+async def test_a_case_resolves_once_every_tool_behind_it_has_resolved_its_own(
+    flare_env: FlareEnv,
+) -> None:
+    """Two tools' alerts on one subject: each resolution names its own reports only. The
+    first is noted; the second, finding none left open, resolves the case."""
+    first_tool, second_tool = received(escalation()), received(escalation())
+    await handle_all(flare_env, first_tool, second_tool)
+    async with router_sessions(flare_env) as sessions:
+        first = await handle(
+            sessions, flare_env, resolved_by_tool(first_tool.data["escalation_id"])
+        )
+        second = await handle(
+            sessions, flare_env, resolved_by_tool(second_tool.data["escalation_id"])
+        )
+    [case] = await fetch(flare_env, "SELECT id, status, resolution_code FROM router.cases")
+    assert (first, second) == ([], [case["id"]])
+    assert (case["status"], case["resolution_code"]) == ("resolved", "resolved_at_source")
+
+
 async def test_a_late_report_never_moves_the_cases_clock_back(flare_env: FlareEnv) -> None:
     [case_id] = await handle_all(flare_env, received(escalation()))
     assert case_id is not None
