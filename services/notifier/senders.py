@@ -26,6 +26,9 @@ from services.notifier.settings import NotifierSettings
 AS_GIVEN = "!#$%&'()*+,/:;=?@[]~"
 
 
+# Shorter than this, a path or query holds no credential, and cutting it wherever it appears
+# would garble the rest (a traceback's file paths, say).
+SECRET_LENGTH = 8
 # A URL's origin, then the path, query or fragment that follows it.
 URL_PATH = re.compile(r"(https?://[^/?#\s'\"]+)[/?#][^\s'\"]*")
 
@@ -63,17 +66,21 @@ def shown_error(channel: str, target: str, text: str) -> str:
 
 
 def without_credentials(text: str, target: str) -> str:
-    """`text` with every URL in it cut to its origin (errors name the URL sent to: the target's,
-    or the address it was pinned to), and without the target's path and query as a whole, as
-    given or as sent (percent-encoded), where it appears without its origin."""
-    text = URL_PATH.sub(r"\1/…", text)
+    """`text` without the target's path and query, as given or as sent (percent-encoded), whole
+    or apart (any long enough to hold a credential), then with every URL left in it cut to its
+    origin (errors name the URL sent to: the target's, or the address it was pinned to)."""
     parts = urlsplit(target)
-    given = parts.path + (f"?{parts.query}" if parts.query else "")
-    sent = quote(parts.path, safe=AS_GIVEN)
-    sent += f"?{quote(parts.query, safe=AS_GIVEN)}" if parts.query else ""
-    for secret in sorted({given, sent} - {"", "/"}, key=len, reverse=True):
-        text = text.replace(secret, "/…")
-    return text
+    path, query = parts.path, parts.query
+    secrets = {path, quote(path, safe=AS_GIVEN), query, quote(query, safe=AS_GIVEN)}
+    if query:
+        secrets |= {
+            f"{path}?{query}",
+            f"{quote(path, safe=AS_GIVEN)}?{quote(query, safe=AS_GIVEN)}",
+        }
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= SECRET_LENGTH:
+            text = text.replace(secret, "/…" if secret.startswith("/") else "…")
+    return URL_PATH.sub(r"\1/…", text)
 
 
 @dataclass(frozen=True)

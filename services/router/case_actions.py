@@ -1,7 +1,7 @@
 """Responders' use cases on cases: list and read them, acknowledge, resolve, reassign, annotate."""
 
 import base64
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -27,7 +27,13 @@ from services.router.schemas import (
     ResolveIn,
     TimelineItem,
 )
-from services.router.teams import Rotations, pick_assignee, require_responders, require_team
+from services.router.teams import (
+    Rotations,
+    find_team,
+    pick_assignee,
+    require_responders,
+    require_team,
+)
 from shared.events import CaseStatus, EventType, Moment, Topics
 from shared.http import Problem
 from shared.logging import get_logger
@@ -60,11 +66,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise Problem(400, "The cursor is not one this API gave out.") from error
 
 
-def _filtered(query: Select[Case], where: CaseFilter) -> Select[Case]:
+def _filtered(query: Select[Case], where: CaseFilter, teams: set[str]) -> Select[Case]:
+    """`teams`: the names the team asked for goes by (see list_cases); empty for any team."""
+    if teams:
+        query = query.where(Case.team.in_(teams))
     for column, value in (
         (Case.status, where.status.value if where.status else None),
         (Case.severity, where.severity),
-        (Case.team, where.team),
         (Case.category, where.category),
         (Case.region, where.region),
     ):
@@ -79,10 +87,13 @@ async def list_cases(
     session: AsyncSession, where: CaseFilter, limit: int, cursor: str | None
 ) -> CasePage:
     """Newest first; the cursor is the last case of the previous page. A team is named by its
-    name or its slug (as /v1/oncall and /v1/teams give it); an unknown one is a 422."""
+    name or its slug (as /v1/oncall and /v1/teams give it); a name no team has now still finds
+    the cases that carry it (a team renamed since, or one only a policy names)."""
+    teams = set()
     if where.team is not None:
-        where = replace(where, team=(await require_team(session, where.team)).name)
-    query = _filtered(select(Case), where).order_by(Case.created_at.desc(), Case.id.desc())
+        found = await find_team(session, where.team)
+        teams = {where.team, found.name if found else where.team}
+    query = _filtered(select(Case), where, teams).order_by(Case.created_at.desc(), Case.id.desc())
     if cursor:
         created, case_id = _decode_cursor(cursor)
         query = query.where(tuple_(Case.created_at, Case.id) < tuple_(created, case_id))

@@ -78,7 +78,8 @@ class Sla(PolicyModel):
     targets: dict[Severity, SlaTarget]
     # The warning goes out when this share of the time to a target has passed.
     warning_at_fraction: float = Field(default=0.75, gt=0, lt=1)
-    # With a legal deadline, resolution is due this long before it.
+    # With a legal deadline, resolution is due this long before it (or half the time left, when
+    # less than twice this is left; services/router/sla.py).
     legal_deadline_margin_minutes: int = Field(default=60, ge=1)
 
 

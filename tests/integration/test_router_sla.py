@@ -169,7 +169,9 @@ async def test_a_target_met_late_before_the_check_saw_it_is_recorded_as_breached
         )
     [case] = await fetch(flare_env, "SELECT ack_breached, resolve_breached FROM router.cases")
     assert (case["ack_breached"], case["resolve_breached"]) == (True, False)
-    assert await sla_events(flare_env) == [], "a breach already met alerts nobody"
+    # The check that follows sends nothing for it: the acknowledge clock has stopped.
+    assert await check(flare_env, T0 + timedelta(minutes=16)) == 0
+    assert await sla_events(flare_env) == []
 
 
 async def test_a_case_raised_hours_after_it_opened_gets_the_new_bands_time_from_then(
@@ -185,3 +187,19 @@ async def test_a_case_raised_hours_after_it_opened_gets_the_new_bands_time_from_
     assert case["severity"] == "SEV1"
     assert case["ack_due_at"] == raised_at + timedelta(minutes=15)
     assert case["resolve_due_at"] == raised_at + timedelta(hours=4)
+
+
+async def test_a_late_report_on_a_case_leaves_its_deadlines_where_they_are(
+    flare_env: FlareEnv,
+) -> None:
+    """Received before the case opened (a backlog, a DLQ replay), counted from its receipt it
+    would pull the case's deadlines into the past."""
+    await handle_all(flare_env, received(SEV1), received(SEV1, at=T0 - timedelta(hours=3)))
+    [case] = await fetch(
+        flare_env, "SELECT report_count, ack_due_at, resolve_due_at FROM router.cases"
+    )
+    assert case["report_count"] == 2
+    assert (case["ack_due_at"], case["resolve_due_at"]) == (
+        T0 + timedelta(minutes=15),
+        T0 + timedelta(hours=4),
+    )

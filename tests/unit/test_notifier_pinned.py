@@ -112,3 +112,19 @@ def test_only_urls_and_the_whole_path_and_query_are_cut_from_an_error(
     text: str, shown: str
 ) -> None:
     assert without_credentials(text, "https://hooks.example/in?v=1") == shown
+
+
+@pytest.mark.parametrize(
+    ("target", "text"),
+    [
+        (ENCODED, f"fault sending to {ENCODED}"),
+        ("https://hooks.example/a'b/s3cr3t-path", "url='https://203.0.113.5/a'b/s3cr3t-path'"),
+        (SLACK, "a query alone: token=t0k3n"),
+    ],
+    ids=["a space in the path", "a quote in the path", "the query apart"],
+)
+def test_no_part_of_the_credential_is_left_where_a_url_stops_short(target: str, text: str) -> None:
+    """A URL in text ends at a space or a quote; a target's path may hold either."""
+    shown = without_credentials(text, target)
+    assert "s3cr3t" not in shown
+    assert "t0k3n" not in shown
