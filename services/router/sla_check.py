@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from services.router.case_events import record_change
+from services.router.deadline_rules import apply_deadline_rules
 from services.router.models import Case
 from services.router.policy import Policy
 from services.router.sla import SlaAlert, SlaClock, due_alert, running_clocks
@@ -112,11 +113,12 @@ async def check_sla(
     now: datetime,
     batch: int = BATCH,
 ) -> int:
-    """Publish the SLA alerts due at `now`; returns how many. Replicas share the work safely:
-    each locks the cases it checks and skips those another replica holds."""
+    """Apply the rules a legal deadline drawing near brings (router/deadline_rules.py), then
+    publish the SLA alerts due at `now`; returns how many events. Replicas share the work
+    safely: each locks the cases it checks and skips those another replica holds."""
     fraction = policy.sla.warning_at_fraction
-    sent = 0
     async with sessions.begin() as session:
+        sent = await apply_deadline_rules(session, topics, policy, now)
         cases = await session.scalars(due_cases(now, fraction, batch))
         for case in cases.all():
             for clock in _clocks(case):

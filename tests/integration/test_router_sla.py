@@ -203,3 +203,34 @@ async def test_a_late_report_on_a_case_leaves_its_deadlines_where_they_are(
         T0 + timedelta(minutes=15),
         T0 + timedelta(hours=4),
     )
+
+
+async def test_a_legal_deadline_coming_within_a_day_raises_and_informs_as_time_passes(
+    flare_env: FlareEnv,
+) -> None:
+    """The policy's legal-deadline floor (SEV2) and watcher rule (Legal) hold within 24 h: a case
+    opened 30 h before its deadline gets them once the deadline comes that near, with no report
+    arriving, and once only."""
+    deadline = T0 + timedelta(hours=30)
+    quiet = escalation(
+        category="community_standards",
+        description="Spam wave",
+        reporter={"type": "monitoring", "name": "Probe"},
+        signals={"legal_deadline": deadline.isoformat()},
+    )
+    await handle_all(flare_env, received(quiet))
+    [opened] = await fetch(flare_env, "SELECT severity, watchers, ack_due_at FROM router.cases")
+    assert opened["severity"] in ("SEV3", "SEV4")
+    assert opened["watchers"] == []
+    updates = "SELECT 1 FROM router.outbox WHERE event_type = 'flare.case.updated'"
+    await check(flare_env, T0 + timedelta(hours=5))  # 25 h left: not yet
+    early = len(await fetch(flare_env, updates))
+    near = T0 + timedelta(hours=7)  # 23 h left
+    for at in (near, near + timedelta(minutes=1)):
+        await check(flare_env, at)
+    [case] = await fetch(flare_env, "SELECT * FROM router.cases")
+    assert (early, len(await fetch(flare_env, updates))) == (0, 1)
+    assert (case["severity"], case["watchers"]) == ("SEV2", ["Legal"])
+    assert json.loads(case["explanation"])["rules"][-1]["name"] == "legal_deadline_floor"
+    # SEV2's hour to acknowledge counts from then (if sooner than what it had).
+    assert case["ack_due_at"] == min(opened["ack_due_at"], near + timedelta(hours=1))
