@@ -9,7 +9,17 @@ test a report's facts, which a case does not keep.
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, false, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    all_,
+    and_,
+    false,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.case_events import record_change
@@ -63,7 +73,7 @@ def _owed(rule: DeadlineRule, now: datetime) -> ColumnElement[bool]:
     near = Case.legal_deadline < now + rule.within
     if rule.band is not None:
         return and_(near, Case.severity.not_in(_at_least(rule.band)))
-    missing = [and_(Case.team != team, ~Case.watchers.contains([team])) for team in rule.teams]
+    missing = [and_(Case.team != team, literal(team) != all_(Case.watchers)) for team in rule.teams]
     return and_(near, or_(*missing))
 
 
