@@ -26,7 +26,7 @@ from services.router.case_events import record_change
 from services.router.decisions import tighten_deadlines
 from services.router.models import Case
 from services.router.policy import BANDS, Policy, When
-from services.router.scoring import RuleHit, decision_from_explanation
+from services.router.scoring import Decision, RuleHit, decision_from_explanation
 from shared.events import EventType, Severity, Topics
 from shared.logging import get_logger
 
@@ -77,31 +77,36 @@ def _owed(rule: DeadlineRule, now: datetime) -> ColumnElement[bool]:
     return and_(near, or_(*missing))
 
 
-def nearing_cases(rules: list[DeadlineRule], now: datetime, batch: int = BATCH) -> Select[Case]:
-    """The unresolved cases some rule is owed to, oldest first, locked (others skipped)."""
+def nearing_cases(rules: list[DeadlineRule], now: datetime, batch: int) -> Select[Case]:
+    """The unresolved cases some rule is owed to, nearest deadline first, locked (others
+    skipped). The partial index `cases_legal_deadline_pending` (migration 0008) holds just the
+    unresolved cases with a deadline, read up to the farthest a rule looks ahead: SQL literals
+    for its predicate, so that PostgreSQL can prove a plan's use of it from the text alone."""
     owed = or_(false(), *(_owed(rule, now) for rule in rules))
+    horizon = now + max(rule.within for rule in rules)
     return (
         select(Case)
         .where(
             Case.status != literal_column("'resolved'"),
             Case.legal_deadline.is_not(None),
+            Case.legal_deadline < horizon,
             Case.explanation.is_not(None),
             owed,
         )
-        .order_by(Case.created_at)
+        .order_by(Case.legal_deadline)
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
 
 
 async def apply_deadline_rules(
-    session: AsyncSession, topics: Topics, policy: Policy, now: datetime
+    session: AsyncSession, topics: Topics, policy: Policy, now: datetime, batch: int = BATCH
 ) -> int:
     """Raise and inform the cases whose legal deadline came near; returns how many changed."""
     rules = deadline_rules(policy)
     if not rules:
         return 0
-    cases = (await session.scalars(nearing_cases(rules, now))).all()
+    cases = (await session.scalars(nearing_cases(rules, now, batch))).all()
     for case in cases:
         assert case.legal_deadline is not None
         held = [rule for rule in rules if case.legal_deadline - now < rule.within]
@@ -123,16 +128,30 @@ async def apply_deadline_rules(
 
 
 def _apply(case: Case, held: list[DeadlineRule], policy: Policy, now: datetime) -> None:
-    decision = decision_from_explanation(dict(case.explanation or {}))
+    """The floors on the case's decision and on its base (the decision a joining report is
+    compared with: left unfloored, a weaker report would replace it and lower the case again),
+    the watchers added, the deadlines tightened."""
+    explanation = dict(case.explanation or {})
+    floors = [rule for rule in held if rule.band is not None]
+    decision = _floored(decision_from_explanation(explanation), floors, policy)
+    if "base" in explanation:
+        base = _floored(decision_from_explanation(explanation["base"]), floors, policy)
+        explanation["base"] = base.explanation()
     for rule in held:
-        if rule.band is not None and decision.severity.value not in _at_least(rule.band):
+        added = [team for team in rule.teams if team != case.team]
+        case.watchers = list(dict.fromkeys([*case.watchers, *added]))
+    case.score, case.severity = decision.score, decision.severity.value
+    case.explanation = {**explanation, **decision.explanation()}
+    tighten_deadlines(case, policy, now)
+
+
+def _floored(decision: Decision, floors: list[DeadlineRule], policy: Policy) -> Decision:
+    for rule in floors:
+        assert rule.band is not None
+        if decision.severity.value not in _at_least(rule.band):
             score = max(decision.score, policy.lowest_score(rule.band))
             hit = RuleHit(rule.name, "floor", score - decision.score)
             decision = replace(
                 decision, score=score, severity=rule.band, rules=(*decision.rules, hit)
             )
-        added = [team for team in rule.teams if team != case.team]
-        case.watchers = list(dict.fromkeys([*case.watchers, *added]))
-    case.score, case.severity = decision.score, decision.severity.value
-    case.explanation = {**(case.explanation or {}), **decision.explanation()}
-    tighten_deadlines(case, policy, now)
+    return decision

@@ -1,4 +1,6 @@
-"""The periodic SLA check: warns before each target is missed and reports the breach, once each."""
+"""The periodic SLA check: warns before each target is missed and reports the breach, once each
+(a deadline moved earlier is warned of again); then the rules a legal deadline drawing near
+brings (router/deadline_rules.py)."""
 
 import asyncio
 from collections.abc import Callable
@@ -113,12 +115,13 @@ async def check_sla(
     now: datetime,
     batch: int = BATCH,
 ) -> int:
-    """Apply the rules a legal deadline drawing near brings (router/deadline_rules.py), then
-    publish the SLA alerts due at `now`; returns how many events. Replicas share the work
-    safely: each locks the cases it checks and skips those another replica holds."""
+    """Publish the SLA alerts due at `now`, then apply the rules a legal deadline drawing near
+    brings (router/deadline_rules.py), in a transaction of its own: a fault there holds no
+    alert back. Returns how many events. Replicas share the work safely: each locks the cases
+    it checks and skips those another replica holds."""
     fraction = policy.sla.warning_at_fraction
+    sent = 0
     async with sessions.begin() as session:
-        sent = await apply_deadline_rules(session, topics, policy, now)
         cases = await session.scalars(due_cases(now, fraction, batch))
         for case in cases.all():
             for clock in _clocks(case):
@@ -126,6 +129,8 @@ async def check_sla(
                 if alert is not None:
                     await _publish(session, topics, case, alert, now)
                     sent += 1
+    async with sessions.begin() as session:
+        sent += await apply_deadline_rules(session, topics, policy, now, batch)
     return sent
 
 

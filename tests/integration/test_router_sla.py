@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from services.router import case_actions
+from services.router.deadline_rules import deadline_rules, nearing_cases
 from services.router.sla_check import check_sla, due_cases
 from shared.db import make_engine
 from tests.conftest import FlareEnv
@@ -72,6 +73,31 @@ async def test_the_check_reads_the_cases_whose_clocks_run_not_the_history(
         ("Index Scan", "cases_sla_pending")
     ]
     assert await check(flare_env, at) == 1
+
+
+async def test_the_legal_deadline_rules_read_the_unresolved_cases_with_one_not_the_history(
+    flare_env: FlareEnv,
+) -> None:
+    await execute(flare_env, RESOLVED_CASES, 20_000)
+    deadline = T0 + timedelta(hours=20)
+    await handle_all(
+        flare_env, received(escalation(signals={"legal_deadline": deadline.isoformat()}))
+    )
+    await execute(flare_env, "ANALYZE router.cases")
+    engine = make_engine(flare_env.database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            async with connection.begin() as transaction:
+                rules = deadline_rules(POLICY)
+                await connection.execute(nearing_cases(rules, T0, 500))
+                await transaction.rollback()
+            nodes = await generic_plan(connection, "FROM router.cases")
+    finally:
+        await engine.dispose()
+    reads = [node for node in nodes if node.get("Relation Name") == "cases"]
+    assert [(node["Node Type"], node.get("Index Name")) for node in reads] == [
+        ("Index Scan", "cases_legal_deadline_pending")
+    ]
 
 
 async def test_acknowledge_warning_then_breach_each_once(flare_env: FlareEnv) -> None:
@@ -234,3 +260,29 @@ async def test_a_legal_deadline_coming_within_a_day_raises_and_informs_as_time_p
     assert json.loads(case["explanation"])["rules"][-1]["name"] == "legal_deadline_floor"
     # SEV2's hour to acknowledge counts from then (if sooner than what it had).
     assert case["ack_due_at"] == min(opened["ack_due_at"], near + timedelta(hours=1))
+    # A weaker report joining later (no deadline of its own) does not lower it again.
+    weaker = {**quiet, "signals": None}
+    await handle_all(flare_env, received(weaker, at=near + timedelta(minutes=2)))
+    await check(flare_env, near + timedelta(minutes=3))
+    [joined] = await fetch(flare_env, "SELECT severity, report_count FROM router.cases")
+    assert (joined["severity"], joined["report_count"]) == ("SEV2", 2)
+    assert len(await fetch(flare_env, updates)) == 2, "the join's, and no lowering and raising"
+
+
+async def test_a_deadline_moved_earlier_is_warned_of_again_naming_it(flare_env: FlareEnv) -> None:
+    quiet = escalation(category="community_standards", description="Spam wave")
+    await handle_all(flare_env, received(quiet))
+    [opened] = await fetch(flare_env, "SELECT ack_due_at FROM router.cases")
+    first_warning = T0 + (opened["ack_due_at"] - T0) * 0.8
+    await check(flare_env, first_warning)
+    raised_at = first_warning + timedelta(minutes=1)
+    stronger = {**quiet, "signals": {"imminent_harm": True, "minors_involved": True}}
+    await handle_all(flare_env, received(stronger, at=raised_at))
+    await check(flare_env, raised_at + timedelta(seconds=30))
+    warnings = [
+        json.loads(data) for kind, data in await sla_events(flare_env) if kind == "sla_warning"
+    ]
+    assert [warning["due_at"] for warning in warnings] == [
+        opened["ack_due_at"].isoformat().replace("+00:00", "Z"),
+        (raised_at + timedelta(minutes=15)).isoformat().replace("+00:00", "Z"),
+    ]
