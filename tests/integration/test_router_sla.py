@@ -39,6 +39,14 @@ async def sla_events(env: FlareEnv) -> list[tuple[str, str]]:
     return [(row["event_type"].removeprefix("flare.case."), row["data"]) for row in rows]
 
 
+async def open_and_acknowledge(env: FlareEnv, at: datetime) -> None:
+    """A SEV1 case opened at T0, acknowledged at `at`."""
+    [case_id] = await handle_all(env, received(SEV1))
+    assert isinstance(case_id, UUID)
+    async with router_sessions(env) as sessions, sessions.begin() as session:
+        await case_actions.acknowledge(session, env.topics, case_id, "ana", None, at)
+
+
 # Cases resolved long ago: what a year of history looks like to the SLA check.
 RESOLVED_CASES = """
 INSERT INTO router.cases (id, escalation_id, correlation_key, status, category, product, title,
@@ -144,12 +152,7 @@ async def test_a_check_first_running_after_the_deadline_sends_only_the_breach(
 async def test_acknowledging_stops_the_acknowledge_clock_but_not_resolve(
     flare_env: FlareEnv,
 ) -> None:
-    [case_id] = await handle_all(flare_env, received(SEV1))
-    assert isinstance(case_id, UUID)
-    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
-        await case_actions.acknowledge(
-            session, flare_env.topics, case_id, "ana", None, T0 + timedelta(minutes=5)
-        )
+    await open_and_acknowledge(flare_env, T0 + timedelta(minutes=5))
     assert await check(flare_env, T0 + timedelta(minutes=20)) == 0
     assert await check(flare_env, T0 + timedelta(minutes=181)) == 1
     assert await check(flare_env, T0 + timedelta(minutes=241)) == 1
@@ -186,13 +189,7 @@ async def test_a_target_met_late_before_the_check_saw_it_is_recorded_as_breached
     flare_env: FlareEnv,
 ) -> None:
     """The check runs every few seconds: the SLA report must not miss a breach it did not see."""
-    [case_id] = await handle_all(flare_env, received(SEV1))
-    assert isinstance(case_id, UUID)
-    async with router_sessions(flare_env) as sessions, sessions.begin() as session:
-        # Acknowledged 8 s late; resolved in time.
-        await case_actions.acknowledge(
-            session, flare_env.topics, case_id, "ana", None, T0 + timedelta(minutes=15, seconds=8)
-        )
+    await open_and_acknowledge(flare_env, T0 + timedelta(minutes=15, seconds=8))  # 8 s late
     [case] = await fetch(flare_env, "SELECT ack_breached, resolve_breached FROM router.cases")
     assert (case["ack_breached"], case["resolve_breached"]) == (True, False)
     # The check that follows sends nothing for it: the acknowledge clock has stopped.
