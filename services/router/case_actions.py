@@ -66,10 +66,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise Problem(400, "The cursor is not one this API gave out.") from error
 
 
-def _filtered(query: Select[Case], where: CaseFilter, teams: set[str]) -> Select[Case]:
-    """`teams`: the names the team asked for goes by (see list_cases); empty for any team."""
-    if teams:
-        query = query.where(Case.team.in_(teams))
+def _filtered(query: Select[Case], where: CaseFilter) -> Select[Case]:
+    """Every filter but the team's, which needs a lookup (list_cases)."""
     for column, value in (
         (Case.status, where.status.value if where.status else None),
         (Case.severity, where.severity),
@@ -89,11 +87,10 @@ async def list_cases(
     """Newest first; the cursor is the last case of the previous page. A team is named by its
     name or its slug (as /v1/oncall and /v1/teams give it); a name no team has now still finds
     the cases that carry it (a team renamed since, or one only a policy names)."""
-    teams = set()
+    query = _filtered(select(Case), where).order_by(Case.created_at.desc(), Case.id.desc())
     if where.team is not None:
         found = await find_team(session, where.team)
-        teams = {where.team, found.name if found else where.team}
-    query = _filtered(select(Case), where, teams).order_by(Case.created_at.desc(), Case.id.desc())
+        query = query.where(Case.team.in_({where.team, found.name if found else where.team}))
     if cursor:
         created, case_id = _decode_cursor(cursor)
         query = query.where(tuple_(Case.created_at, Case.id) < tuple_(created, case_id))
@@ -293,9 +290,8 @@ async def reassign(
     if body.team is not None:
         team = (await require_team(session, body.team)).name
         # The team the case leaves keeps watching it (Legal, say, for a legal deadline).
-        left = [case.team] if case.team and case.team != team else []
-        case.watchers = [watcher for watcher in [*case.watchers, *left] if watcher != team]
-        case.watchers = list(dict.fromkeys(case.watchers))
+        watchers = [*case.watchers, case.team]
+        case.watchers = list(dict.fromkeys(w for w in watchers if w is not None and w != team))
         case.team = team
     if body.responder is not None:
         await require_responders(session, [body.responder])
