@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -11,7 +12,7 @@ from alembic import command, context
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, delete, event, func, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,14 +34,23 @@ PRUNE_EVERY_S = 3600.0
 SCHEMA_POLL_S = 2.0
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """asyncpg's own DSN for a service's SQLAlchemy URL (`postgresql+asyncpg://...`). libpq's
+    parameters in its query (`sslmode`, `sslrootcert`, ...) are read as psql reads them."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     engine = create_async_engine(
         url,
+        # asyncpg connects from its own DSN: SQLAlchemy would pass the URL's query to
+        # asyncpg.connect as arguments, and `?sslmode=require`, as managed databases' URLs
+        # have it, is not one. The timeouts give up on a dead server instead of hanging.
+        async_creator=partial(asyncpg.connect, asyncpg_dsn(url), timeout=5, command_timeout=30),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
-        # asyncpg: give up on a dead server instead of hanging a request.
-        connect_args={"timeout": 5, "command_timeout": 30},
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
         # An error's text, logged with its traceback, names the statement but not its values:
@@ -168,7 +178,7 @@ def run_migrations(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(url)
+        engine = make_engine(url, pool_size=1)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(migrate)

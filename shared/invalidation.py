@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from alembic import op
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy.engine import make_url
 
+from shared.db import asyncpg_dsn
 from shared.errors import is_transient
 from shared.lifecycle import pause
 from shared.logging import get_logger
@@ -108,11 +108,6 @@ class InvalidatedCache(Generic[K, V]):
         self._listening_gauge.set(int(listening))
 
 
-def listen_dsn(database_url: str) -> str:
-    """asyncpg's own DSN for a service's SQLAlchemy URL (`postgresql+asyncpg://...`)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class InvalidationListener:
     """The connection that LISTENs on `channel` for `cache`; `run` is a lifespan worker.
 
@@ -131,7 +126,7 @@ class InvalidationListener:
         check_every_s: float = 5.0,
         timeout_s: float = 5.0,
     ) -> None:
-        self._dsn, self._channel, self._cache = listen_dsn(database_url), channel, cache
+        self._dsn, self._channel, self._cache = asyncpg_dsn(database_url), channel, cache
         self._application_name = application_name
         self._check_every_s, self._timeout_s = check_every_s, timeout_s
 

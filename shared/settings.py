@@ -4,6 +4,7 @@ import ipaddress
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from shared.events import Topics
 from shared.tracing import Exporter
@@ -24,7 +25,10 @@ def _loopback(host: str) -> bool:
 class FlareSettings(BaseSettings):
     """Read once, in a service's entry point, and passed down."""
 
-    model_config = SettingsConfigDict(env_prefix="FLARE_", extra="ignore")
+    # An invalid value is named, never shown: the database URL and the secrets hold passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="FLARE_", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int
@@ -57,7 +61,11 @@ class FlareSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def use_asyncpg(cls, url: str) -> str:
-        """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg."""
+        """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg.
+        TLS is asked for as psql asks for it, `?sslmode=require` (or verify-full, with
+        sslrootcert); asyncpg would take `ssl=` for a server setting and fail to connect."""
+        if "ssl" in make_url(url).query:
+            raise ValueError("ask for TLS with libpq's sslmode=..., e.g. ?sslmode=require")
         for plain in ("postgresql://", "postgres://"):
             if url.startswith(plain):
                 return "postgresql+asyncpg://" + url.removeprefix(plain)

@@ -71,3 +71,19 @@ async def test_a_failed_statements_error_does_not_carry_its_values(flare_env: Fl
         await engine.dispose()
     assert "division by zero" in str(failed.value)
     assert "private words" not in str(failed.value)
+
+
+async def test_the_url_asks_for_tls_with_libpqs_sslmode(flare_env: FlareEnv) -> None:
+    """Managed databases' URLs carry `?sslmode=...`. The test server offers no TLS: `prefer`
+    falls back to a plain connection, `require` refuses one, so the mode is read, not dropped."""
+    preferring = make_engine(f"{flare_env.database_url}?sslmode=prefer", pool_size=1)
+    requiring = make_engine(f"{flare_env.database_url}?sslmode=require", pool_size=1)
+    try:
+        async with preferring.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+        with pytest.raises(ConnectionError, match="rejected SSL upgrade"):
+            async with requiring.connect():
+                pass
+    finally:
+        await preferring.dispose()
+        await requiring.dispose()

@@ -3,7 +3,7 @@ its bound of them, and forgets everything on an invalidation."""
 
 from prometheus_client import CollectorRegistry
 
-from shared.invalidation import InvalidatedCache, listen_dsn
+from shared.invalidation import InvalidatedCache
 
 
 class Table:
@@ -106,8 +106,3 @@ async def test_a_load_that_overlaps_an_invalidation_is_answered_but_not_kept() -
     assert await cache.get("a", read_then_change) == "alpha"
     assert len(cache) == 0
     assert await lookup(cache, table, "a") == "rotated"
-
-
-def test_the_listener_connects_with_asyncpgs_own_url() -> None:
-    url = "postgresql+asyncpg://flare:p%40ss@db.example:5432/flare?ssl=require"
-    assert listen_dsn(url) == "postgresql://flare:p%40ss@db.example:5432/flare?ssl=require"

@@ -1,6 +1,7 @@
 """Settings: what operators may write and what the services then use."""
 
 import pytest
+from pydantic import ValidationError
 
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
@@ -18,6 +19,16 @@ from shared.settings import FlareSettings, ResponderAuthSettings
 )
 def test_plain_postgres_urls_are_used_with_asyncpg(given: str, used: str) -> None:
     assert FlareSettings(port=1, database_url=given).database_url == used
+
+
+def test_tls_is_asked_for_as_psql_asks_and_a_refused_url_is_not_shown() -> None:
+    url = "postgresql://flare:s3cret-pw@db/flare?sslmode=verify-full&sslrootcert=/ca.pem"
+    assert FlareSettings(port=1, database_url=url).database_url == url.replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
+    with pytest.raises(ValidationError, match="sslmode=") as refused:
+        FlareSettings(port=1, database_url="postgresql://flare:s3cret-pw@db/flare?ssl=require")
+    assert "s3cret-pw" not in str(refused.value)
 
 
 def test_settings_come_from_flare_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
