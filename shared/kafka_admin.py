@@ -34,16 +34,36 @@ async def wait_for_broker(bootstrap_servers: str, timeout_s: float) -> None:
             await asyncio.sleep(0.5)
 
 
+# How long the topics keep events: the router remembers handled event ids for longer
+# (FLARE_PROCESSED_EVENTS_KEEP_DAYS), so a replay of everything kept is still recognised.
+RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
+def topic_config(replication_factor: int) -> dict[str, str]:
+    """Set on each topic, not left to the broker's defaults (often one in-sync replica): an
+    acknowledged write is on every replica but one, so it survives the loss of a broker."""
+    return {
+        "retention.ms": str(RETENTION_MS),
+        "min.insync.replicas": str(max(1, replication_factor - 1)),
+    }
+
+
 async def create_topics(
     bootstrap_servers: str, topics: Topics, replication_factor: int = 1
 ) -> list[str]:
-    """Create the missing topics with their partition counts; returns the names created."""
+    """Create the missing topics with their partition counts and `topic_config`; returns the
+    names created. A topic that exists is left as it is."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+            NewTopic(
+                name,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs=topic_config(replication_factor),
+            )
             for name, partitions in topics.partition_counts().items()
             if name not in existing
         ]
