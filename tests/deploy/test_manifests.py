@@ -211,6 +211,22 @@ def test_dashboard_queries_only_metrics_the_services_export() -> None:
     assert queried <= exported_metrics(), f"unknown metrics: {queried - exported_metrics()}"
 
 
+# Every replica measures the same thing: the shared outbox table, every partition's lag (each
+# notifier replica reads every partition for its streams). Summed, N replicas read N times.
+SHARED_GAUGES = r"flare_outbox_backlog|flare_outbox_oldest_seconds|flare_consumer_lag"
+
+
+def test_gauges_every_replica_measures_alike_are_never_summed_across_replicas() -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "flare-overview.json").read_text())
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "flare-alerts.yaml").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    expressions += [rule["expr"] for rule in rules["groups"][0]["rules"]]
+    for expression in expressions:
+        uses = re.findall(rf"\b({SHARED_GAUGES})\b", expression)
+        taken = re.findall(rf"\b(?:max by \([^)]*\) |absent)\(({SHARED_GAUGES})\b", expression)
+        assert uses == taken, f"take the max over replicas: {expression}"
+
+
 def test_alerts_use_exported_metrics_and_have_a_runbook_entry() -> None:
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "flare-alerts.yaml").read_text())
     runbook = (ROOT / "docs" / "operations.md").read_text()
