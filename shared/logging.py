@@ -4,7 +4,8 @@ stdlib logs routed through the same processors."""
 import logging
 import re
 import sys
-from typing import Any
+from functools import partial
+from typing import Any, TextIO
 
 import structlog
 
@@ -20,22 +21,24 @@ _RENDER: list[structlog.types.Processor] = [
 ]
 
 
-def configure_logging(level: str, service: str) -> None:
+def configure_logging(level: str, service: str, stream: TextIO | None = None) -> None:
     """Called once per process by a service's entry point.
 
     Our events go from structlog straight to stdout: the stdlib's records, formatter and
     handler cost a report's log line three times as much (a twelfth of intake's CPU at
     saturation, in the bench). The libraries' stdlib records take a handler on the same
-    stream, so lines never interleave. Both flush each line.
+    stream, so lines never interleave. Both flush each line. An admin command whose output
+    is its result (a partner's new key) logs on stderr, so its stdout holds only that.
     """
     threshold = logging.getLevelNamesMapping()[level.upper()]
+    stream = stream or sys.stdout  # read now: a test may have replaced it since the import
     structlog.configure(
         processors=[*_SHARED_PROCESSORS, *_RENDER],
-        logger_factory=_NamedLineWriter,
+        logger_factory=partial(_NamedLineWriter, stream),
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.addFilter(_redact_tokens)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -68,10 +71,10 @@ def _redact_tokens(record: logging.LogRecord) -> bool:
 
 
 class _NamedLineWriter(structlog.WriteLogger):
-    """Writes each line to stdout and flushes; has a `name`, as add_logger_name expects."""
+    """Writes each line to its stream and flushes; has a `name`, as add_logger_name expects."""
 
-    def __init__(self, name: str = "") -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, stream: TextIO, name: str = "") -> None:
+        super().__init__(stream)
         self.name = name
 
 

@@ -4,7 +4,6 @@ Results go to stdout (a new key exactly once); logs go to stderr so they never m
 """
 
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -25,10 +24,7 @@ admin = typer.Typer(name="partner", help="Partners and their API keys.", no_args
 def run(use_case: Callable[[async_sessionmaker[AsyncSession], IntakeSettings], Awaitable[T]]) -> T:
     """Settings are read once per command; the engine lives as long as the command."""
     settings = IntakeSettings()
-    configure_logging(settings.log_level, "intake")
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+    configure_logging(settings.log_level, "intake", sys.stderr)
 
     async def main() -> T:
         engine = make_engine(settings.database_url, pool_size=1)

@@ -28,9 +28,14 @@ async def admin(env: FlareEnv, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def printed_key(result: subprocess.CompletedProcess[str]) -> str:
+    """The key, from stdout, which holds the command's output alone: its log is on stderr, so
+    `partner create ... > file` hands the secret store nothing else."""
     assert result.returncode == 0, result.stderr
-    [line] = [line for line in result.stdout.splitlines() if line.startswith("api_key: ")]
-    return line.removeprefix("api_key: ")
+    partner, _, key = result.stdout.splitlines()
+    assert partner.startswith("partner: "), result.stdout
+    assert key.startswith("api_key: "), result.stdout
+    assert '"event": "partner_' in result.stderr
+    return key.removeprefix("api_key: ")
 
 
 async def post_with(http: httpx.AsyncClient, key: str) -> int:

@@ -6,7 +6,7 @@ import pytest
 
 from services.router.assignment import route_escalation
 from services.router.scoring import build_context, score_escalation
-from tests.unit.router.policy_fixtures import NOW, default_policy, facts
+from tests.unit.router.policy_fixtures import DEFAULT_POLICY_PATH, NOW, default_policy, facts
 
 POLICY = default_policy()
 GO, PP, COMMS, LEGAL = "Global Operations", "Public Policy", "Communications", "Legal"
@@ -306,3 +306,10 @@ def test_every_decision_names_the_policy_version_and_its_rules() -> None:
         ("imminent_harm_floor", 0),
         ("crisis_imminent_harm_floor", 0),
     ]
+
+
+def test_the_readme_shows_the_default_policys_version() -> None:
+    """The README shows the version every case records; it changes with the file's content."""
+    readme = (DEFAULT_POLICY_PATH.parents[1] / "README.md").read_text()
+    assert readme.count(f"`{POLICY.version}`") == 1
+    assert readme.count(f"# ok: {POLICY.version} ") == 1
