@@ -20,7 +20,7 @@ from bench.kafka_ceiling import kafka_round_trip
 from bench.load import LoadResult, closed_loop, open_loop
 from bench.receivers import Arrivals, webhook_alerts, websocket_alerts
 from bench.stats import percentile
-from shared.kafka import kafka_reachable
+from shared.kafka import KafkaAccess, kafka_reachable
 
 Spec = dict[str, Any]
 Result = dict[str, Any]
@@ -137,7 +137,7 @@ async def first_answer(bootstrap: str, starting: "asyncio.Future[None]") -> floa
             # The port first, quietly: aiokafka logs an error for every refused connection.
             _, writer = await asyncio.open_connection(host, int(port))
             writer.close()
-            await kafka_reachable(bootstrap, timeout_s=1.0)
+            await kafka_reachable(KafkaAccess(bootstrap), timeout_s=1.0)
             return time.monotonic()
         except (KafkaError, OSError, TimeoutError):
             if starting.done():

@@ -20,6 +20,7 @@ from services.notifier.escalation import Policy, Step
 from shared.auth import Role, mint_token
 from shared.db import make_engine, make_sessions
 from shared.events import ReporterType, Topics
+from shared.kafka import KafkaAccess
 from shared.kafka_admin import create_topics
 from shared.settings import LOCAL_JWT_SECRET
 from tests.alertmanager import alertmanager
@@ -61,8 +62,8 @@ def infrastructure() -> Iterator[Infrastructure]:
                 check=True,
                 capture_output=True,
             )
-        asyncio.run(create_topics(bootstrap, env.topics))
-        asyncio.run(create_topics(bootstrap, Topics.with_prefix("ceiling.")))
+        asyncio.run(create_topics(KafkaAccess(bootstrap), env.topics))
+        asyncio.run(create_topics(KafkaAccess(bootstrap), Topics.with_prefix("ceiling.")))
         yield Infrastructure(env, kafka)
 
 

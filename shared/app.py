@@ -94,7 +94,7 @@ class Plumbing:
         trace_requests(app)
         checks: dict[str, Check] = {
             "postgres": partial(database_reachable, self.engine),
-            "kafka": partial(kafka_reachable, settings.kafka_bootstrap_servers),
+            "kafka": partial(kafka_reachable, settings.kafka),
             "schema": self.schema.check,
             **(extra_checks or {}),
         }

@@ -7,7 +7,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.helpers import create_ssl_context
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -146,11 +147,39 @@ class OutgoingMessage:
     envelope: Envelope
 
 
+@dataclass(frozen=True)
+class KafkaAccess:
+    """Where the brokers are and how a client gets in: every Kafka client is made with it.
+    With TLS (SSL, SASL_SSL) the brokers' certificates are checked against `ssl_cafile`, or
+    the system's CAs; with SASL the client logs in as `sasl_username`."""
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str | None = None
+
+    def client_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            args["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        if self.security_protocol.startswith("SASL_"):
+            args["sasl_mechanism"] = self.sasl_mechanism
+            # aiokafka's names, for SCRAM's login as for PLAIN's.
+            args["sasl_plain_username"] = self.sasl_username
+            args["sasl_plain_password"] = self.sasl_password
+        return args
+
+
 class EventProducer:
     """The one producer wrapper: idempotent, acks=all, started lazily so Kafka may be down."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
-        self._bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaAccess, client_id: str) -> None:
+        self._kafka = kafka
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -159,7 +188,7 @@ class EventProducer:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap_servers,
+                    **self._kafka.client_args(),
                     client_id=self._client_id,
                     enable_idempotence=True,
                     acks="all",
@@ -214,11 +243,9 @@ class EventProducer:
                 self._producer = None
 
 
-async def kafka_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> None:
+async def kafka_reachable(kafka: KafkaAccess, timeout_s: float = 3.0) -> None:
     """Raise unless a broker answers a metadata request within the timeout."""
-    client = AIOKafkaClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
-    )
+    client = AIOKafkaClient(**kafka.client_args(), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_s)
     finally:
@@ -226,7 +253,7 @@ async def kafka_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> Non
 
 
 def group_consumer(
-    bootstrap_servers: str, topic: str, group: str, client_id: str
+    kafka: KafkaAccess, topic: str, group: str, client_id: str
 ) -> Callable[[], AIOKafkaConsumer]:
     """A consumer in a shared group, committing by hand (ConsumerLoop commits after the effect).
 
@@ -236,7 +263,7 @@ def group_consumer(
     def make() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_args(),
             group_id=group,
             client_id=client_id,
             enable_auto_commit=False,

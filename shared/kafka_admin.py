@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import ValidationError
 
 from shared.events import Topics
-from shared.kafka import EventProducer, kafka_reachable
+from shared.kafka import EventProducer, KafkaAccess, kafka_reachable
+from shared.settings import KafkaSettings
 
 
-async def wait_for_broker(bootstrap_servers: str, timeout_s: float) -> None:
+async def wait_for_broker(kafka: KafkaAccess, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            await kafka_reachable(bootstrap_servers)
+            await kafka_reachable(kafka)
             return
         except (KafkaError, OSError, TimeoutError):
             if time.monotonic() > deadline:
@@ -49,11 +51,11 @@ def topic_config(replication_factor: int) -> dict[str, str]:
 
 
 async def create_topics(
-    bootstrap_servers: str, topics: Topics, replication_factor: int = 1
+    kafka: KafkaAccess, topics: Topics, replication_factor: int = 1
 ) -> list[str]:
     """Create the missing topics with their partition counts and `topic_config`; returns the
     names created. A topic that exists is left as it is."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_args())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -76,8 +78,8 @@ async def create_topics(
         await admin.close()
 
 
-async def delete_topics(bootstrap_servers: str, topics: Topics) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def delete_topics(kafka: KafkaAccess, topics: Topics) -> None:
+    admin = AIOKafkaAdminClient(**kafka.client_args())
     await admin.start()
     try:
         await admin.delete_topics(list(topics.partition_counts()))
@@ -97,7 +99,7 @@ class Replayed:
 
 
 async def replay_dead_letters(
-    bootstrap_servers: str, topics: Topics, consumer: str | None, dry_run: bool
+    kafka: KafkaAccess, topics: Topics, consumer: str | None, dry_run: bool
 ) -> list[Replayed]:
     """Publish dead letters back to the topic they came from, once each.
 
@@ -109,12 +111,12 @@ async def replay_dead_letters(
     nothing: consumers ignore event ids they already handled.
     """
     reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_args(),
         group_id=f"{topics.dlq}.replay" + ("" if consumer is None else f".{consumer}"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = EventProducer(bootstrap_servers, client_id="flare-dlq-replay")
+    producer = EventProducer(kafka, client_id="flare-dlq-replay")
     replayed: list[Replayed] = []
     await reader.start()
     try:
@@ -169,7 +171,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument(
+        "--bootstrap",
+        help="the brokers (default: FLARE_KAFKA_BOOTSTRAP_SERVERS); TLS and SASL, as the "
+        "services reach them, from FLARE_KAFKA_SECURITY_PROTOCOL and the other FLARE_KAFKA_*",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     wait = commands.add_parser("wait", help="wait until the broker answers a metadata request")
     wait.add_argument("--timeout", type=float, default=60)
@@ -186,19 +192,26 @@ def main() -> None:
     replay.add_argument("--consumer", help="only letters this consumer gave up on (e.g. router)")
     replay.add_argument("--dry-run", action="store_true", help="list, do not publish")
     args = parser.parse_args()
+    overrides = {"kafka_bootstrap_servers": args.bootstrap} if args.bootstrap else {}
+    try:
+        kafka = KafkaSettings(**overrides).kafka
+    except ValidationError as error:  # without the values: one may be a password
+        problems = "; ".join(item["msg"] for item in error.errors(include_input=False))
+        print(f"kafka_admin: invalid settings: {problems}", file=sys.stderr)
+        sys.exit(1)
     # aiokafka logs every refused connection while we wait; the outcome is all we report.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         if args.command == "wait":
-            asyncio.run(wait_for_broker(args.bootstrap, args.timeout))
+            asyncio.run(wait_for_broker(kafka, args.timeout))
         elif args.command == "create-topics":
             topics = Topics.with_prefix(args.prefix)
-            created = asyncio.run(create_topics(args.bootstrap, topics, args.replication_factor))
+            created = asyncio.run(create_topics(kafka, topics, args.replication_factor))
             print("created topics: " + (", ".join(created) or "none (all exist)"))
         else:
             letters = asyncio.run(
                 replay_dead_letters(
-                    args.bootstrap, Topics.with_prefix(args.prefix), args.consumer, args.dry_run
+                    kafka, Topics.with_prefix(args.prefix), args.consumer, args.dry_run
                 )
             )
             verb = "would replay" if args.dry_run else "replayed"
@@ -207,7 +220,7 @@ def main() -> None:
             print(f"{verb} {len(letters)} dead letters")
     except (KafkaError, OSError, TimeoutError, NoSuchTopic) as error:
         print(
-            f"kafka_admin {args.command} failed against {args.bootstrap}: {error!r}",
+            f"kafka_admin {args.command} failed against {kafka.bootstrap_servers}: {error!r}",
             file=sys.stderr,
         )
         sys.exit(1)

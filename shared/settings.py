@@ -1,12 +1,14 @@
 """Settings every service has, read from FLARE_* environment variables."""
 
 import ipaddress
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared.events import Topics
+from shared.kafka import KafkaAccess
 from shared.tracing import Exporter
 
 LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
@@ -22,19 +24,54 @@ def _loopback(host: str) -> bool:
         return False
 
 
-class FlareSettings(BaseSettings):
-    """Read once, in a service's entry point, and passed down."""
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka: the services' settings, and on their own `kafka_admin`'s."""
 
     # An invalid value is named, never shown: the database URL and the secrets hold passwords.
     model_config = SettingsConfigDict(
         env_prefix="FLARE_", extra="ignore", hide_input_in_errors=True
     )
 
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # A secured cluster: TLS (SSL), a login (SASL_PLAINTEXT) or both (SASL_SSL). With TLS the
+    # brokers' certificates are checked against kafka_ssl_cafile, a mounted CA bundle (the
+    # system's CAs when unset); with SASL the services log in with the mechanism, user and
+    # password given (the password from a Secret).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: str | None = None
+
+    @model_validator(mode="after")
+    def login_for_sasl(self) -> "KafkaSettings":
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(
+                f"{self.kafka_security_protocol} needs FLARE_KAFKA_SASL_USERNAME and "
+                "FLARE_KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        return KafkaAccess(
+            self.kafka_bootstrap_servers,
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password.get_secret_value(),
+            self.kafka_ssl_cafile,
+        )
+
+
+class FlareSettings(KafkaSettings):
+    """Read once, in a service's entry point, and passed down."""
+
     host: str = "127.0.0.1"
     port: int
     database_url: str = "postgresql+asyncpg://flare:flare@127.0.0.1:5432/flare"
     db_pool_size: int = Field(default=10, ge=1)
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Prefixes every topic and consumer group name, so test runs never meet `make run`.
     topic_prefix: str = ""
     log_level: str = "INFO"

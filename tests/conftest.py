@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from shared.events import Topics
+from shared.kafka import KafkaAccess
 from shared.kafka_admin import create_topics, delete_topics
 from shared.settings import FlareSettings
 
@@ -43,6 +44,10 @@ class FlareEnv:
     @property
     def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
+
+    @property
+    def kafka_access(self) -> KafkaAccess:
+        return KafkaAccess(self.kafka)
 
     @property
     def dsn(self) -> str:
@@ -128,7 +133,7 @@ async def flare_env(template_database: str) -> AsyncIterator[FlareEnv]:
     name = f"flare_test_{uuid.uuid4().hex[:12]}"
     await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     env = FlareEnv(_database_url(name), KAFKA, f"test-{uuid.uuid4().hex[:8]}.")
-    await create_topics(KAFKA, env.topics)
+    await create_topics(env.kafka_access, env.topics)
     yield env
-    await delete_topics(KAFKA, env.topics)
+    await delete_topics(env.kafka_access, env.topics)
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -73,11 +73,16 @@ def _state_dir() -> Iterator[Path]:
 
 
 @contextmanager
-def disposable_kafka(advertised_port: int | None = None) -> Iterator[tuple[Disposable, str]]:
+def disposable_kafka(
+    advertised_port: int | None = None, extra_config: str = ""
+) -> Iterator[tuple[Disposable, str]]:
     """A single-node broker reusing the jars fetched for the shared one; yields its address.
-    With `advertised_port`, clients are sent there (to a proxy in front of the broker)."""
+    With `advertised_port`, clients are sent there (to a proxy in front of the broker);
+    `extra_config`'s properties override the generated ones (more listeners, say)."""
     with _state_dir() as state:
         port = free_port()
+        extra = state / "extra.properties"
+        extra.write_text(extra_config)
         broker = Disposable(
             "kafka.sh",
             port,
@@ -87,6 +92,7 @@ def disposable_kafka(advertised_port: int | None = None) -> Iterator[tuple[Dispo
                 "FLARE_KAFKA_ADVERTISED_PORT": str(advertised_port or port),
                 "FLARE_KAFKA_CONTROLLER_PORT": str(free_port()),
                 "FLARE_KAFKA_LIBS": str(ROOT / ".local" / "kafka" / "libs"),
+                "FLARE_KAFKA_EXTRA_CONFIG": str(extra),
             },
         )
         try:

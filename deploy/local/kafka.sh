@@ -7,6 +7,9 @@ PORT=${FLARE_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${FLARE_KAFKA_CONTROLLER_PORT:-9093}
 # The port clients are told to connect to: another one puts a proxy in between (chaos tests).
 ADVERTISED_PORT=${FLARE_KAFKA_ADVERTISED_PORT:-$PORT}
+# A file of properties appended to kafka.properties, whose own it overrides, with the same
+# @...@ filled in (a test's broker that also listens with TLS or a login).
+EXTRA_CONFIG=${FLARE_KAFKA_EXTRA_CONFIG:-/dev/null}
 HOME_DIR=$STATE/kafka
 # A disposable broker (tests on other ports) may reuse jars already fetched elsewhere.
 LIBS=${FLARE_KAFKA_LIBS:-$HOME_DIR/libs}
@@ -31,9 +34,10 @@ fetch_jars() {
 
 write_config() {
   mkdir -p "$DATA"
-  sed -e "s#@DATA_DIR@#$DATA#" -e "s#@PORT@#$PORT#g" -e "s#@ADVERTISED_PORT@#$ADVERTISED_PORT#g" \
-    -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
-    "$ROOT/deploy/local/kafka.properties" >"$CONFIG"
+  cat "$ROOT/deploy/local/kafka.properties" "$EXTRA_CONFIG" \
+    | sed -e "s#@DATA_DIR@#$DATA#" -e "s#@PORT@#$PORT#g" \
+      -e "s#@ADVERTISED_PORT@#$ADVERTISED_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+      >"$CONFIG"
 }
 
 format_storage() {

@@ -18,7 +18,7 @@ from shared.kafka import EventProducer
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     plumbing = Plumbing(settings, metadata, MIGRATIONS)
-    producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-intake")
+    producer = EventProducer(settings.kafka, client_id="flare-intake")
     relay = plumbing.relay(outbox, producer)
     statuses = status_consumer(settings, plumbing.sessions, plumbing.registry)
     # Keys by hash; emptied whenever intake.partners changes anywhere (ADR 0011).

@@ -22,7 +22,7 @@ def status_consumer(
             await record_case_events(sessions, events)
 
     make_consumer = group_consumer(
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
         settings.topics.cases,
         settings.status_consumer_group,
         "flare-intake",

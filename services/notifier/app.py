@@ -23,7 +23,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     senders = Senders(settings)
     worker = DeliveryWorker(plumbing.engine, senders, settings, registry)
     timers = TimerWorker(plumbing.sessions, settings, registry, worker.wake)
-    dead_letters = EventProducer(settings.kafka_bootstrap_servers, "flare-notifier-dlq")
+    dead_letters = EventProducer(settings.kafka, "flare-notifier-dlq")
     # Subscriptions and escalation policies; emptied whenever they change anywhere (ADR 0011).
     destinations = destinations_cache(registry)
     destination_changes = plumbing.invalidation("notifier", DESTINATIONS_CHANGED, destinations)

@@ -50,7 +50,7 @@ class CaseStream:
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            **self._settings.kafka.client_args(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
@@ -120,7 +120,7 @@ def delivery_consumer(
     # A new group reads the retained topic; events from long before deliveries first started
     # raise nothing, so a first deployment does not page for old cases.
     make_consumer = group_consumer(
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
         settings.topics.cases,
         settings.consumer_group,
         "flare-notifier-deliveries",

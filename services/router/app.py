@@ -19,7 +19,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     """The policy file must be valid at start; later bad edits are refused and logged."""
     plumbing = Plumbing(settings, metadata, MIGRATIONS)
     policies = PolicyStore(settings.policy_path, plumbing.registry)
-    producer = EventProducer(settings.kafka_bootstrap_servers, client_id="flare-router")
+    producer = EventProducer(settings.kafka, client_id="flare-router")
     relay = plumbing.relay(outbox, producer)
     # On-call rotations by team; emptied whenever teams or rotations change anywhere (ADR 0011).
     rotations = rotations_cache(plumbing.registry)

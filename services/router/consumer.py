@@ -31,7 +31,7 @@ def escalation_consumer(
             relay.wake()
 
     make_consumer = group_consumer(
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
         settings.topics.escalations,
         settings.consumer_group,
         "flare-router",

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.kafka import KafkaAccess
 from shared.kafka_admin import create_topics
 from tests.chaos.system import Load, flare_running, outage_under_load, settle
 from tests.chaos.table import Row
@@ -38,7 +39,7 @@ async def test_kafka_killed_under_load_loses_and_repeats_nothing(
 ) -> None:
     with disposable_kafka() as (broker, bootstrap):
         env = FlareEnv(flare_env.database_url, bootstrap, flare_env.topic_prefix)
-        await create_topics(bootstrap, env.topics)
+        await create_topics(KafkaAccess(bootstrap), env.topics)
         async with flare_running(env, tmp_path) as flare:
             load = Load(flare, "kafka")
             readiness: list[tuple[int, dict[str, Any]]] = []

@@ -27,7 +27,7 @@ async def test_latency_and_cut_connections_to_kafka_and_postgres_lose_nothing(
             kafka.target_port = broker.port
             database_url = flare_env.database_url.replace(f":{PG_PORT}/", f":{postgres.port}/")
             env = FlareEnv(database_url, kafka.address, flare_env.topic_prefix)
-            await create_topics(env.kafka, env.topics)
+            await create_topics(env.kafka_access, env.topics)
             async with flare_running(env, tmp_path) as flare:
                 load = Load(flare, "network")
                 posting = asyncio.create_task(load.run(REPORTS))

@@ -91,7 +91,23 @@ def test_manifests_reference_secrets_but_hold_none(rendered: Path) -> None:
         for env in container.get("env", [])
         if "valueFrom" in env
     }
-    assert referenced == {"flare-postgres-app", "flare-jwt", "flare-smtp"}
+    assert referenced == {"flare-postgres-app", "flare-jwt", "flare-smtp", "flare-kafka-client"}
+
+
+def test_every_workload_reaching_kafka_gets_its_login_and_ca(rendered: Path) -> None:
+    """A secured cluster's password and CA (the optional Secret flare-kafka-client) reach every
+    client of Kafka: the three services and the Job that creates the topics."""
+    for doc in objects(rendered):
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        pod = _pod(doc)
+        [container] = pod["containers"]
+        password = {e["name"]: e for e in container["env"]}["FLARE_KAFKA_SASL_PASSWORD"]
+        assert password["valueFrom"]["secretKeyRef"]["name"] == "flare-kafka-client"
+        volumes = {volume["name"]: volume for volume in pod["volumes"]}
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "flare-kafka-client"
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        assert mounts["kafka-ca"] == "/etc/flare/kafka", doc["metadata"]["name"]
 
 
 def test_only_the_services_that_verify_tokens_hold_the_token_secret(rendered: Path) -> None:

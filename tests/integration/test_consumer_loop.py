@@ -104,7 +104,7 @@ async def running(
 ) -> AsyncIterator["asyncio.Task[None]"]:
     """A batch loop running meanwhile (its task), stopped at the end of the block."""
     stopping = asyncio.Event()
-    dead_letters = EventProducer(env.kafka, "dlq")
+    dead_letters = EventProducer(env.kafka_access, "dlq")
     loop = consumer_loop(
         env, group, recorder.handle, dead_letters, batches=True, commit_every_s=commit_every_s
     )
@@ -155,7 +155,7 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_loop_goes_on(
         handled.append(envelope.data["title"])
         done.set()
 
-    dead_letters = EventProducer(flare_env.kafka, "dlq")
+    dead_letters = EventProducer(flare_env.kafka_access, "dlq")
     try:
         await run_until(consumer_loop(flare_env, "g-poison", handle, dead_letters), done)
     finally:
@@ -184,7 +184,7 @@ async def test_transient_failure_is_retried_in_order_and_committed_only_after(
         if envelope.data["title"] == "second":
             done.set()
 
-    dead_letters = EventProducer(flare_env.kafka, "dlq")
+    dead_letters = EventProducer(flare_env.kafka_access, "dlq")
     try:
         await run_until(consumer_loop(flare_env, "g-retry", handle, dead_letters), done)
     finally:
@@ -251,7 +251,7 @@ class Recorder:
 
 
 async def run_recorder(env: FlareEnv, group: str, recorder: Recorder) -> None:
-    dead_letters = EventProducer(env.kafka, "dlq")
+    dead_letters = EventProducer(env.kafka_access, "dlq")
     try:
         loop = consumer_loop(env, group, recorder.handle, dead_letters, batches=True)
         await run_until(loop, recorder.done)
@@ -373,7 +373,7 @@ async def test_a_partition_given_to_another_member_loses_its_lag_series(
     series would page for records another member has long since read."""
     await produce(flare_env, valid_message("a"))
     first, second = CollectorRegistry(), CollectorRegistry()
-    dead_letters, workers = EventProducer(flare_env.kafka, "dlq"), Workers()
+    dead_letters, workers = EventProducer(flare_env.kafka_access, "dlq"), Workers()
 
     async def handle(_: Sequence[Envelope]) -> None:
         pass
@@ -407,7 +407,7 @@ async def test_a_partition_given_to_another_member_loses_its_lag_series(
 async def test_every_outcome_is_counted_from_zero_before_the_first(flare_env: FlareEnv) -> None:
     """An alert on `increase()` of a series that is born at 1 never sees the first dead letter."""
     registry = CollectorRegistry()
-    dead_letters = EventProducer(flare_env.kafka, "dlq")
+    dead_letters = EventProducer(flare_env.kafka_access, "dlq")
     consumer_loop(flare_env, "g-zero", Recorder(expected=1).handle, dead_letters, registry=registry)
     labels = {"consumer": "test", "outcome": "dead_lettered"}
     assert registry.get_sample_value("flare_events_consumed_total", labels) == 0

@@ -34,14 +34,20 @@ async def test_replay_republishes_to_the_source_topic_once(flare_env: FlareEnv) 
     await dead_letter(flare_env, b"for the router", "router")
     await dead_letter(flare_env, b"for intake", "intake-status")
 
-    listed = await replay_dead_letters(flare_env.kafka, flare_env.topics, "router", dry_run=True)
+    listed = await replay_dead_letters(
+        flare_env.kafka_access, flare_env.topics, "router", dry_run=True
+    )
     assert [(letter.consumer, letter.reason) for letter in listed] == [
         ("router", "handler failed: KeyError('x')")
     ]
     assert await read_topic(flare_env.kafka, flare_env.topics.escalations, 0, timeout_s=1) == []
 
-    replayed = await replay_dead_letters(flare_env.kafka, flare_env.topics, "router", dry_run=False)
-    again = await replay_dead_letters(flare_env.kafka, flare_env.topics, "router", dry_run=False)
+    replayed = await replay_dead_letters(
+        flare_env.kafka_access, flare_env.topics, "router", dry_run=False
+    )
+    again = await replay_dead_letters(
+        flare_env.kafka_access, flare_env.topics, "router", dry_run=False
+    )
     assert len(replayed) == 1
     assert again == []
     records = await read_topic(flare_env.kafka, flare_env.topics.escalations, expected=1)
@@ -49,7 +55,9 @@ async def test_replay_republishes_to_the_source_topic_once(flare_env: FlareEnv) 
     assert records[0].headers == (("ce_id", b"original-header"),)
 
     # The router's replays passed intake's letter over: it is still there for its own.
-    theirs = await replay_dead_letters(flare_env.kafka, flare_env.topics, "intake-status", True)
+    theirs = await replay_dead_letters(
+        flare_env.kafka_access, flare_env.topics, "intake-status", True
+    )
     assert [letter.consumer for letter in theirs] == ["intake-status"]
 
 
@@ -58,5 +66,5 @@ async def test_replay_from_a_dlq_that_does_not_exist_fails_at_once(flare_env: Fl
     elsewhere = Topics.with_prefix("no-such-prefix.")
     with pytest.raises(NoSuchTopic, match=r"no topic no-such-prefix\.flare\.dlq\.v1"):
         await asyncio.wait_for(
-            replay_dead_letters(flare_env.kafka, elsewhere, None, dry_run=True), timeout=30
+            replay_dead_letters(flare_env.kafka_access, elsewhere, None, dry_run=True), timeout=30
         )

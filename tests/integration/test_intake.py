@@ -106,7 +106,7 @@ async def test_two_relays_at_once_publish_every_row_once_in_commit_order(
         )
         for number in range(60)
     ]
-    producers = [EventProducer(flare_env.kafka, f"relay-{n}") for n in range(2)]
+    producers = [EventProducer(flare_env.kafka_access, f"relay-{n}") for n in range(2)]
     relays = [
         OutboxRelay(sessions, outbox, producer, CollectorRegistry(), batch_size=5)
         for producer in producers

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from services.intake.schemas import EXAMPLE_ESCALATION
 from shared.events import EscalationReceived
+from shared.kafka import KafkaAccess
 from shared.kafka_admin import create_topics
 from tests.conftest import FlareEnv, migrate
 from tests.disposable import disposable_kafka, disposable_postgres
@@ -56,7 +57,7 @@ async def test_kafka_stopped_while_posting_every_accepted_report_reaches_the_top
 ) -> None:
     key = await new_partner(flare_env)
     with disposable_kafka() as (broker, bootstrap):
-        await create_topics(bootstrap, flare_env.topics)
+        await create_topics(KafkaAccess(bootstrap), flare_env.topics)
         app = intake_app(flare_env, kafka_bootstrap_servers=bootstrap)
         accepted: list[tuple[str, str]] = []
         enough = asyncio.Event()

@@ -48,7 +48,7 @@ def case_event(case_id: UUID, escalation_id: UUID | None, **changes: Any) -> Cas
 
 
 async def publish(env: FlareEnv, event_type: EventType, event: CaseEvent) -> None:
-    producer = EventProducer(env.kafka, "test-router")
+    producer = EventProducer(env.kafka_access, "test-router")
     try:
         envelope = Envelope.new(event_type, "/flare/router", event)
         await producer.send_all(
@@ -95,7 +95,7 @@ async def test_unreadable_case_event_is_skipped_and_status_keeps_flowing(
 ) -> None:
     async with partner_session(flare_env) as partner:
         escalation_id = (await partner.post()).json()["id"]
-        producer = EventProducer(flare_env.kafka, "test-router")
+        producer = EventProducer(flare_env.kafka_access, "test-router")
         case_id = uuid4()
         try:
             # Same key as the good event: same partition, so the poison comes first.

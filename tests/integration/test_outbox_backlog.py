@@ -14,7 +14,7 @@ async def test_backlog_and_oldest_age_are_measured_then_drop_to_zero(flare_env: 
     engine = make_engine(flare_env.database_url)
     sessions = make_sessions(engine)
     registry = CollectorRegistry()
-    producer = EventProducer(flare_env.kafka, "backlog-test")
+    producer = EventProducer(flare_env.kafka_access, "backlog-test")
     relay = OutboxRelay(sessions, outbox, producer, registry)
     try:
         async with sessions.begin() as session:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.intake.models import outbox
 from shared.db import make_engine, make_sessions
 from shared.events import Reporter, ReporterType
-from shared.kafka import Envelope, EventProducer, OutgoingMessage
+from shared.kafka import Envelope, EventProducer, KafkaAccess, OutgoingMessage
 from shared.outbox import OutboxRelay, add_to_outbox
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
@@ -22,7 +22,7 @@ from tests.kafka_reader import read_topic
 
 
 @asynccontextmanager
-async def relay_on(env: FlareEnv, kafka: str) -> AsyncIterator[OutboxRelay]:
+async def relay_on(env: FlareEnv, kafka: KafkaAccess) -> AsyncIterator[OutboxRelay]:
     engine = make_engine(env.database_url)
     producer = EventProducer(kafka, "relay-test")
     try:
@@ -54,7 +54,7 @@ async def test_rows_wait_for_the_relays_turn_then_leave_in_id_order(flare_env: F
     names = await add_events(flare_env, 3)
     other_relay = await asyncpg.connect(flare_env.dsn)
     try:
-        async with relay_on(flare_env, flare_env.kafka) as relay:
+        async with relay_on(flare_env, flare_env.kafka_access) as relay:
             async with other_relay.transaction():  # another replica, publishing right now
                 lock_id = zlib.crc32(f"flare.outbox:{outbox.fullname}".encode())
                 await other_relay.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
@@ -71,7 +71,7 @@ async def test_rows_wait_for_the_relays_turn_then_leave_in_id_order(flare_env: F
 
 async def test_a_failed_publish_keeps_every_row(flare_env: FlareEnv) -> None:
     await add_events(flare_env, 2)
-    async with relay_on(flare_env, "127.0.0.1:1") as relay:  # nothing listens there
+    async with relay_on(flare_env, KafkaAccess("127.0.0.1:1")) as relay:  # nothing listens there
         with pytest.raises(KafkaError):
             await relay.publish_batch()
     assert len(await fetch(flare_env, "SELECT 1 FROM intake.outbox")) == 2

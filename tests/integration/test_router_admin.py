@@ -125,7 +125,7 @@ async def test_the_policy_reloads_without_restart_and_a_bad_edit_keeps_it(
         assert "rules.0.weight" in (store.rejected or "")
         # Through the running router's consumer: it must read the policy in force, not the one
         # it started with.
-        producer = EventProducer(flare_env.kafka, client_id="test")
+        producer = EventProducer(flare_env.kafka_access, client_id="test")
         try:
             key, value, headers = received(escalation(dedup_key="tuned")).to_message("tuned")
             await producer.send_raw(flare_env.topics.escalations, key, value, headers)

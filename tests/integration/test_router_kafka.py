@@ -19,7 +19,7 @@ async def test_reports_become_case_events_in_order_and_poison_is_dead_lettered(
         received(escalation(dedup_key="video:9"), at=T0 + timedelta(minutes=minute))
         for minute in range(3)
     ]
-    producer = EventProducer(flare_env.kafka, client_id="test")
+    producer = EventProducer(flare_env.kafka_access, client_id="test")
     try:
         async with router_app(flare_env, sla_check_interval_s=3600):
             await producer.send_raw(topics.escalations, b"dedup:video:9", b"{not json", [])
@@ -56,7 +56,7 @@ async def test_a_received_event_that_fails_validation_is_dead_lettered_with_the_
     key, value, headers = good.to_message("x")
     broken = json.loads(value)
     broken["escalation"]["category"] = "gossip"
-    producer = EventProducer(flare_env.kafka, client_id="test")
+    producer = EventProducer(flare_env.kafka_access, client_id="test")
     try:
         async with router_app(flare_env, sla_check_interval_s=3600):
             await producer.send_raw(topics.escalations, key, json.dumps(broken).encode(), headers)

@@ -37,7 +37,7 @@ async def post_report(env: FlareEnv) -> Envelope:
     """A one-route app that publishes an event for each request, as intake's relay would."""
     app = FastAPI()
     trace_requests(app)
-    producer = EventProducer(env.kafka, "tracing-test")
+    producer = EventProducer(env.kafka_access, "tracing-test")
     sent: list[Envelope] = []
 
     @app.post("/report")
@@ -114,7 +114,7 @@ async def test_a_batch_span_links_the_trace_of_every_event_it_handles(
 ) -> None:
     other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     events = [Envelope.new("test.reported", "/tests", BODY, parent) for parent in (CALLER, other)]
-    producer = EventProducer(flare_env.kafka, "tracing-test")
+    producer = EventProducer(flare_env.kafka_access, "tracing-test")
     try:
         await producer.send_all(
             [OutgoingMessage(flare_env.topics.escalations, "k", e) for e in events]

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
 from services.router.settings import RouterSettings
+from shared.kafka import KafkaAccess
 from shared.settings import FlareSettings, ResponderAuthSettings
 
 
@@ -64,3 +65,30 @@ def test_the_public_default_token_secret_is_refused_for_serving_beyond_this_mach
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 def test_the_default_token_secret_serves_local_runs(host: str) -> None:
     ResponderAuthSettings(port=1, host=host).refuse_public_secret()
+
+
+def test_a_secured_kafka_is_reached_as_the_settings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "FLARE_KAFKA_BOOTSTRAP_SERVERS": "kafka-0.example:9093",
+        "FLARE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "FLARE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+        "FLARE_KAFKA_SASL_USERNAME": "flare",
+        "FLARE_KAFKA_SASL_PASSWORD": "pw-from-a-secret",
+        "FLARE_KAFKA_SSL_CAFILE": "/etc/flare/kafka-ca.pem",
+    }.items():
+        monkeypatch.setenv(name, value)
+    kafka = FlareSettings(port=1).kafka
+    assert kafka == KafkaAccess(
+        "kafka-0.example:9093",
+        "SASL_SSL",
+        "SCRAM-SHA-256",
+        "flare",
+        "pw-from-a-secret",
+        "/etc/flare/kafka-ca.pem",
+    )
+    assert "pw-from-a-secret" not in repr(kafka)
+
+
+def test_sasl_without_a_login_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="FLARE_KAFKA_SASL_PASSWORD"):
+        FlareSettings(port=1, kafka_security_protocol="SASL_SSL", kafka_sasl_username="flare")
