@@ -11,11 +11,13 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from shared.http import Problem
+from shared.http import PROBLEM, Problem
 
 ISSUER = "flare"
+NO_TOKEN = "Send a responder token: Authorization: Bearer <token>."
 ALGORITHM = "HS256"
 
 
@@ -63,21 +65,40 @@ def verify_token(secret: str, token: str) -> Responder:
 
 
 def bearer_token(authorization: str | None) -> str:
+    """The token of an Authorization header, for the live streams (a WebSocket route takes no
+    HTTPBearer dependency); other routes take it through require_role."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("Send a responder token: Authorization: Bearer <token>.")
+        raise unauthorized(NO_TOKEN)
     return token.strip()
 
 
-def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Responder]]:
+# The OpenAPI pages' security scheme (their Authorize button); the dependency below reads it.
+responder_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ResponderToken",
+    description="A responder token: `python -m services.router token mint`.",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(responder_bearer)]
+# What every route behind require_role may answer besides its own: a router's `responses`.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid responder token (Authorization: Bearer).", **PROBLEM},
+    403: {"description": "The token's role may not do this.", **PROBLEM},
+}
+
+
+def require_role(
+    *roles: Role,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Responder]]:
     """A FastAPI dependency: the caller's responder, if their role is one of `roles` (any if none).
 
     The secret is read from `request.app.state.jwt_secret`, set by the service's create_app.
     """
 
-    async def dependency(request: Request) -> Responder:
-        token = bearer_token(request.headers.get("authorization"))
-        responder = verify_token(request.app.state.jwt_secret, token)
+    async def dependency(request: Request, credentials: Credentials) -> Responder:
+        if credentials is None:  # no header, or not a Bearer one
+            raise unauthorized(NO_TOKEN)
+        responder = verify_token(request.app.state.jwt_secret, credentials.credentials)
         if roles and responder.role not in roles:
             allowed = ", ".join(role.value for role in roles)
             raise Problem(403, f"This needs one of the roles: {allowed}.")

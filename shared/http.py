@@ -22,6 +22,8 @@ from shared.settings import FlareSettings
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# An OpenAPI response whose body is a problem: `{code: {"description": ..., **PROBLEM}}`.
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 # Seconds a client should wait before retrying when our database is unavailable.
 RETRY_AFTER_S = 5
 # /readyz answers from a run of its checks under way, or started at most this long before.

@@ -14,11 +14,10 @@ from services.intake.schemas import EscalationAccepted, EscalationIn, Escalation
 from services.intake.service import Idempotency, accept_escalation, escalation_status
 from services.intake.settings import IntakeSettings
 from shared.group_commit import GroupCommit
-from shared.http import Problem
+from shared.http import PROBLEM, Problem
 from shared.invalidation import InvalidatedCache
 from shared.outbox import OutboxRelay
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON.", **PROBLEM},
     401: {"description": "No valid partner API key (Authorization: Bearer).", **PROBLEM},

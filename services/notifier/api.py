@@ -14,6 +14,7 @@ from services.notifier.console import console_page, console_policy
 from services.notifier.filters import EventFilter
 from services.notifier.hub import StreamHub
 from shared.auth import (
+    AUTH_ERRORS,
     AnyResponder,
     Responder,
     Role,
@@ -26,7 +27,7 @@ from shared.events import Severity
 from shared.http import Problem
 
 streams = APIRouter(prefix="/v1", tags=["streams"])
-router = APIRouter(prefix="/v1", tags=["deliveries"])
+router = APIRouter(prefix="/v1", tags=["deliveries"], responses=AUTH_ERRORS)
 console = APIRouter(include_in_schema=False)
 Manager = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
 Teams = Annotated[
@@ -63,7 +64,7 @@ async def websocket_stream(
     await live.pump_websocket(websocket, hub, subscriber, responder.expires_at)
 
 
-@streams.get("/stream", response_class=StreamingResponse)
+@streams.get("/stream", response_class=StreamingResponse, responses={401: AUTH_ERRORS[401]})
 async def event_stream(
     request: Request,
     token: Token = None,

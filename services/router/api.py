@@ -24,9 +24,15 @@ from services.router.schemas import (
     TeamOut,
     Text,
 )
-from shared.auth import AnyResponder, Responder, Role, require_role
+from shared.auth import AUTH_ERRORS, AnyResponder, Responder, Role, require_role
 from shared.events import CaseSnapshot, CaseStatus, Category, Moment, Severity, Topics
+from shared.http import PROBLEM
 
+NO_CASE: dict[int | str, dict[str, Any]] = {404: {"description": "No such case.", **PROBLEM}}
+CASE_CHANGE: dict[int | str, dict[str, Any]] = {
+    **NO_CASE,
+    409: {"description": "The case's status does not allow it (`status_now`).", **PROBLEM},
+}
 Actor = Annotated[Responder, Depends(require_role(Role.RESPONDER, Role.LEAD, Role.ADMIN))]
 Lead = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
 Analyst = Annotated[Responder, Depends(require_role(Role.ANALYST, Role.LEAD, Role.ADMIN))]
@@ -41,7 +47,7 @@ def build_router(
     changed: Callable[[], None],
     rotations: teams.Rotations,
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", responses=AUTH_ERRORS)
     router.include_router(_case_routes(sessions, topics, changed, rotations))
     router.include_router(_team_routes(sessions))
     router.include_router(_report_routes(sessions))
@@ -86,20 +92,20 @@ def _case_routes(
         async with sessions() as session:
             return await case_actions.list_cases(session, where, limit, cursor)
 
-    @router.get("/cases/{case_id}")
+    @router.get("/cases/{case_id}", responses=NO_CASE)
     async def get_case(case_id: UUID, _: AnyResponder) -> CaseDetail:
         async with sessions() as session:
             return await case_actions.case_detail(session, case_id)
 
     # Apart from the case: the console fetches evidence only after its content warning.
-    @router.get("/cases/{case_id}/evidence")
+    @router.get("/cases/{case_id}/evidence", responses=NO_CASE)
     async def get_evidence(case_id: UUID, who: AnyResponder) -> list[EvidenceItem]:
         async with sessions.begin() as session:
             return await case_actions.case_evidence(
                 session, case_id, who.subject, datetime.now(UTC)
             )
 
-    @router.post("/cases/{case_id}/acknowledge")
+    @router.post("/cases/{case_id}/acknowledge", responses=CASE_CHANGE)
     async def acknowledge(
         case_id: UUID, who: Actor, body: AcknowledgeIn | None = None
     ) -> CaseSnapshot:
@@ -108,13 +114,13 @@ def _case_routes(
             lambda s, now: case_actions.acknowledge(s, topics, case_id, who.subject, note, now)
         )
 
-    @router.post("/cases/{case_id}/resolve")
+    @router.post("/cases/{case_id}/resolve", responses=CASE_CHANGE)
     async def resolve(case_id: UUID, body: ResolveIn, who: Actor) -> CaseSnapshot:
         return await apply(
             lambda s, now: case_actions.resolve(s, topics, case_id, who.subject, body, now)
         )
 
-    @router.post("/cases/{case_id}/reassign")
+    @router.post("/cases/{case_id}/reassign", responses=CASE_CHANGE)
     async def reassign(case_id: UUID, body: ReassignIn, who: Lead) -> CaseSnapshot:
         return await apply(
             lambda s, now: case_actions.reassign(
@@ -122,7 +128,7 @@ def _case_routes(
             )
         )
 
-    @router.post("/cases/{case_id}/notes", status_code=201)
+    @router.post("/cases/{case_id}/notes", status_code=201, responses=CASE_CHANGE)
     async def add_note(case_id: UUID, body: NoteIn, who: Actor) -> CaseSnapshot:
         return await apply(
             lambda s, now: case_actions.add_note(s, topics, case_id, who.subject, body.text, now)
