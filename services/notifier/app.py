@@ -41,9 +41,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             "destination_invalidation": destination_changes.run,
         },
         closers=[dead_letters.stop, senders.close],
-        # The console, the subscriptions and the streams stay served during a Kafka outage
-        # (no case event is published meanwhile), once the streams have their place on the topic.
-        required={"postgres", "stream"},
+        required={"postgres", "kafka", "stream"},
         extra_checks={"stream": stream.ready},
     )
     app.state.settings = settings

@@ -50,9 +50,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             ),
         },
         closers=[producer.stop],
-        # The responders' API needs only PostgreSQL (what it changes goes out through the
-        # outbox): during a Kafka outage a crisis can still be acknowledged and worked.
-        required={"postgres"},
+        required={"postgres", "kafka"},
     )
     app.state.policies = policies
     app.add_middleware(

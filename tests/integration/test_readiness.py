@@ -1,10 +1,10 @@
-"""Without Kafka the router is ready: the responders' API needs only PostgreSQL (intake, whose
-outbox keeps what it accepts, is too: test_intake.py). The notifier is not until its streams have
-their place on the topic (ADR 0003); once they have, a Kafka outage leaves it ready
-(tests/chaos/test_kafka_killed.py)."""
+"""The router and the notifier are not ready without Kafka: the one consumes the reports, the
+other every case event (intake, whose outbox keeps what it accepts, is: test_intake.py)."""
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 
 from services.notifier.app import create_app as notifier_app
@@ -17,28 +17,21 @@ from tests.integration.conftest import running
 UNREACHABLE = "127.0.0.1:1"
 
 
-async def readiness_without_kafka(app: FastAPI) -> tuple[int, dict[str, Any]]:
-    """/readyz's status and checks, from a service given a Kafka nobody listens at."""
-    async with running(app) as client:
+def router(env: FlareEnv) -> FastAPI:
+    return router_app(env.settings(RouterSettings, kafka_bootstrap_servers=UNREACHABLE))
+
+
+def notifier(env: FlareEnv) -> FastAPI:
+    return notifier_app(env.settings(NotifierSettings, kafka_bootstrap_servers=UNREACHABLE))
+
+
+@pytest.mark.parametrize("make_app", [router, notifier], ids=["router", "notifier"])
+async def test_without_kafka_the_service_is_not_ready_and_says_why(
+    flare_env: FlareEnv, make_app: Callable[[FlareEnv], FastAPI]
+) -> None:
+    async with running(make_app(flare_env)) as client:
         response = await client.get("/readyz")
     body: dict[str, Any] = response.json()
+    assert response.status_code == 503
     assert body["checks"]["kafka"].startswith("unavailable")
     assert body["checks"]["postgres"] == "ok"
-    return response.status_code, body["checks"]
-
-
-async def test_without_kafka_the_router_is_ready_and_says_kafka_is_down(
-    flare_env: FlareEnv,
-) -> None:
-    settings = flare_env.settings(RouterSettings, kafka_bootstrap_servers=UNREACHABLE)
-    status, checks = await readiness_without_kafka(router_app(settings))
-    assert status == 200, checks
-
-
-async def test_a_notifier_that_never_reached_kafka_is_not_ready_and_says_why(
-    flare_env: FlareEnv,
-) -> None:
-    settings = flare_env.settings(NotifierSettings, kafka_bootstrap_servers=UNREACHABLE)
-    status, checks = await readiness_without_kafka(notifier_app(settings))
-    assert status == 503
-    assert "the case stream is not positioned yet" in checks["stream"]
