@@ -41,13 +41,23 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+# A statement that takes longer is cancelled: a dead server does not hang a request for ever.
+STATEMENT_TIMEOUT_S = 30.0
+
+
+def make_engine(
+    url: str, pool_size: int = 10, statement_timeout_s: float | None = STATEMENT_TIMEOUT_S
+) -> AsyncEngine:
+    """The services' engine. `statement_timeout_s=None` for migrations alone: an index built
+    on a large table, or a lock waited for behind live pods, may take longer."""
     engine = create_async_engine(
         url,
         # asyncpg connects from its own DSN: SQLAlchemy would pass the URL's query to
         # asyncpg.connect as arguments, and `?sslmode=require`, as managed databases' URLs
-        # have it, is not one. The timeouts give up on a dead server instead of hanging.
-        async_creator=partial(asyncpg.connect, asyncpg_dsn(url), timeout=5, command_timeout=30),
+        # have it, is not one.
+        async_creator=partial(
+            asyncpg.connect, asyncpg_dsn(url), timeout=5, command_timeout=statement_timeout_s
+        ),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
@@ -178,7 +188,7 @@ def run_migrations(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = make_engine(url, pool_size=1)
+        engine = make_engine(url, pool_size=1, statement_timeout_s=None)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(migrate)

@@ -2,16 +2,33 @@
 
 import ipaddress
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from shared.events import Topics
 from shared.kafka import KafkaAccess
 from shared.tracing import Exporter
 
 LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
+# What a database URL's query may hold: the parameters asyncpg reads as libpq does. It would send
+# any other (connect_timeout, channel_binding, ssl) to PostgreSQL as a server setting, which
+# PostgreSQL refuses: every connection would fail, long after start-up.
+DATABASE_URL_QUERY = frozenset(
+    {
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "sslpassword",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "target_session_attrs",
+        "application_name",
+    }
+)
 
 
 def _loopback(host: str) -> bool:
@@ -100,9 +117,14 @@ class FlareSettings(KafkaSettings):
     def use_asyncpg(cls, url: str) -> str:
         """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg.
         TLS is asked for as psql asks for it, `?sslmode=require` (or verify-full, with
-        sslrootcert); asyncpg would take `ssl=` for a server setting and fail to connect."""
-        if "ssl" in make_url(url).query:
-            raise ValueError("ask for TLS with libpq's sslmode=..., e.g. ?sslmode=require")
+        sslrootcert)."""
+        keys = {key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+        if unknown := sorted(keys - DATABASE_URL_QUERY):
+            hint = " (ask for TLS with sslmode=..., e.g. ?sslmode=require)" if "ssl" in keys else ""
+            raise ValueError(
+                f"the URL's query may hold {', '.join(sorted(DATABASE_URL_QUERY))}; "
+                f"not {', '.join(unknown)}{hint}"
+            )
         for plain in ("postgresql://", "postgres://"):
             if url.startswith(plain):
                 return "postgresql+asyncpg://" + url.removeprefix(plain)

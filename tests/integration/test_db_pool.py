@@ -87,3 +87,22 @@ async def test_the_url_asks_for_tls_with_libpqs_sslmode(flare_env: FlareEnv) -> 
     finally:
         await preferring.dispose()
         await requiring.dispose()
+
+
+async def test_the_services_statements_time_out_and_the_migrations_do_not(
+    flare_env: FlareEnv,
+) -> None:
+    """A dead server does not hang a request; a migration waiting for its lock or building an
+    index on a large table takes what it needs (run_migrations: statement_timeout_s=None)."""
+    sleep = text("SELECT pg_sleep(1.5)")
+    services = make_engine(flare_env.database_url, pool_size=1, statement_timeout_s=0.5)
+    migrations = make_engine(flare_env.database_url, pool_size=1, statement_timeout_s=None)
+    try:
+        async with services.connect() as connection:
+            with pytest.raises(TimeoutError):
+                await connection.execute(sleep)
+        async with migrations.connect() as connection:
+            await connection.execute(sleep)
+    finally:
+        await services.dispose()
+        await migrations.dispose()
