@@ -43,10 +43,12 @@ RETENTION_MS = 7 * 24 * 3600 * 1000
 
 def topic_config(replication_factor: int) -> dict[str, str]:
     """Set on each topic, not left to the broker's defaults (often one in-sync replica): an
-    acknowledged write is on every replica but one, so it survives the loss of a broker."""
+    acknowledged write is on two replicas (one broker's topics: on it), so it survives the loss
+    of any one broker. With two replicas, writes wait while one is missing; the outboxes keep
+    them meanwhile."""
     return {
         "retention.ms": str(RETENTION_MS),
-        "min.insync.replicas": str(max(1, replication_factor - 1)),
+        "min.insync.replicas": str(min(2, replication_factor)),
     }
 
 

@@ -29,8 +29,10 @@ async def test_created_topics_carry_their_retention_and_min_insync_replicas(
         assert configs["min.insync.replicas"] == ("1", SET_ON_THE_TOPIC), name
 
 
-@pytest.mark.parametrize(("replication_factor", "min_insync"), [(1, "1"), (2, "1"), (3, "2")])
-def test_an_acknowledged_write_is_on_every_replica_but_one(
+@pytest.mark.parametrize(
+    ("replication_factor", "min_insync"), [(1, "1"), (2, "2"), (3, "2"), (5, "2")]
+)
+def test_an_acknowledged_write_is_on_two_replicas_where_there_are_two(
     replication_factor: int, min_insync: str
 ) -> None:
     assert topic_config(replication_factor)["min.insync.replicas"] == min_insync
