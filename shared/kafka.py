@@ -387,6 +387,15 @@ class ConsumerLoop:
                 log.warning("offsets_not_committed", consumer=self.name, error=repr(error))
             finally:
                 await consumer.stop()
+                self._forget_lag()
+
+    def _forget_lag(self) -> None:
+        """A loop that ended (stopped, or crashed and waiting to be restarted) knows no lag:
+        a kept series would show its last value for ever, and hide the loop's absence from
+        the alert on consumers nobody runs."""
+        for partition in self._lag_partitions:
+            self._lag.remove(self.name, partition.topic, str(partition.partition))
+        self._lag_partitions.clear()
 
     async def _commit_handled(self, consumer: AIOKafkaConsumer) -> None:
         """Commit the handled offsets of the partitions this consumer still owns (after a

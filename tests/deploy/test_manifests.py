@@ -236,7 +236,7 @@ def test_gauges_every_replica_measures_alike_are_never_summed_across_replicas() 
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "flare-overview.json").read_text())
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "flare-alerts.yaml").read_text())
     expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
-    expressions += [rule["expr"] for rule in rules["groups"][0]["rules"]]
+    expressions += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
     for expression in expressions:
         uses = re.findall(rf"\b({SHARED_GAUGES})\b", expression)
         taken = re.findall(rf"\b(?:max by \([^)]*\) |absent)\(({SHARED_GAUGES})\b", expression)
@@ -246,11 +246,15 @@ def test_gauges_every_replica_measures_alike_are_never_summed_across_replicas() 
 def test_alerts_use_exported_metrics_and_have_a_runbook_entry() -> None:
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "flare-alerts.yaml").read_text())
     runbook = (ROOT / "docs" / "operations.md").read_text()
-    for rule in rules["groups"][0]["rules"]:
+    for rule in (rule for group in rules["groups"] for rule in group["rules"]):
         assert metrics_in(rule["expr"]) <= exported_metrics(), rule["alert"]
         assert f"### {rule['alert']}" in runbook, (
             f"docs/operations.md does not explain {rule['alert']}"
         )
+        assert rule["annotations"]["runbook"] == f"docs/operations.md#{rule['alert'].lower()}"
+        # absent() names what is missing only when given a bare selector, not an expression.
+        for argument in re.findall(r"absent\((.*?)\)\s*(?:or|$)", rule["expr"], re.MULTILINE):
+            assert re.fullmatch(r"\w+\{[^{}]*\}", argument), (rule["alert"], argument)
 
 
 def test_the_deployed_default_policy_is_the_one_the_repository_tests() -> None:
