@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from shared.db import upgrade
 from shared.http import serve
 from shared.logging import configure_logging, get_logger
-from shared.settings import FlareSettings, ResponderAuthSettings
+from shared.settings import FlareSettings, ResponderAuthSettings, settings_problems
 from shared.tracing import configure_tracing
 
 S = TypeVar("S", bound=FlareSettings)
@@ -69,12 +69,8 @@ def run_service(
     # validate, a database or broker that does not answer (or a schema not migrated yet).
     try:
         cli()
-    except ValidationError as error:  # without the values: one may be a secret
-        problems = "; ".join(
-            f"FLARE_{'_'.join(map(str, item['loc'])).upper()}: {item['msg']}"
-            for item in error.errors(include_input=False)
-        )
-        _exit(f"invalid settings: {problems}")
+    except ValidationError as error:
+        _exit(f"invalid settings: {settings_problems(error)}")
     except (OSError, DBAPIError) as error:
         if sys.argv[1:2] == ["migrate"]:
             raise  # which revision failed, and where: the traceback says

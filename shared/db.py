@@ -43,13 +43,16 @@ def asyncpg_dsn(database_url: str) -> str:
 
 # A statement that takes longer is cancelled: a dead server does not hang a request for ever.
 STATEMENT_TIMEOUT_S = 30.0
+# A migration's statements have no time limit (an index on a large table takes what it takes),
+# but one waits at most this long for a lock.
+MIGRATION_LOCK_TIMEOUT_S = 10.0
 
 
 def make_engine(
     url: str, pool_size: int = 10, statement_timeout_s: float | None = STATEMENT_TIMEOUT_S
 ) -> AsyncEngine:
     """The services' engine. `statement_timeout_s=None` for migrations alone: an index built
-    on a large table, or a lock waited for behind live pods, may take longer."""
+    on a large table may take longer."""
     engine = create_async_engine(
         url,
         # asyncpg connects from its own DSN: SQLAlchemy would pass the URL's query to
@@ -177,6 +180,10 @@ def run_migrations(metadata: MetaData) -> None:
     url = context.config.attributes["database_url"]
 
     def migrate(connection: Connection) -> None:
+        # A migration's lock waited for behind a long transaction would queue every later query
+        # on that table behind it: live pods would stall. It gives up instead, and the Job
+        # tries again (backoffLimit).
+        connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_TIMEOUT_S}s'"))
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         context.configure(
             connection=connection,

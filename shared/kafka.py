@@ -381,13 +381,13 @@ class ConsumerLoop:
                     await self._measure_lag(consumer)
                     lag_measured = time.monotonic()
         finally:
+            self._forget_lag()  # first: what follows may raise (a cancellation, say)
             try:
                 await self._commit_handled(consumer)
             except KafkaError as error:  # redelivered after a restart, and changes nothing
                 log.warning("offsets_not_committed", consumer=self.name, error=repr(error))
             finally:
                 await consumer.stop()
-                self._forget_lag()
 
     def _forget_lag(self) -> None:
         """A loop that ended (stopped, or crashed and waiting to be restarted) knows no lag:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from shared.events import Topics
 from shared.kafka import EventProducer, KafkaAccess, kafka_reachable
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, settings_problems
 
 
 async def wait_for_broker(kafka: KafkaAccess, timeout_s: float) -> None:
@@ -197,9 +197,8 @@ def main() -> None:
     overrides = {"kafka_bootstrap_servers": args.bootstrap} if args.bootstrap else {}
     try:
         kafka = KafkaSettings(**overrides).kafka
-    except ValidationError as error:  # without the values: one may be a password
-        problems = "; ".join(item["msg"] for item in error.errors(include_input=False))
-        print(f"kafka_admin: invalid settings: {problems}", file=sys.stderr)
+    except ValidationError as error:
+        print(f"kafka_admin: invalid settings: {settings_problems(error)}", file=sys.stderr)
         sys.exit(1)
     # aiokafka logs every refused connection while we wait; the outcome is all we report.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

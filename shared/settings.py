@@ -1,32 +1,30 @@
 """Settings every service has, read from FLARE_* environment variables."""
 
 import ipaddress
+import os
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from shared.events import Topics
 from shared.kafka import KafkaAccess
 from shared.tracing import Exporter
 
 LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
-# What a database URL's query may hold: the parameters asyncpg reads as libpq does. It would send
-# any other (connect_timeout, channel_binding, ssl) to PostgreSQL as a server setting, which
-# PostgreSQL refuses: every connection would fail, long after start-up.
+# What a database URL's query may hold: the parameters asyncpg reads as libpq does, and the
+# start-up parameters PostgreSQL takes from any client. asyncpg would send any other key
+# (connect_timeout, channel_binding) to PostgreSQL as a server setting, which it refuses: every
+# connection would fail, long after start-up. (asyncpg/connect_utils.py)
 DATABASE_URL_QUERY = frozenset(
     {
-        "sslmode",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "sslcrl",
-        "sslpassword",
-        "ssl_min_protocol_version",
-        "ssl_max_protocol_version",
-        "target_session_attrs",
-        "application_name",
+        *("host", "port", "user", "password", "dbname", "database", "passfile", "service"),
+        *("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword"),
+        *("sslnegotiation", "ssl_min_protocol_version", "ssl_max_protocol_version"),
+        *("target_session_attrs", "krbsrvname", "gsslib"),
+        *("application_name", "options"),
     }
 )
 
@@ -59,6 +57,17 @@ class KafkaSettings(BaseSettings):
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr = SecretStr("")
     kafka_ssl_cafile: str | None = None
+
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def readable_ca(cls, path: str | None) -> str | None:
+        """Checked at start: a CA bundle that is not there (its Secret missing) would otherwise
+        fail every connection, as an outage that never ends."""
+        if path is not None and not os.access(path, os.R_OK):
+            raise ValueError(
+                f"cannot read {path} (is the Secret flare-kafka-client's ca.crt mounted?)"
+            )
+        return path
 
     @model_validator(mode="after")
     def login_for_sasl(self) -> "KafkaSettings":
@@ -114,21 +123,25 @@ class FlareSettings(KafkaSettings):
 
     @field_validator("database_url")
     @classmethod
-    def use_asyncpg(cls, url: str) -> str:
+    def use_asyncpg(cls, value: str) -> str:
         """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg.
         TLS is asked for as psql asks for it, `?sslmode=require` (or verify-full, with
-        sslrootcert)."""
-        keys = {key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
-        if unknown := sorted(keys - DATABASE_URL_QUERY):
-            hint = " (ask for TLS with sslmode=..., e.g. ?sslmode=require)" if "ssl" in keys else ""
-            raise ValueError(
-                f"the URL's query may hold {', '.join(sorted(DATABASE_URL_QUERY))}; "
-                f"not {', '.join(unknown)}{hint}"
+        sslrootcert); `ssl=`, which SQLAlchemy's asyncpg dialect took, is read as sslmode."""
+        try:
+            url = make_url(value)
+        except ArgumentError:  # its text would show the URL
+            raise ValueError("not a database URL (postgresql://user:password@host/db)") from None
+        if "ssl" in url.query and "sslmode" not in url.query:
+            url = url.difference_update_query(["ssl"]).update_query_dict(
+                {"sslmode": url.query["ssl"]}
             )
-        for plain in ("postgresql://", "postgres://"):
-            if url.startswith(plain):
-                return "postgresql+asyncpg://" + url.removeprefix(plain)
-        return url
+        if unknown := sorted(set(url.query) - DATABASE_URL_QUERY):
+            raise ValueError(
+                f"its query may hold libpq's connection parameters; not {', '.join(unknown)}"
+            )
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+asyncpg")
+        return url.render_as_string(hide_password=False)
 
     @property
     def topics(self) -> Topics:
@@ -152,3 +165,12 @@ class ResponderAuthSettings(FlareSettings):
                 f"FLARE_JWT_SECRET must be set to serve on {self.host}: the default is public, "
                 "for local runs on 127.0.0.1 only (e.g. FLARE_JWT_SECRET=$(openssl rand -hex 32))"
             )
+
+
+def settings_problems(error: ValidationError) -> str:
+    """Invalid settings in one line: each problem with its variable, never its value (one may
+    be a password)."""
+    return "; ".join(
+        (f"FLARE_{'_'.join(map(str, item['loc'])).upper()}: " if item["loc"] else "") + item["msg"]
+        for item in error.errors(include_input=False)
+    )

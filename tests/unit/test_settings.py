@@ -1,5 +1,7 @@
 """Settings: what operators may write and what the services then use."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -22,29 +24,50 @@ def test_plain_postgres_urls_are_used_with_asyncpg(given: str, used: str) -> Non
     assert FlareSettings(port=1, database_url=given).database_url == used
 
 
-def test_tls_is_asked_for_as_psql_asks() -> None:
-    url = "postgresql://flare:pw@db/flare?sslmode=verify-full&sslrootcert=/ca.pem"
-    assert FlareSettings(port=1, database_url=url).database_url == url.replace(
-        "postgresql://", "postgresql+asyncpg://"
-    )
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        (
+            "postgresql://flare:pw@db/flare?sslmode=verify-full&sslrootcert=/ca.pem",
+            "postgresql+asyncpg://flare:pw@db/flare?sslmode=verify-full&sslrootcert=%2Fca.pem",
+        ),
+        # SQLAlchemy's asyncpg dialect took `ssl=`: such URLs keep working.
+        (
+            "postgresql://flare:pw@db/flare?ssl=require",
+            "postgresql+asyncpg://flare:pw@db/flare?sslmode=require",
+        ),
+        (
+            "postgresql://flare:pw@/flare?host=/cloudsql/p:r:i",
+            "postgresql+asyncpg://flare:pw@/flare?host=%2Fcloudsql%2Fp%3Ar%3Ai",
+        ),
+        ("postgresql://flare:pa?ss@db/flare", "postgresql+asyncpg://flare:pa%3Fss@db/flare"),
+    ],
+)
+def test_tls_and_libpqs_other_parameters_are_taken_as_psql_takes_them(
+    given: str, used: str
+) -> None:
+    assert FlareSettings(port=1, database_url=given).database_url == used
 
 
 @pytest.mark.parametrize(
-    ("query", "named"),
+    ("url", "named"),
     [
-        ("ssl=require", "not ssl (ask for TLS with sslmode=..."),
-        ("ssl", "not ssl (ask for TLS with sslmode=..."),
-        ("sslmode=require&connect_timeout=10", "not connect_timeout"),
-        ("channel_binding=require", "not channel_binding"),
+        (
+            "postgresql://flare:s3cret-pw@db/flare?sslmode=require&connect_timeout=10",
+            "not connect_timeout",
+        ),
+        ("postgresql://flare:s3cret-pw@db/flare?channel_binding=require", "not channel_binding"),
+        ("postgresql://flare:s3cret-pw?x=1@db/flare?connect_timeout=1", "not connect_timeout"),
+        ("s3cret-pw", "not a database URL"),
     ],
 )
-def test_a_url_whose_query_asyncpg_would_send_as_server_settings_is_refused_unshown(
-    query: str, named: str
+def test_a_url_asyncpg_would_send_server_settings_from_is_refused_unshown(
+    url: str, named: str
 ) -> None:
     """asyncpg sends what it does not read as libpq does to PostgreSQL as server settings, and
-    PostgreSQL refuses them: at start-up, with the key named and the URL not shown."""
+    PostgreSQL refuses them: at start-up, with the key named and nothing of the URL shown."""
     with pytest.raises(ValidationError) as refused:
-        FlareSettings(port=1, database_url=f"postgresql://flare:s3cret-pw@db/flare?{query}")
+        FlareSettings(port=1, database_url=url)
     assert named in str(refused.value)
     assert "s3cret-pw" not in str(refused.value)
 
@@ -84,14 +107,18 @@ def test_the_default_token_secret_serves_local_runs(host: str) -> None:
     ResponderAuthSettings(port=1, host=host).refuse_public_secret()
 
 
-def test_a_secured_kafka_is_reached_as_the_settings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secured_kafka_is_reached_as_the_settings_say(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = tmp_path / "kafka-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     for name, value in {
         "FLARE_KAFKA_BOOTSTRAP_SERVERS": "kafka-0.example:9093",
         "FLARE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
         "FLARE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
         "FLARE_KAFKA_SASL_USERNAME": "flare",
         "FLARE_KAFKA_SASL_PASSWORD": "pw-from-a-secret",
-        "FLARE_KAFKA_SSL_CAFILE": "/etc/flare/kafka-ca.pem",
+        "FLARE_KAFKA_SSL_CAFILE": str(ca),
     }.items():
         monkeypatch.setenv(name, value)
     kafka = FlareSettings(port=1).kafka
@@ -101,7 +128,7 @@ def test_a_secured_kafka_is_reached_as_the_settings_say(monkeypatch: pytest.Monk
         "SCRAM-SHA-256",
         "flare",
         "pw-from-a-secret",
-        "/etc/flare/kafka-ca.pem",
+        str(ca),
     )
     assert "pw-from-a-secret" not in repr(kafka)
 
@@ -109,3 +136,11 @@ def test_a_secured_kafka_is_reached_as_the_settings_say(monkeypatch: pytest.Monk
 def test_sasl_without_a_login_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="FLARE_KAFKA_SASL_PASSWORD"):
         FlareSettings(port=1, kafka_security_protocol="SASL_SSL", kafka_sasl_username="flare")
+
+
+def test_a_kafka_ca_file_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.crt"
+    with pytest.raises(ValidationError, match=f"cannot read {missing}"):
+        FlareSettings(port=1, kafka_ssl_cafile=str(missing))
+    missing.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert FlareSettings(port=1, kafka_ssl_cafile=str(missing)).kafka.ssl_cafile == str(missing)
