@@ -14,19 +14,21 @@ from shared.kafka import KafkaAccess
 from shared.tracing import Exporter
 
 LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
-# What a database URL's query may hold: the parameters asyncpg reads as libpq does, and the
-# start-up parameters PostgreSQL takes from any client. asyncpg would send any other key
+# What a database URL's query may hold: the parameters asyncpg reads as libpq does (not those
+# the URL itself names, user, port, dbname: asyncpg would let the URL's win, libpq the query's),
+# and the start-up parameters PostgreSQL takes from any client. asyncpg would send any other key
 # (connect_timeout, channel_binding) to PostgreSQL as a server setting, which it refuses: every
 # connection would fail, long after start-up. (asyncpg/connect_utils.py)
 DATABASE_URL_QUERY = frozenset(
     {
-        *("host", "port", "user", "password", "dbname", "database", "passfile", "service"),
+        *("host", "passfile"),  # host: a Unix socket's directory, the URL naming none
         *("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword"),
         *("sslnegotiation", "ssl_min_protocol_version", "ssl_max_protocol_version"),
         *("target_session_attrs", "krbsrvname", "gsslib"),
         *("application_name", "options"),
     }
 )
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 def _loopback(host: str) -> bool:
@@ -62,8 +64,10 @@ class KafkaSettings(BaseSettings):
     @classmethod
     def readable_ca(cls, path: str | None) -> str | None:
         """Checked at start: a CA bundle that is not there (its Secret missing) would otherwise
-        fail every connection, as an outage that never ends."""
-        if path is not None and not os.access(path, os.R_OK):
+        fail every connection, as an outage that never ends. Empty is unset: the system's CAs."""
+        if not path:
+            return None
+        if not (os.path.isfile(path) and os.access(path, os.R_OK)):
             raise ValueError(
                 f"cannot read {path} (is the Secret flare-kafka-client's ca.crt mounted?)"
             )
@@ -129,8 +133,13 @@ class FlareSettings(KafkaSettings):
         sslrootcert); `ssl=`, which SQLAlchemy's asyncpg dialect took, is read as sslmode."""
         try:
             url = make_url(value)
-        except ArgumentError:  # its text would show the URL
-            raise ValueError("not a database URL (postgresql://user:password@host/db)") from None
+            if "@" in (url.host or ""):  # a password's unencoded @: the rest taken for the host
+                raise ValueError
+        except (ArgumentError, ValueError):  # their text would show the URL (a bad port)
+            raise ValueError(
+                "not a database URL (postgresql://user:password@host:port/db, with any @ : / ? "
+                "# % in the password percent-encoded)"
+            ) from None
         if "ssl" in url.query and "sslmode" not in url.query:
             url = url.difference_update_query(["ssl"]).update_query_dict(
                 {"sslmode": url.query["ssl"]}
@@ -139,6 +148,8 @@ class FlareSettings(KafkaSettings):
             raise ValueError(
                 f"its query may hold libpq's connection parameters; not {', '.join(unknown)}"
             )
+        if url.query.get("sslmode", "prefer") not in SSL_MODES:
+            raise ValueError(f"sslmode (or ssl) must be one of {', '.join(SSL_MODES)}")
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+asyncpg")
         return url.render_as_string(hide_password=False)
@@ -171,6 +182,6 @@ def settings_problems(error: ValidationError) -> str:
     """Invalid settings in one line: each problem with its variable, never its value (one may
     be a password)."""
     return "; ".join(
-        (f"FLARE_{'_'.join(map(str, item['loc'])).upper()}: " if item["loc"] else "") + item["msg"]
+        (f"FLARE_{str(item['loc'][0]).upper()}: " if item["loc"] else "") + item["msg"]
         for item in error.errors(include_input=False)
     )

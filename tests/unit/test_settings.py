@@ -58,6 +58,11 @@ def test_tls_and_libpqs_other_parameters_are_taken_as_psql_takes_them(
         ),
         ("postgresql://flare:s3cret-pw@db/flare?channel_binding=require", "not channel_binding"),
         ("postgresql://flare:s3cret-pw?x=1@db/flare?connect_timeout=1", "not connect_timeout"),
+        ("postgresql://flare:s3cret-pw@db/app?port=5433", "not port"),
+        ("postgresql://flare:s3cret-pw@db/flare?ssl=true", "sslmode (or ssl) must be one of"),
+        ("postgresql://flare:s3cret-pw@db/flare?sslmode=requir", "sslmode (or ssl) must be one of"),
+        ("postgresql://flare:ab@s3cret-pw@db:5432/flare", "not a database URL"),
+        ("postgresql://flare:ab@cd:s3cret-pw@db:5432/flare", "not a database URL"),
         ("s3cret-pw", "not a database URL"),
     ],
 )
@@ -142,5 +147,8 @@ def test_a_kafka_ca_file_that_cannot_be_read_stops_the_start(tmp_path: Path) -> 
     missing = tmp_path / "ca.crt"
     with pytest.raises(ValidationError, match=f"cannot read {missing}"):
         FlareSettings(port=1, kafka_ssl_cafile=str(missing))
+    with pytest.raises(ValidationError, match=f"cannot read {tmp_path}"):
+        FlareSettings(port=1, kafka_ssl_cafile=str(tmp_path))  # a directory
+    assert FlareSettings(port=1, kafka_ssl_cafile="").kafka.ssl_cafile is None  # the system's
     missing.write_text("-----BEGIN CERTIFICATE-----\n")
     assert FlareSettings(port=1, kafka_ssl_cafile=str(missing)).kafka.ssl_cafile == str(missing)
