@@ -14,14 +14,13 @@ from shared.kafka import KafkaAccess
 from shared.tracing import Exporter
 
 LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
-# What a database URL's query may hold: the parameters asyncpg reads as libpq does (not those
-# the URL itself names, user, port, dbname: asyncpg would let the URL's win, libpq the query's),
-# and the start-up parameters PostgreSQL takes from any client. asyncpg would send any other key
-# (connect_timeout, channel_binding) to PostgreSQL as a server setting, which it refuses: every
-# connection would fail, long after start-up. (asyncpg/connect_utils.py)
+# What a database URL's query may hold: the parameters asyncpg reads as libpq does, and the
+# start-up parameters PostgreSQL takes from any client. asyncpg would send any other key
+# (connect_timeout, channel_binding, service) to PostgreSQL as a server setting, which it
+# refuses: every connection would fail, long after start-up. (asyncpg/connect_utils.py)
 DATABASE_URL_QUERY = frozenset(
     {
-        *("host", "passfile"),  # host: a Unix socket's directory, the URL naming none
+        *("host", "port", "user", "password", "dbname", "passfile"),
         *("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword"),
         *("sslnegotiation", "ssl_min_protocol_version", "ssl_max_protocol_version"),
         *("target_session_attrs", "krbsrvname", "gsslib"),
@@ -131,15 +130,18 @@ class FlareSettings(KafkaSettings):
         """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg.
         TLS is asked for as psql asks for it, `?sslmode=require` (or verify-full, with
         sslrootcert); `ssl=`, which SQLAlchemy's asyncpg dialect took, is read as sslmode."""
+        not_a_url = ValueError(
+            "not a database URL (postgresql://user:password@host:port/db, one host; any @ : / ? "
+            "# % in the password percent-encoded, and any other @)"
+        )
+        # libpq ends the password at its first @: a second, unencoded, would make the rest of
+        # the password the host or the query, and show it in errors and logs.
+        if value.count("@") > 1:
+            raise not_a_url
         try:
             url = make_url(value)
-            if "@" in (url.host or ""):  # a password's unencoded @: the rest taken for the host
-                raise ValueError
         except (ArgumentError, ValueError):  # their text would show the URL (a bad port)
-            raise ValueError(
-                "not a database URL (postgresql://user:password@host:port/db, with any @ : / ? "
-                "# % in the password percent-encoded)"
-            ) from None
+            raise not_a_url from None
         if "ssl" in url.query and "sslmode" not in url.query:
             url = url.difference_update_query(["ssl"]).update_query_dict(
                 {"sslmode": url.query["ssl"]}
@@ -148,6 +150,26 @@ class FlareSettings(KafkaSettings):
             raise ValueError(
                 f"its query may hold libpq's connection parameters; not {', '.join(unknown)}"
             )
+        # asyncpg keeps the last of a repeated key and lets the URL's own host, port, user,
+        # password or database win over the query's, where libpq lets the query's win: asked
+        # twice, the two would connect to different places.
+        named = {
+            "host": url.host,
+            "port": url.port,
+            "user": url.username,
+            "password": url.password,
+            "dbname": url.database,
+        }
+        twice = [key for key, given in url.query.items() if not isinstance(given, str)]
+        twice += [key for key in url.query if named.get(key) is not None]
+        if twice:
+            raise ValueError(f"names {', '.join(sorted(set(twice)))} twice")
+        if any("," in str(url.query.get(key, "")) for key in ("host", "port")):  # several hosts
+            raise not_a_url
+        if url.host is None and url.port is not None and "host" in url.query:
+            # postgresql://u:p@:5433/db?host=/run/postgresql: psql's socket on port 5433;
+            # asyncpg would take the URL's empty host and reach port 5433 over TCP instead.
+            url = url._replace(port=None).update_query_dict({"port": str(url.port)})
         if url.query.get("sslmode", "prefer") not in SSL_MODES:
             raise ValueError(f"sslmode (or ssl) must be one of {', '.join(SSL_MODES)}")
         if url.drivername in ("postgresql", "postgres"):

@@ -6,9 +6,11 @@ import json
 import pytest
 from sqlalchemy import bindparam, cast, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from shared.db import make_engine
+from shared.settings import FlareSettings
 from tests.conftest import FlareEnv
 from tests.integration.conftest import fetch
 from tests.integration.notifier_peers import wait_until
@@ -87,6 +89,24 @@ async def test_the_url_asks_for_tls_with_libpqs_sslmode(flare_env: FlareEnv) -> 
     finally:
         await preferring.dispose()
         await requiring.dispose()
+
+
+async def test_a_url_naming_its_host_and_port_in_the_query_connects_there(
+    flare_env: FlareEnv,
+) -> None:
+    """As a Unix socket's directory and port are named (`?host=/run/postgresql&port=5433`):
+    the URL names no host, so the query's are used, as psql uses them."""
+    url = make_url(flare_env.database_url)
+    given = url._replace(host=None, port=None).update_query_dict(
+        {"host": str(url.host), "port": str(url.port)}
+    )
+    settings = FlareSettings(port=1, database_url=given.render_as_string(hide_password=False))
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT inet_server_port()")) == url.port
+    finally:
+        await engine.dispose()
 
 
 async def test_the_services_statements_time_out_and_the_migrations_do_not(

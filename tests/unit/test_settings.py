@@ -9,7 +9,7 @@ from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
 from services.router.settings import RouterSettings
 from shared.kafka import KafkaAccess
-from shared.settings import FlareSettings, ResponderAuthSettings
+from shared.settings import FlareSettings, ResponderAuthSettings, settings_problems
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,22 @@ def test_plain_postgres_urls_are_used_with_asyncpg(given: str, used: str) -> Non
             "postgresql+asyncpg://flare:pw@/flare?host=%2Fcloudsql%2Fp%3Ar%3Ai",
         ),
         ("postgresql://flare:pa?ss@db/flare", "postgresql+asyncpg://flare:pa%3Fss@db/flare"),
+        # A Unix socket on another port: where the URL names no host, the query may name
+        # them, and the user and database (libpq reads them; asyncpg too, the URL naming none).
+        (
+            "postgresql:///flare?host=/run/pg&port=5433&user=flare",
+            "postgresql+asyncpg:///flare?host=%2Frun%2Fpg&port=5433&user=flare",
+        ),
+        # psql reads this as the socket's port; asyncpg would reach that port over TCP.
+        (
+            "postgresql://flare:pw@:5433/flare?host=/run/pg",
+            "postgresql+asyncpg://flare:pw@/flare?host=%2Frun%2Fpg&port=5433",
+        ),
+        ("postgresql://flare:pw@db?dbname=flare", "postgresql+asyncpg://flare:pw@db?dbname=flare"),
+        (
+            "postgresql://flare%40server:pw@db/flare?application_name=ops%40flare",
+            "postgresql+asyncpg://flare%40server:pw@db/flare?application_name=ops%40flare",
+        ),
     ],
 )
 def test_tls_and_libpqs_other_parameters_are_taken_as_psql_takes_them(
@@ -58,11 +74,26 @@ def test_tls_and_libpqs_other_parameters_are_taken_as_psql_takes_them(
         ),
         ("postgresql://flare:s3cret-pw@db/flare?channel_binding=require", "not channel_binding"),
         ("postgresql://flare:s3cret-pw?x=1@db/flare?connect_timeout=1", "not connect_timeout"),
-        ("postgresql://flare:s3cret-pw@db/app?port=5433", "not port"),
+        ("postgresql://flare:s3cret-pw@db/flare?service=prod", "not service"),
+        # asyncpg lets the URL's own win, libpq the query's: they would connect apart.
+        ("postgresql://flare:s3cret-pw@db:5432/app?port=5433", "names port twice"),
+        ("postgresql://flare:s3cret-pw@db/flare?host=/run/pg", "names host twice"),
+        ("postgresql://flare:s3cret-pw@db/flare?user=other", "names user twice"),
+        ("postgresql://flare:s3cret-pw@db/app?dbname=flare", "names dbname twice"),
+        # asyncpg keeps the last of a repeated key: the failover asked for would be lost.
+        ("postgresql://flare:s3cret-pw@/flare?host=h1&host=h2", "names host twice"),
+        ("postgresql://flare:s3cret-pw@/flare?host=h1:5432,h2:5432", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@h1:5432,h2:5432/flare", "not a database URL"),
         ("postgresql://flare:s3cret-pw@db/flare?ssl=true", "sslmode (or ssl) must be one of"),
         ("postgresql://flare:s3cret-pw@db/flare?sslmode=requir", "sslmode (or ssl) must be one of"),
         ("postgresql://flare:ab@s3cret-pw@db:5432/flare", "not a database URL"),
         ("postgresql://flare:ab@cd:s3cret-pw@db:5432/flare", "not a database URL"),
+        # An unencoded @ past a ? or a /: the rest of the password was read as the query (and
+        # named in the error) or as the host and database (and connected to).
+        ("postgresql://flare:pa@ss?s3cret-pw@db:5432/flare?sslmode=require", "not a database"),
+        ("postgresql://flare:s3@127.0.0.1:1?s3cret-pw@db:5432/flare", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@b/c@db/flare", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@db/flare?application_name=ops@flare", "not a database"),
         ("s3cret-pw", "not a database URL"),
     ],
 )
@@ -152,3 +183,16 @@ def test_a_kafka_ca_file_that_cannot_be_read_stops_the_start(tmp_path: Path) -> 
     assert FlareSettings(port=1, kafka_ssl_cafile="").kafka.ssl_cafile is None  # the system's
     missing.write_text("-----BEGIN CERTIFICATE-----\n")
     assert FlareSettings(port=1, kafka_ssl_cafile=str(missing)).kafka.ssl_cafile == str(missing)
+
+
+def test_a_problem_in_a_list_names_its_variable_not_the_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What an operator reads at start-up: the variable to fix, never a value (it may be a
+    password)."""
+    monkeypatch.setenv("FLARE_SENSITIVE_CATEGORIES", '["crisis", 7]')
+    with pytest.raises(ValidationError) as refused:
+        NotifierSettings(port=1)
+    assert settings_problems(refused.value) == (
+        "FLARE_SENSITIVE_CATEGORIES: Input should be a valid string"
+    )
