@@ -51,6 +51,11 @@ def configure_logging(level: str, service: str, stream: TextIO | None = None) ->
     root.setLevel(threshold)
     # Request lines are what /metrics counts; the access log would only repeat them.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # aiokafka logs each connection's SASL login at INFO, and /readyz's Kafka check opens a
+    # connection per probe: a line every few seconds from every pod. DEBUG keeps them.
+    logging.getLogger("aiokafka.conn").setLevel(
+        threshold if threshold == logging.DEBUG else max(threshold, logging.WARNING)
+    )
     structlog.contextvars.bind_contextvars(service=service)
 
 

@@ -19,6 +19,7 @@ def service_logging() -> Iterator[None]:
     finally:
         root.handlers[:], root.level = handlers, level
         logging.getLogger("uvicorn.access").setLevel(logging.NOTSET)
+        logging.getLogger("aiokafka.conn").setLevel(logging.NOTSET)
         structlog.configure(**structlog_config)
         structlog.contextvars.clear_contextvars()
 
@@ -47,3 +48,19 @@ def test_a_bad_log_call_is_reported_as_logging_always_has_not_raised(
     reported = capsys.readouterr().err
     assert "--- Logging error ---" in reported
     assert "%d format: a real number is required" in reported
+
+
+@pytest.mark.usefixtures("service_logging")
+@pytest.mark.parametrize(("level", "logged"), [("INFO", False), ("DEBUG", True)])
+def test_a_kafka_login_is_logged_only_at_debug(
+    capsys: pytest.CaptureFixture[str], level: str, logged: bool
+) -> None:
+    """aiokafka logs every SASL login at INFO, and the readiness check logs in on every probe;
+    a refused login is a warning, and stays."""
+    configure_logging(level, "router")
+    connections = logging.getLogger("aiokafka.conn")
+    connections.info("Authenticated as %s via %s", "flare", "PLAIN")
+    connections.warning("Sending username and password in the clear")
+    out = capsys.readouterr().out
+    assert ("Authenticated as flare via PLAIN" in out) is logged
+    assert "Sending username and password in the clear" in out
