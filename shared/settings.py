@@ -3,10 +3,11 @@
 import ipaddress
 import os
 from typing import Literal
+from urllib.parse import parse_qsl, unquote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from shared.events import Topics
@@ -20,11 +21,22 @@ LOCAL_JWT_SECRET = "flare-local-development-secret-change-me"
 # refuses: every connection would fail, long after start-up. (asyncpg/connect_utils.py)
 DATABASE_URL_QUERY = frozenset(
     {
-        *("host", "port", "user", "password", "dbname", "passfile"),
+        *("host", "port", "passfile"),  # host and port: a Unix socket's, the URL naming none
         *("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword"),
         *("sslnegotiation", "ssl_min_protocol_version", "ssl_max_protocol_version"),
         *("target_session_attrs", "krbsrvname", "gsslib"),
         *("application_name", "options"),
+    }
+)
+# libpq's other connection parameters (PostgreSQL 17): refused by name.
+LIBPQ_KEYWORDS = frozenset(
+    {
+        *("hostaddr", "user", "password", "dbname", "service", "channel_binding"),
+        *("connect_timeout", "client_encoding", "fallback_application_name", "keepalives"),
+        *("keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"),
+        *("replication", "gssencmode", "gssdelegation", "requiressl", "sslcompression"),
+        *("sslcrldir", "sslsni", "sslcertmode", "requirepeer", "require_auth"),
+        *("load_balance_hosts",),
     }
 )
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -38,6 +50,59 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name: it may resolve to anything
         return False
+
+
+def _database_url(value: str) -> URL:
+    """The URL if asyncpg would connect where psql connects, with libpq's parameters it reads
+    as libpq does; else ValueError, naming no part of it (it holds a password). Where the two
+    read a URL apart, it is refused: one host; a password with no `/` nor `@` unencoded (libpq
+    ends the user's part at either); the host, port, user and database in the URL's own parts
+    (asyncpg lets those win over the query's, libpq the query's), but for a Unix socket's
+    directory and port; each query key once, with a value and no `+` (asyncpg keeps the last
+    of a repeated key, drops an empty one, and reads `+` as a space)."""
+    not_a_url = ValueError(
+        "not a database URL (postgresql://user:password@host:port/db, one host; percent-encode "
+        "any @ : / ? # % in the password, and any @ or + elsewhere)"
+    )
+    before_host, at, after = value.partition("@")
+    if "@" in after or (at and "/" in before_host.partition("://")[2]):
+        raise not_a_url
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):  # their text would show the URL (a bad port)
+        raise not_a_url from None
+    raw_query = (after if at else value).partition("?")[2]
+    query = parse_qsl(raw_query, keep_blank_values=True)
+    keys = [key for key, _ in query]
+    if "," in unquote(url.host or "") or "+" in raw_query or not all(v for _, v in query):
+        raise not_a_url
+    if unknown := set(keys) - DATABASE_URL_QUERY - {"ssl"}:
+        # Another key is named only if it is libpq's: it may be a piece of an unencoded secret.
+        named = sorted(unknown & LIBPQ_KEYWORDS) + ["another key"] * bool(unknown - LIBPQ_KEYWORDS)
+        raise ValueError(
+            f"its query may hold libpq's connection parameters; not {', '.join(named)}"
+        )
+    if twice := sorted({key for key in keys if keys.count(key) > 1}):
+        raise ValueError(f"its query names {', '.join(twice)} twice")
+    if "ssl" in url.query:
+        if "sslmode" in url.query:
+            raise ValueError("its query names sslmode twice (ssl= is read as sslmode)")
+        url = url.difference_update_query(["ssl"]).update_query_dict({"sslmode": url.query["ssl"]})
+    if url.query.get("sslmode", "prefer") not in SSL_MODES:
+        raise ValueError(f"sslmode (or ssl) must be one of {', '.join(SSL_MODES)}")
+    if url.host is None and url.port is not None:
+        # postgresql://u:p@:5433/db is psql's Unix socket on port 5433; asyncpg would take
+        # the empty host and look for it over TCP, but reads a port in the query as psql does.
+        if "port" in url.query:
+            raise ValueError("its query names port twice")
+        url = url._replace(port=None).update_query_dict({"port": str(url.port)})
+    socket = str(url.query.get("host", "/"))
+    if (url.host is not None and {"host", "port"} & set(url.query)) or not socket.startswith("/"):
+        raise ValueError(
+            "its query may name a host and port only for a Unix socket (?host=/run/postgresql),"
+            " and only where the URL names no host"
+        )
+    return url
 
 
 class KafkaSettings(BaseSettings):
@@ -130,48 +195,7 @@ class FlareSettings(KafkaSettings):
         """Accept plain postgresql:// URLs (as operators' secrets hold them) and use asyncpg.
         TLS is asked for as psql asks for it, `?sslmode=require` (or verify-full, with
         sslrootcert); `ssl=`, which SQLAlchemy's asyncpg dialect took, is read as sslmode."""
-        not_a_url = ValueError(
-            "not a database URL (postgresql://user:password@host:port/db, one host; any @ : / ? "
-            "# % in the password percent-encoded, and any other @)"
-        )
-        # libpq ends the password at its first @: a second, unencoded, would make the rest of
-        # the password the host or the query, and show it in errors and logs.
-        if value.count("@") > 1:
-            raise not_a_url
-        try:
-            url = make_url(value)
-        except (ArgumentError, ValueError):  # their text would show the URL (a bad port)
-            raise not_a_url from None
-        if "ssl" in url.query and "sslmode" not in url.query:
-            url = url.difference_update_query(["ssl"]).update_query_dict(
-                {"sslmode": url.query["ssl"]}
-            )
-        if unknown := sorted(set(url.query) - DATABASE_URL_QUERY):
-            raise ValueError(
-                f"its query may hold libpq's connection parameters; not {', '.join(unknown)}"
-            )
-        # asyncpg keeps the last of a repeated key and lets the URL's own host, port, user,
-        # password or database win over the query's, where libpq lets the query's win: asked
-        # twice, the two would connect to different places.
-        named = {
-            "host": url.host,
-            "port": url.port,
-            "user": url.username,
-            "password": url.password,
-            "dbname": url.database,
-        }
-        twice = [key for key, given in url.query.items() if not isinstance(given, str)]
-        twice += [key for key in url.query if named.get(key) is not None]
-        if twice:
-            raise ValueError(f"names {', '.join(sorted(set(twice)))} twice")
-        if any("," in str(url.query.get(key, "")) for key in ("host", "port")):  # several hosts
-            raise not_a_url
-        if url.host is None and url.port is not None and "host" in url.query:
-            # postgresql://u:p@:5433/db?host=/run/postgresql: psql's socket on port 5433;
-            # asyncpg would take the URL's empty host and reach port 5433 over TCP instead.
-            url = url._replace(port=None).update_query_dict({"port": str(url.port)})
-        if url.query.get("sslmode", "prefer") not in SSL_MODES:
-            raise ValueError(f"sslmode (or ssl) must be one of {', '.join(SSL_MODES)}")
+        url = _database_url(value)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+asyncpg")
         return url.render_as_string(hide_password=False)

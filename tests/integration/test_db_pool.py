@@ -2,6 +2,7 @@
 restart, a terminated backend) is replaced at checkout, found without a round trip."""
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, cast, select, text
@@ -91,20 +92,26 @@ async def test_the_url_asks_for_tls_with_libpqs_sslmode(flare_env: FlareEnv) -> 
         await requiring.dispose()
 
 
-async def test_a_url_naming_its_host_and_port_in_the_query_connects_there(
+def socket_directory(port: int | None) -> Path:
+    """Where deploy/local/postgres.sh has the server put its Unix socket."""
+    [socket] = Path("/tmp").glob(f"flare-pg-*/.s.PGSQL.{port}")
+    return socket.parent
+
+
+async def test_a_url_with_a_port_and_a_socket_directory_reaches_that_socket(
     flare_env: FlareEnv,
 ) -> None:
-    """As a Unix socket's directory and port are named (`?host=/run/postgresql&port=5433`):
-    the URL names no host, so the query's are used, as psql uses them."""
+    """`postgresql://user:password@:5433/db?host=/run/postgresql` is, to psql, the Unix socket
+    in that directory for port 5433; asyncpg looked for the port over TCP, on no host."""
     url = make_url(flare_env.database_url)
-    given = url._replace(host=None, port=None).update_query_dict(
-        {"host": str(url.host), "port": str(url.port)}
-    )
-    settings = FlareSettings(port=1, database_url=given.render_as_string(hide_password=False))
+    given = f"postgresql://{url.username}:{url.password}@:{url.port}/{url.database}"
+    settings = FlareSettings(port=1, database_url=f"{given}?host={socket_directory(url.port)}")
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
-            assert await connection.scalar(text("SELECT inet_server_port()")) == url.port
+            # No server address: the connection came through the socket.
+            assert await connection.scalar(text("SELECT inet_server_addr()")) is None
+            assert await connection.scalar(text("SELECT current_user")) == url.username
     finally:
         await engine.dispose()
 

@@ -42,20 +42,20 @@ def test_plain_postgres_urls_are_used_with_asyncpg(given: str, used: str) -> Non
         ),
         ("postgresql://flare:pa?ss@db/flare", "postgresql+asyncpg://flare:pa%3Fss@db/flare"),
         # A Unix socket on another port: where the URL names no host, the query may name
-        # them, and the user and database (libpq reads them; asyncpg too, the URL naming none).
+        # the socket's directory and port.
         (
-            "postgresql:///flare?host=/run/pg&port=5433&user=flare",
-            "postgresql+asyncpg:///flare?host=%2Frun%2Fpg&port=5433&user=flare",
+            "postgresql:///flare?host=/run/pg&port=5433",
+            "postgresql+asyncpg:///flare?host=%2Frun%2Fpg&port=5433",
         ),
-        # psql reads this as the socket's port; asyncpg would reach that port over TCP.
+        # psql reads these as the socket's port; asyncpg would look for it over TCP.
         (
             "postgresql://flare:pw@:5433/flare?host=/run/pg",
             "postgresql+asyncpg://flare:pw@/flare?host=%2Frun%2Fpg&port=5433",
         ),
-        ("postgresql://flare:pw@db?dbname=flare", "postgresql+asyncpg://flare:pw@db?dbname=flare"),
+        ("postgresql://flare:pw@:5433/flare", "postgresql+asyncpg://flare:pw@/flare?port=5433"),
         (
-            "postgresql://flare%40server:pw@db/flare?application_name=ops%40flare",
-            "postgresql+asyncpg://flare%40server:pw@db/flare?application_name=ops%40flare",
+            "postgresql://flare%40server:pw@[::1]:5433/flare?application_name=ops%40flare%2B1",
+            "postgresql+asyncpg://flare%40server:pw@[::1]:5433/flare?application_name=ops%40flare%2B1",
         ),
     ],
 )
@@ -75,15 +75,30 @@ def test_tls_and_libpqs_other_parameters_are_taken_as_psql_takes_them(
         ("postgresql://flare:s3cret-pw@db/flare?channel_binding=require", "not channel_binding"),
         ("postgresql://flare:s3cret-pw?x=1@db/flare?connect_timeout=1", "not connect_timeout"),
         ("postgresql://flare:s3cret-pw@db/flare?service=prod", "not service"),
-        # asyncpg lets the URL's own win, libpq the query's: they would connect apart.
-        ("postgresql://flare:s3cret-pw@db:5432/app?port=5433", "names port twice"),
-        ("postgresql://flare:s3cret-pw@db/flare?host=/run/pg", "names host twice"),
-        ("postgresql://flare:s3cret-pw@db/flare?user=other", "names user twice"),
-        ("postgresql://flare:s3cret-pw@db/app?dbname=flare", "names dbname twice"),
-        # asyncpg keeps the last of a repeated key: the failover asked for would be lost.
-        ("postgresql://flare:s3cret-pw@/flare?host=h1&host=h2", "names host twice"),
-        ("postgresql://flare:s3cret-pw@/flare?host=h1:5432,h2:5432", "not a database URL"),
+        # Not libpq's: perhaps a piece of a secret with an unencoded &, so not named.
+        ("postgresql://flare:pw@db/flare?sslpassword=ab&s3cret-pw=1", "not another key"),
+        # asyncpg lets the URL's own host, port, user and database win, libpq the query's:
+        # they would connect apart.
+        ("postgresql://flare:s3cret-pw@db/app?port=5433", "only for a Unix socket"),
+        ("postgresql://flare:s3cret-pw@db/flare?host=/run/pg", "only for a Unix socket"),
+        ("postgresql://flare:s3cret-pw@/flare?host=10.0.0.5:5433", "only for a Unix socket"),
+        ("postgresql://flare:s3cret-pw@/flare?host=::1", "only for a Unix socket"),
+        ("postgresql://flare:s3cret-pw@:5432/flare?host=/run/pg&port=5433", "names port twice"),
+        ("postgresql://flare:s3cret-pw@db/flare?user=other", "not user"),
+        ("postgresql://flare@db/flare?password=s3cret-pw", "not password"),
+        ("postgresql://flare:s3cret-pw@db/app?dbname=flare", "not dbname"),
+        # asyncpg keeps the last of a repeated key (the failover asked for would be lost),
+        # drops one without a value (libpq reads host= as the default socket), and reads + as
+        # a space (libpq as +).
+        ("postgresql://flare:s3cret-pw@/flare?host=/a&host=/b", "names host twice"),
+        ("postgresql://flare:s3cret-pw@db/flare?sslmode=require&ssl=disable", "sslmode twice"),
+        ("postgresql://flare:s3cret-pw@db/flare?host=", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@db/flare?sslmode", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@db/flare?application_name=a+b", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@/flare?host=h1:5432,h2:5432", "only for a Unix socket"),
         ("postgresql://flare:s3cret-pw@h1:5432,h2:5432/flare", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@h1,h2/flare", "not a database URL"),
+        ("postgresql://flare:s3cret-pw@h1%2Ch2/flare", "not a database URL"),
         ("postgresql://flare:s3cret-pw@db/flare?ssl=true", "sslmode (or ssl) must be one of"),
         ("postgresql://flare:s3cret-pw@db/flare?sslmode=requir", "sslmode (or ssl) must be one of"),
         ("postgresql://flare:ab@s3cret-pw@db:5432/flare", "not a database URL"),
@@ -93,6 +108,8 @@ def test_tls_and_libpqs_other_parameters_are_taken_as_psql_takes_them(
         ("postgresql://flare:pa@ss?s3cret-pw@db:5432/flare?sslmode=require", "not a database"),
         ("postgresql://flare:s3@127.0.0.1:1?s3cret-pw@db:5432/flare", "not a database URL"),
         ("postgresql://flare:s3cret-pw@b/c@db/flare", "not a database URL"),
+        # libpq ends the user's part at an unencoded /, asyncpg at the @.
+        ("postgresql://flare:12/s3cret-pw@db/flare", "not a database URL"),
         ("postgresql://flare:s3cret-pw@db/flare?application_name=ops@flare", "not a database"),
         ("s3cret-pw", "not a database URL"),
     ],
