@@ -80,6 +80,22 @@ def test_checkov_passes_on_the_rendered_manifests(rendered: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
+def test_every_workload_runs_the_image_its_overlay_names(
+    rendered: Path, request: pytest.FixtureRequest
+) -> None:
+    """An overlay's `images:` is where a deployment names its registry and tag."""
+    overlay = request.node.callspec.params["rendered"]
+    kustomization = ROOT / "deploy" / "k8s" / "overlays" / overlay / "kustomization.yaml"
+    [image] = yaml.safe_load(kustomization.read_text())["images"]
+    used = {
+        container["image"]
+        for doc in objects(rendered)
+        if doc["kind"] in {"Deployment", "Job"}
+        for container in _pod(doc)["containers"]
+    }
+    assert used == {f"{image['newName']}:{image['newTag']}"}
+
+
 def test_manifests_reference_secrets_but_hold_none(rendered: Path) -> None:
     docs = objects(rendered)
     assert "Secret" not in {doc["kind"] for doc in docs}
@@ -292,17 +308,47 @@ def test_an_in_cluster_postgres_admits_the_flare_pods_past_the_default_deny(
     """components/infra's PostgreSQL is in the namespace the default-deny policy covers."""
     docs = objects(rendered)
     clusters = [doc["metadata"]["name"] for doc in docs if doc["kind"] == "Cluster"]
-    policies = [doc["spec"] for doc in docs if doc["kind"] == "NetworkPolicy"]
     for cluster in clusters:
-        admits = [
-            rule
-            for policy in policies
-            if policy["podSelector"] == {"matchLabels": {"cnpg.io/cluster": cluster}}
-            for rule in policy.get("ingress", [])
-            if {"port": 5432, "protocol": "TCP"} in rule["ports"]
-        ]
-        sources = [source for rule in admits for source in rule["from"]]
+        sources = admitted_sources(docs, {"cnpg.io/cluster": cluster}, 5432)
         assert {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "flare"}}} in sources
+
+
+def test_cert_managers_http01_solver_is_reachable_past_the_default_deny(rendered: Path) -> None:
+    """cert-manager starts the solver pod in the Ingress's namespace; Let's Encrypt reaches it
+    through the ingress controller, or the certificate is never issued."""
+    docs = objects(rendered)
+    [ingress] = [doc for doc in docs if doc["kind"] == "Ingress"]
+    assert "cert-manager.io/cluster-issuer" in ingress["metadata"]["annotations"]
+    sources = admitted_sources(docs, {"acme.cert-manager.io/http01-solver": "true"}, 8089)
+    controller = {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert {"namespaceSelector": {"matchLabels": controller}} in sources
+
+
+def admitted_sources(
+    docs: list[dict[str, Any]], pod_labels: dict[str, str], port: int
+) -> list[dict[str, Any]]:
+    """The sources the NetworkPolicies selecting exactly `pod_labels` admit on TCP `port`."""
+    return [
+        source
+        for doc in docs
+        if doc["kind"] == "NetworkPolicy"
+        and doc["spec"]["podSelector"] == {"matchLabels": pod_labels}
+        for rule in doc["spec"].get("ingress", [])
+        if {"port": port, "protocol": "TCP"} in rule["ports"]
+        for source in rule["from"]
+    ]
+
+
+def test_an_unready_pod_never_blocks_a_node_drain(rendered: Path) -> None:
+    """A pod unready for long (a router in a Kafka outage, a pod waiting for its migrations):
+    a budget counting it would hold every node drain until it is ready. A single PostgreSQL
+    instance has no budget: one would forbid ever evicting it."""
+    docs = objects(rendered)
+    budgets = [doc["spec"] for doc in docs if doc["kind"] == "PodDisruptionBudget"]
+    assert len(budgets) == 3
+    assert {budget.get("unhealthyPodEvictionPolicy") for budget in budgets} == {"AlwaysAllow"}
+    for cluster in (doc["spec"] for doc in docs if doc["kind"] == "Cluster"):
+        assert cluster["instances"] > 1 or cluster.get("enablePDB") is False, cluster
 
 
 def test_the_notifier_takes_its_smtp_login_from_one_secret(rendered: Path) -> None:
