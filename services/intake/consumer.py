@@ -17,7 +17,7 @@ def status_consumer(
     registry: CollectorRegistry,
 ) -> ConsumerLoop:
     async def handle(envelopes: Sequence[Envelope]) -> None:
-        events = [e.body(CaseEvent) for e in envelopes if is_case_event(e.event_type)]
+        events = [(e.body(CaseEvent), e.time) for e in envelopes if is_case_event(e.event_type)]
         if events:
             await record_case_events(sessions, events)
 

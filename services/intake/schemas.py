@@ -100,6 +100,7 @@ class EscalationStatus(BaseModel):
     id: UUID
     status: Literal["accepted", "routed"]
     received_at: datetime
+    # When the router routed it, by the router's clock.
     routed_at: datetime | None = None
     case_id: UUID | None = None
     severity: Severity | None = None

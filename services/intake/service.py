@@ -250,15 +250,18 @@ async def escalation_status(
 
 
 async def record_case_events(
-    sessions: async_sessionmaker[AsyncSession], events: Sequence[CaseEvent]
+    sessions: async_sessionmaker[AsyncSession], events: Sequence[tuple[CaseEvent, datetime]]
 ) -> None:
     """The reports the events name are routed; every report on a case follows its changes.
 
-    Events of one case share a partition, so they arrive in order and the last one wins. The
-    events are recorded in one transaction, by one statement run once per event, in order.
+    Each event comes with the time the router made it (its CloudEvent's `time`): a report's
+    `routed_at` is that of the first event naming it. (The case's own clock, `updated_at`,
+    starts at its first report's arrival, not at its routing.) Events of one case share a
+    partition, so they arrive in order and the last one wins. The events are recorded in one
+    transaction, by one statement run once per event, in order.
     """
     async with sessions.begin() as session:
-        await session.execute(_ROUTED, [_routed(event) for event in events])
+        await session.execute(_ROUTED, [_routed(event, at) for event, at in events])
 
 
 # A Core UPDATE: the ORM's bulk-update machinery was a tenth of intake's CPU in the bench. One
@@ -295,12 +298,12 @@ _ROUTED = (
         watchers=_WATCHERS,
         case_status=_CASE_STATUS,
         # When it was first routed; later changes keep that time.
-        routed_at=func.coalesce(_REPORT.routed_at, bindparam("updated_at")),
+        routed_at=func.coalesce(_REPORT.routed_at, bindparam("routed_at")),
     )
 )
 
 
-def _routed(event: CaseEvent) -> dict[str, object]:
+def _routed(event: CaseEvent, at: datetime) -> dict[str, object]:
     case = event.case
     return {
         "case": case.case_id,
@@ -310,7 +313,7 @@ def _routed(event: CaseEvent) -> dict[str, object]:
         "team": case.team,
         "watchers": case.watchers,
         "case_status": case.status.value,
-        "updated_at": case.updated_at,
+        "routed_at": at,
     }
 
 

@@ -47,7 +47,7 @@ def case_event(case_id: UUID, escalation_id: UUID | None, **changes: Any) -> Cas
     )
 
 
-async def publish(env: FlareEnv, event_type: EventType, event: CaseEvent) -> None:
+async def publish(env: FlareEnv, event_type: EventType, event: CaseEvent) -> Envelope:
     producer = EventProducer(env.kafka_access, "test-router")
     try:
         envelope = Envelope.new(event_type, "/flare/router", event)
@@ -56,6 +56,7 @@ async def publish(env: FlareEnv, event_type: EventType, event: CaseEvent) -> Non
         )
     finally:
         await producer.stop()
+    return envelope
 
 
 async def status_when(partner: PartnerClient, escalation_id: str, **expected: Any) -> Any:
@@ -70,10 +71,15 @@ async def status_when(partner: PartnerClient, escalation_id: str, **expected: An
 
 async def test_escalation_is_accepted_then_routed_with_its_case(flare_env: FlareEnv) -> None:
     async with partner_session(flare_env) as partner:
-        escalation_id = (await partner.post()).json()["id"]
+        accepted = (await partner.post()).json()
+        escalation_id, received_at = accepted["id"], datetime.fromisoformat(accepted["received_at"])
         assert (await partner.get(escalation_id)).json()["status"] == "accepted"
         case_id = uuid4()
-        await publish(flare_env, EventType.CASE_CREATED, case_event(case_id, UUID(escalation_id)))
+        # As the router makes it: the case's clock starts at its report's arrival.
+        created = case_event(
+            case_id, UUID(escalation_id), created_at=received_at, updated_at=received_at
+        )
+        sent = await publish(flare_env, EventType.CASE_CREATED, created)
         routed = await status_when(partner, escalation_id, status="routed")
         # A later change to the case (no report named) still shows on every report in it.
         await publish(
@@ -83,6 +89,7 @@ async def test_escalation_is_accepted_then_routed_with_its_case(flare_env: Flare
         )
         reassigned = await status_when(partner, escalation_id, team="Legal")
     assert routed["case_id"] == str(case_id)
+    assert datetime.fromisoformat(routed["routed_at"]) == sent.time > received_at
     assert routed["severity"] == "SEV1"
     assert routed["score"] == 91
     assert routed["team"] == "Global Operations"
@@ -113,9 +120,9 @@ async def test_a_polls_case_events_apply_in_order_as_one_by_one(flare_env: Flare
         first, joined = [(await partner.post()).json()["id"] for _ in range(2)]
         case_id, opened = uuid4(), datetime(2026, 10, 12, 12, 0, tzinfo=UTC)
         events = [
-            case_event(case_id, UUID(first), updated_at=opened),
-            case_event(case_id, UUID(joined), updated_at=opened + timedelta(minutes=1)),
-            case_event(case_id, None, updated_at=opened + timedelta(minutes=2), team="Legal"),
+            (case_event(case_id, UUID(first)), opened),
+            (case_event(case_id, UUID(joined)), opened + timedelta(minutes=1)),
+            (case_event(case_id, None, team="Legal"), opened + timedelta(minutes=2)),
         ]
         engine = make_engine(flare_env.database_url, pool_size=1)
         try:
@@ -142,9 +149,10 @@ async def test_a_case_event_rewrites_only_the_reports_it_changes(flare_env: Flar
         engine = make_engine(flare_env.database_url, pool_size=1)
         try:
             sessions = make_sessions(engine)
-            await record_case_events(sessions, [case_event(case_id, UUID(first))])
+            now = datetime.now(UTC)
+            await record_case_events(sessions, [(case_event(case_id, UUID(first)), now)])
             before = await row_versions(flare_env)
-            await record_case_events(sessions, [case_event(case_id, UUID(joined))])
+            await record_case_events(sessions, [(case_event(case_id, UUID(joined)), now)])
             after = await row_versions(flare_env)
         finally:
             await engine.dispose()
