@@ -297,8 +297,11 @@ _ROUTED = (
         team=_TEAM,
         watchers=_WATCHERS,
         case_status=_CASE_STATUS,
-        # When it was first routed; later changes keep that time.
-        routed_at=func.coalesce(_REPORT.routed_at, bindparam("routed_at")),
+        # When it was first routed; later changes keep that time. A router's clock behind
+        # intake's does not route a report before it arrived.
+        routed_at=func.coalesce(
+            _REPORT.routed_at, func.greatest(bindparam("routed_at"), _REPORT.received_at)
+        ),
     )
 )
 

@@ -118,7 +118,7 @@ async def test_a_polls_case_events_apply_in_order_as_one_by_one(flare_env: Flare
     """One statement run once per event (executemany): the order of the events still holds."""
     async with partner_session(flare_env) as partner:
         first, joined = [(await partner.post()).json()["id"] for _ in range(2)]
-        case_id, opened = uuid4(), datetime(2026, 10, 12, 12, 0, tzinfo=UTC)
+        case_id, opened = uuid4(), datetime.now(UTC) + timedelta(minutes=1)
         events = [
             (case_event(case_id, UUID(first)), opened),
             (case_event(case_id, UUID(joined)), opened + timedelta(minutes=1)),
@@ -138,6 +138,21 @@ async def test_a_polls_case_events_apply_in_order_as_one_by_one(flare_env: Flare
         opened,
         opened + timedelta(minutes=1),
     ], "each report keeps the time the event naming it was routed"
+
+
+async def test_a_report_is_never_routed_before_it_arrived(flare_env: FlareEnv) -> None:
+    """A router whose clock is behind intake's: the report shows routed when it arrived."""
+    async with partner_session(flare_env) as partner:
+        accepted = (await partner.post()).json()
+        behind = datetime.fromisoformat(accepted["received_at"]) - timedelta(seconds=3)
+        engine = make_engine(flare_env.database_url, pool_size=1)
+        try:
+            event = case_event(uuid4(), UUID(accepted["id"]))
+            await record_case_events(make_sessions(engine), [(event, behind)])
+        finally:
+            await engine.dispose()
+        shown = (await partner.get(accepted["id"])).json()
+    assert shown["routed_at"] == accepted["received_at"]
 
 
 async def test_a_case_event_rewrites_only_the_reports_it_changes(flare_env: FlareEnv) -> None:
