@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
 
 from services.notifier import live, schemas, service
 from services.notifier.console import console_page, console_policy
@@ -23,7 +24,7 @@ from shared.auth import (
     verify_token,
 )
 from shared.events import Severity
-from shared.http import Problem, problem_response
+from shared.http import Problem
 
 streams = APIRouter(prefix="/v1", tags=["streams"])
 router = APIRouter(prefix="/v1", tags=["deliveries"], responses=AUTH_ERRORS)
@@ -55,10 +56,7 @@ async def websocket_stream(
     try:
         responder = stream_responder(websocket, token)
     except Problem as problem:
-        # The handshake's answer is the same 401 problem as the event stream's (a close before
-        # accepting would be a bare 403: a client could not tell an expired token from a
-        # forbidden one).
-        await websocket.send_denial_response(problem_response(problem))
+        await websocket.close(code=WS_1008_POLICY_VIOLATION, reason=problem.detail[:120])
         return
     hub: StreamHub = websocket.app.state.hub
     await websocket.accept()
