@@ -100,7 +100,7 @@ class EscalationStatus(BaseModel):
     id: UUID
     status: Literal["accepted", "routed"]
     received_at: datetime
-    # When the router routed it, by the router's clock.
+    # When the router routed it, by the router's clock, never before received_at (intake's).
     routed_at: datetime | None = None
     case_id: UUID | None = None
     severity: Severity | None = None
