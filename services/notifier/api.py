@@ -1,7 +1,7 @@
 """notifier's HTTP routes: live streams, subscriptions, the delivery log and the console."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
@@ -24,10 +24,11 @@ from shared.auth import (
     verify_token,
 )
 from shared.events import Severity
-from shared.http import Problem
+from shared.http import PROBLEM, Problem
 
 streams = APIRouter(prefix="/v1", tags=["streams"])
 router = APIRouter(prefix="/v1", tags=["deliveries"], responses=AUTH_ERRORS)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such id.", **PROBLEM}}
 console = APIRouter(include_in_schema=False)
 Manager = Annotated[Responder, Depends(require_role(Role.LEAD, Role.ADMIN))]
 Teams = Annotated[
@@ -87,7 +88,7 @@ async def event_stream(
     )
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", responses=NOT_FOUND)
 async def get_case(request: Request, case_id: UUID, _: AnyResponder) -> schemas.CaseView:
     """The newest snapshot of a case this notifier has seen (what alert links open)."""
     return await service.get_case(request.app.state.sessions, case_id)
@@ -127,7 +128,7 @@ async def list_subscriptions(request: Request, _: Manager) -> list[schemas.Subsc
     return await service.list_subscriptions(request.app.state.sessions)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204)
+@router.delete("/subscriptions/{subscription_id}", status_code=204, responses=NOT_FOUND)
 async def delete_subscription(request: Request, subscription_id: UUID, _: Manager) -> None:
     await service.delete_subscription(request.app.state.sessions, subscription_id)
     request.app.state.destinations.invalidate()  # at once here; other replicas on its NOTIFY
@@ -150,7 +151,12 @@ async def list_deliveries(
     return schemas.DeliveryList(items=items)
 
 
-@router.post("/deliveries/{delivery_id}/redeliver", status_code=202)
+@router.post(
+    "/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    responses=NOT_FOUND
+    | {409: {"description": "Already queued, or cancelled (its destination is gone).", **PROBLEM}},
+)
 async def redeliver(
     request: Request, delivery_id: UUID, responder: Manager
 ) -> dict[str, Literal["pending"]]:

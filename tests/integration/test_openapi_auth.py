@@ -52,3 +52,14 @@ def test_the_case_actions_name_their_404_and_409(flare_env: FlareEnv) -> None:
         responses = cases[("post", f"/v1/cases/{{case_id}}/{action}")]["responses"]
         assert {"404", "409"} <= set(responses), action
     assert "404" in cases[("get", "/v1/cases/{case_id}")]["responses"]
+
+
+def test_the_notifiers_operations_on_an_id_name_their_404(flare_env: FlareEnv) -> None:
+    notifier = operations(notifier_app(flare_env.settings(NotifierSettings)).openapi())
+    for operation in (
+        ("get", "/v1/cases/{case_id}"),
+        ("delete", "/v1/subscriptions/{subscription_id}"),
+        ("post", "/v1/deliveries/{delivery_id}/redeliver"),
+    ):
+        assert "404" in notifier[operation]["responses"], operation
+    assert "409" in notifier[("post", "/v1/deliveries/{delivery_id}/redeliver")]["responses"]
