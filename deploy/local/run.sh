@@ -67,15 +67,15 @@ Flare is up.
 
   demo partner key:  $STATE/demo-partner.key
   responder token:   $STATE/demo-responder.token  (lead role, 12 h: console, cases API, streams)
-Press Ctrl-C to stop the services.
 INFO
 # The admin commands read these variables, not the ports: elsewhere than the defaults, say so.
 if [ "$FLARE_DATABASE_URL" != postgresql://flare:flare@127.0.0.1:5432/flare ] ||
   [ "$FLARE_KAFKA_BOOTSTRAP_SERVERS" != 127.0.0.1:9092 ]; then
-  cat <<ADMIN
-For the admin commands (python -m services.<name> ...) in another shell, first:
-  export FLARE_DATABASE_URL=$FLARE_DATABASE_URL FLARE_KAFKA_BOOTSTRAP_SERVERS=$FLARE_KAFKA_BOOTSTRAP_SERVERS
-ADMIN
+  echo "For the admin commands (python -m services.<name> ..., python -m shared.kafka_admin ...)"
+  echo "in another shell, first:"
+  printf '  export FLARE_DATABASE_URL=%q FLARE_KAFKA_BOOTSTRAP_SERVERS=%q\n' \
+    "$FLARE_DATABASE_URL" "$FLARE_KAFKA_BOOTSTRAP_SERVERS"
 fi
+echo "Press Ctrl-C to stop the services."
 # The first service to exit ends the run, with its status (Ctrl-C ends it with 0).
 wait -n
