@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http import Problem, problem_response
+from shared.http import PROBLEM, Problem, amend_openapi, problem_response
 
 
 class BodyLimit:
@@ -54,19 +54,16 @@ class BodyLimit:
 def document_body_limit(app: FastAPI, max_bytes: int) -> None:
     """List the limit's 413 among the responses of every operation that takes a body, in the
     app's OpenAPI spec, with the limit the app runs with."""
-    spec_of = app.openapi
     too_large = {
         "description": f"The body is larger than {max_bytes} bytes (FLARE_MAX_BODY_BYTES).",
-        "content": {"application/problem+json": {}},
+        **PROBLEM,
     }
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:  # FastAPI builds the spec once and keeps it: amend it then
-            for operations in spec_of()["paths"].values():
-                for operation in operations.values():
-                    if "requestBody" in operation:
-                        responses = operation["responses"] | {"413": too_large}
-                        operation["responses"] = dict(sorted(responses.items()))
-        return spec_of()
+    def amend(spec: dict[str, Any]) -> None:
+        for operations in spec["paths"].values():
+            for operation in operations.values():
+                if "requestBody" in operation:
+                    responses = operation["responses"] | {"413": too_large}
+                    operation["responses"] = dict(sorted(responses.items()))
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend_openapi(app, amend)

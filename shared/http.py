@@ -1,6 +1,7 @@
 """HTTP plumbing: problem+json errors (RFC 9457), health and readiness, and serving with uvicorn."""
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -66,6 +67,38 @@ def json_pointer(location: tuple[int | str, ...]) -> str:
     return "/" + "/".join(parts)
 
 
+def amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None:
+    """Change the app's OpenAPI spec in place, once: FastAPI builds it on first use and keeps it."""
+    spec_of = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            amend(spec_of())
+        return spec_of()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_validation_problems(spec: dict[str, Any]) -> None:
+    """FastAPI lists a 422 of its own (application/json, HTTPValidationError) on every operation
+    with parameters or a body; Flare answers it as a problem (on_validation below). The spec
+    says so, and drops the schemas nothing names any more."""
+    invalid = {
+        "description": "Invalid request: `errors` names each field (JSON pointers).",
+        **PROBLEM,
+    }
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            if "422" in responses and PROBLEM_JSON not in responses["422"]["content"]:
+                responses["422"] = invalid
+    schemas = spec.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):  # the first names the second
+        rest = {other: schema for other, schema in schemas.items() if other != name}
+        if f"#/components/schemas/{name}" not in json.dumps([spec["paths"], rest]):
+            schemas.pop(name, None)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Problem)
@@ -119,6 +152,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     for dependency_error in (DBAPIError, OSError, TimeoutError, PoolTimeout):
         app.add_exception_handler(dependency_error, on_dependency)
     app.add_exception_handler(Exception, on_unexpected)
+    amend_openapi(app, document_validation_problems)
 
 
 Check = Callable[[], Awaitable[None]]

@@ -155,7 +155,7 @@ async def list_deliveries(
     "/deliveries/{delivery_id}/redeliver",
     status_code=202,
     responses=NOT_FOUND
-    | {409: {"description": "Already queued, or cancelled (its destination is gone).", **PROBLEM}},
+    | {409: {"description": "Already queued, or cancelled (`detail` says why).", **PROBLEM}},
 )
 async def redeliver(
     request: Request, delivery_id: UUID, responder: Manager

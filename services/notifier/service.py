@@ -597,15 +597,22 @@ async def _attempts_of(
 async def redeliver(sessions: Sessions, delivery_id: UUID, actor: str) -> None:
     """Send a dead (or delivered) delivery again, now, with a fresh set of attempts."""
     async with sessions.begin() as session:
-        status = await session.scalar(
-            select(deliveries.c.status).where(deliveries.c.id == delivery_id).with_for_update()
-        )
-        if status is None:
+        found = (
+            await session.execute(
+                select(deliveries.c.status, deliveries.c.last_error)
+                .where(deliveries.c.id == delivery_id)
+                .with_for_update()
+            )
+        ).first()
+        if found is None:
             raise Problem(404, f"There is no delivery {delivery_id}.")
+        status, why = found
         if status in ("pending", "retrying"):
             raise Problem(409, f"Delivery {delivery_id} is already queued ({status}).")
-        if status == "cancelled":
-            raise Problem(409, f"Delivery {delivery_id} was cancelled; its destination is gone.")
+        if status == "cancelled":  # its subscription deleted, or its page no longer needed
+            raise Problem(
+                409, f"Delivery {delivery_id} was cancelled ({why}); it is not sent again."
+            )
         await session.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id)

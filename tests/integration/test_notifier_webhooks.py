@@ -248,9 +248,16 @@ async def test_a_subscription_deleted_during_its_send_stays_cancelled_with_the_a
 
         await wait_until(attempt_logged, what="the send's attempt logged")
         [delivery] = await deliveries(client, case_id=str(case.case_id))
+        again = await client.post(
+            f"/v1/deliveries/{delivery['id']}/redeliver", headers=bearer(Role.LEAD)
+        )
     assert (delivery["status"], delivery["last_error"]) == ("cancelled", "subscription deleted")
     assert [attempt["outcome"] for attempt in delivery["attempt_log"]] == ["delivered"]
     assert len(peer.delivered) == 1
+    assert again.status_code == 409
+    assert again.json()["detail"] == (
+        f"Delivery {delivery['id']} was cancelled (subscription deleted); it is not sent again."
+    )
 
 
 async def test_delivery_goes_dead_after_the_last_attempt_and_can_be_redelivered(

@@ -1,10 +1,13 @@
 """The router's and the notifier's OpenAPI pages say how to authenticate (a bearer responder
-token: `/docs` gets its Authorize button) and which problems each operation may answer."""
+token: `/docs` gets its Authorize button) and which problems each operation may answer; every
+service's says a 422 is a problem."""
 
 from typing import Any
 
 import pytest
 
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
 from services.notifier.app import create_app as notifier_app
 from services.notifier.settings import NotifierSettings
 from services.router.app import create_app as router_app
@@ -63,3 +66,22 @@ def test_the_notifiers_operations_on_an_id_name_their_404(flare_env: FlareEnv) -
     ):
         assert "404" in notifier[operation]["responses"], operation
     assert "409" in notifier[("post", "/v1/deliveries/{delivery_id}/redeliver")]["responses"]
+
+
+def test_every_422_is_documented_as_the_problem_it_is(flare_env: FlareEnv) -> None:
+    """Not FastAPI's own application/json HTTPValidationError, which no Flare service sends."""
+    schemas = [
+        intake_app(flare_env.settings(IntakeSettings)).openapi(),
+        router_app(flare_env.settings(RouterSettings)).openapi(),
+        notifier_app(flare_env.settings(NotifierSettings)).openapi(),
+    ]
+    for schema in schemas:
+        invalid = {
+            key: operation["responses"]["422"]
+            for key, operation in operations(schema).items()
+            if "422" in operation["responses"]
+        }
+        assert invalid, schema["info"]["title"]
+        for key, response in invalid.items():
+            assert list(response["content"]) == ["application/problem+json"], key
+        assert "HTTPValidationError" not in schema["components"]["schemas"]
