@@ -1,5 +1,6 @@
 """The request body limit of every service: 413 problem+json before a large body is read."""
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,15 +55,13 @@ class BodyLimit:
 def document_body_limit(app: FastAPI, max_bytes: int) -> None:
     """List the limit's 413 among the responses of every operation that takes a body, in the
     app's OpenAPI spec, with the limit the app runs with."""
-    too_large = {
-        "description": f"The body is larger than {max_bytes} bytes (FLARE_MAX_BODY_BYTES).",
-        **PROBLEM,
-    }
+    description = f"The body is larger than {max_bytes} bytes (FLARE_MAX_BODY_BYTES)."
 
     def amend(spec: dict[str, Any]) -> None:
         for operations in spec["paths"].values():
             for operation in operations.values():
                 if "requestBody" in operation:
+                    too_large = {"description": description, **copy.deepcopy(PROBLEM)}
                     responses = operation["responses"] | {"413": too_large}
                     operation["responses"] = dict(sorted(responses.items()))
 

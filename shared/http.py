@@ -1,6 +1,7 @@
 """HTTP plumbing: problem+json errors (RFC 9457), health and readiness, and serving with uvicorn."""
 
 import asyncio
+import copy
 import json
 import socket
 import threading
@@ -68,13 +69,17 @@ def json_pointer(location: tuple[int | str, ...]) -> str:
 
 
 def amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None:
-    """Change the app's OpenAPI spec in place, once: FastAPI builds it on first use and keeps it."""
+    """Change the app's OpenAPI spec in place, once each time FastAPI builds it (on first use,
+    and again should its routes change)."""
     spec_of = app.openapi
+    amended: list[dict[str, Any]] = []  # the spec last amended
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            amend(spec_of())
-        return spec_of()
+        spec = spec_of()
+        if not amended or amended[0] is not spec:
+            amend(spec)
+            amended[:] = [spec]
+        return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
 
@@ -83,15 +88,16 @@ def document_validation_problems(spec: dict[str, Any]) -> None:
     """FastAPI lists a 422 of its own (application/json, HTTPValidationError) on every operation
     with parameters or a body; Flare answers it as a problem (on_validation below). The spec
     says so, and drops the schemas nothing names any more."""
-    invalid = {
-        "description": "Invalid request: `errors` names each field (JSON pointers).",
-        **PROBLEM,
-    }
+    fastapis = {"$ref": "#/components/schemas/HTTPValidationError"}
     for operations in spec["paths"].values():
         for operation in operations.values():
             responses = operation["responses"]
-            if "422" in responses and PROBLEM_JSON not in responses["422"]["content"]:
-                responses["422"] = invalid
+            declared = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if declared.get("schema") == fastapis:
+                responses["422"] = {
+                    "description": "Invalid request; `errors` names each field at fault.",
+                    **copy.deepcopy(PROBLEM),
+                }
     schemas = spec.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):  # the first names the second
         rest = {other: schema for other, schema in schemas.items() if other != name}

@@ -421,12 +421,18 @@ async def test_the_old_teams_page_still_waiting_to_be_retried_is_cancelled_by_th
 
             await wait_until(lambda: pages("cancelled", "delivered"), what="the old page cancelled")
             listed = await client.get("/v1/deliveries", params={"kind": "page"}, headers=bearer())
+            [old] = [item["id"] for item in listed.json()["items"] if item["status"] == "cancelled"]
+            again = await client.post(f"/v1/deliveries/{old}/redeliver", headers=bearer(Role.LEAD))
     assert [request.path for request in peer.requests if request.path != "sub"] == ["legal"]
     items = listed.json()["items"]
     assert {item["kind"] for item in items} == {"page"}
     assert [item["last_error"] for item in items if item["status"] == "cancelled"] == [
         "case moved to another team"
     ]
+    assert (again.status_code, again.json()["detail"]) == (
+        409,
+        f"Delivery {old} was cancelled (case moved to another team); it is not sent again.",
+    )
 
 
 async def test_the_old_teams_page_being_sent_as_the_case_moves_goes_out_recorded_as_sent(

@@ -1,5 +1,7 @@
 """Errors are application/problem+json (RFC 9457) naming each bad field with a JSON pointer."""
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -118,3 +120,21 @@ async def test_unknown_route_is_a_problem_too() -> None:
 )
 def test_json_pointer_escapes_per_rfc_6901(location: tuple[int | str, ...], pointer: str) -> None:
     assert json_pointer(location) == pointer
+
+
+def test_the_spec_says_every_422_is_a_problem_even_once_rebuilt_for_new_routes() -> None:
+    """FastAPI builds the spec anew when its routes change: that one is amended too."""
+    app = make_app()
+
+    def invalid(spec: dict[str, Any], path: str) -> list[str]:
+        return list(spec["paths"][path]["post"]["responses"]["422"]["content"])
+
+    assert invalid(app.openapi(), "/items") == ["application/problem+json"]
+
+    @app.post("/more-items")
+    async def create_more(item: Item) -> Item:
+        return item
+
+    spec = app.openapi()
+    assert invalid(spec, "/more-items") == invalid(spec, "/items") == ["application/problem+json"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
