@@ -95,7 +95,8 @@ def document_validation_problems(spec: dict[str, Any]) -> None:
             declared = responses.get("422", {}).get("content", {}).get("application/json", {})
             if declared.get("schema") == fastapis:
                 responses["422"] = {
-                    "description": "Invalid request; `errors` names each field at fault.",
+                    "description": "Invalid request: `detail` says why; `errors`, if present, "
+                    "names each field at fault.",
                     **copy.deepcopy(PROBLEM),
                 }
     schemas = spec.get("components", {}).get("schemas", {})
