@@ -72,13 +72,14 @@ def amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None
     """Change the app's OpenAPI spec in place, once each time FastAPI builds it (on first use,
     and again should its routes change)."""
     spec_of = app.openapi
-    amended: list[dict[str, Any]] = []  # the spec last amended
+    amended: dict[str, Any] | None = None
 
     def openapi() -> dict[str, Any]:
+        nonlocal amended
         spec = spec_of()
-        if not amended or amended[0] is not spec:
+        if spec is not amended:
             amend(spec)
-            amended[:] = [spec]
+            amended = spec
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
