@@ -59,6 +59,15 @@ async def publish(env: FlareEnv, event_type: EventType, event: CaseEvent) -> Env
     return envelope
 
 
+async def record(env: FlareEnv, events: list[tuple[CaseEvent, datetime]]) -> None:
+    """intake's status consumer's step, on its own engine: the events recorded in one go."""
+    engine = make_engine(env.database_url, pool_size=1)
+    try:
+        await record_case_events(make_sessions(engine), events)
+    finally:
+        await engine.dispose()
+
+
 async def status_when(partner: PartnerClient, escalation_id: str, **expected: Any) -> Any:
     """The escalation's status once it shows `expected`, failing at the deadline."""
     async with asyncio.timeout(DEADLINE_S):
@@ -124,11 +133,7 @@ async def test_a_polls_case_events_apply_in_order_as_one_by_one(flare_env: Flare
             (case_event(case_id, UUID(joined)), opened + timedelta(minutes=1)),
             (case_event(case_id, None, team="Legal"), opened + timedelta(minutes=2)),
         ]
-        engine = make_engine(flare_env.database_url, pool_size=1)
-        try:
-            await record_case_events(make_sessions(engine), events)
-        finally:
-            await engine.dispose()
+        await record(flare_env, events)
         shown = [(await partner.get(escalation)).json() for escalation in (first, joined)]
     assert [(s["status"], s["case_id"], s["team"]) for s in shown] == [
         ("routed", str(case_id), "Legal"),
@@ -145,12 +150,7 @@ async def test_a_report_is_never_routed_before_it_arrived(flare_env: FlareEnv) -
     async with partner_session(flare_env) as partner:
         accepted = (await partner.post()).json()
         behind = datetime.fromisoformat(accepted["received_at"]) - timedelta(seconds=3)
-        engine = make_engine(flare_env.database_url, pool_size=1)
-        try:
-            event = case_event(uuid4(), UUID(accepted["id"]))
-            await record_case_events(make_sessions(engine), [(event, behind)])
-        finally:
-            await engine.dispose()
+        await record(flare_env, [(case_event(uuid4(), UUID(accepted["id"])), behind)])
         shown = (await partner.get(accepted["id"])).json()
     assert shown["routed_at"] == accepted["received_at"]
 
